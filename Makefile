@@ -1,0 +1,30 @@
+# The two front-door commands: `make run` (the main job) and `make test`.
+# Both create .venv and install everything on first use.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# torch/torchvision pinned to the builds this project is tested with (pip takes them from
+# local disk on the project's machines; elsewhere it downloads them).
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install run test test-slow bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: install
+	$(VENV)/bin/archscale count resnet18 resnet50 resnext50_32x4d wide_resnet50_2 resnetrs50
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) *.egg-info

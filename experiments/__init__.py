@@ -1,0 +1,1 @@
+"""experiments: datasets, the trial trainer and its regimes, Ray Tune sweeps, results, the CLI."""

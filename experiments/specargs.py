@@ -1,0 +1,65 @@
+"""Command-line flags for every ArchSpec field (``--cardinality 32 --depth 3,4,6,3 --preact``)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import yaml
+
+from scaling import ArchSpec, get_preset, load_spec
+from scaling.errors import ArchScaleError
+
+SPEC_FIELDS = [f.name for f in dataclasses.fields(ArchSpec)]
+
+
+def parse_value(text: str):
+    """'50' -> 50, '1.5' -> 1.5, 'true' -> True, '3,4,6,3' -> [3, 4, 6, 3], 'deep' -> 'deep'."""
+    if "," in text:
+        return [parse_value(t.strip()) for t in text.split(",") if t.strip()]
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def add_spec_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--<field>`` for every ArchSpec field, all defaulting to 'not given'."""
+    group = parser.add_argument_group("architecture fields (override the preset/spec; see ArchSpec)")
+    for name in SPEC_FIELDS:
+        group.add_argument("--" + name.replace("_", "-"), dest="spec_" + name, metavar="V",
+                           type=parse_value, default=None)
+
+
+def spec_overrides(args: argparse.Namespace) -> dict:
+    """The ArchSpec fields given as flags."""
+    return {n: getattr(args, "spec_" + n) for n in SPEC_FIELDS if getattr(args, "spec_" + n, None) is not None}
+
+
+def specs_from_args(presets: list[str], spec_files: list[str], overrides: dict) -> list[tuple[str, ArchSpec]]:
+    """(name, spec) for each preset and spec file, with the flag overrides applied.
+
+    With neither presets nor files, the flags alone describe one spec on ArchSpec's defaults.
+    """
+    out: list[tuple[str, ArchSpec]] = []
+    tag = ",".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
+    for name in presets:
+        spec = get_preset(name)
+        if overrides:
+            spec = ArchSpec.from_dict({**spec.to_dict(), **overrides})
+        out.append((f"{name}[{tag}]" if tag else name, spec))
+    for path in spec_files:
+        spec = load_spec(path)
+        if overrides:
+            spec = ArchSpec.from_dict({**spec.to_dict(), **overrides})
+        out.append((spec.slug(), spec))
+    if not presets and not spec_files:
+        if not overrides:
+            raise ArchScaleError("preset", "name a preset (e.g. resnet50), --spec FILE, or architecture "
+                                           "flags such as --depth 50 --cardinality 32")
+        spec = ArchSpec.from_dict(overrides)
+        out.append((spec.slug(), spec))
+    return out
+
+
+def _fmt(v) -> str:
+    return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)

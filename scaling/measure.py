@@ -1,0 +1,159 @@
+"""Measured cost of a network on a real device: latency, throughput, training speed, peak memory."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from .errors import ArchScaleError
+from .model import build_model
+from .spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What ``measure`` found, with the device it ran on."""
+
+    #: Device description, e.g. "cpu (2 threads)" or "cuda:0 NVIDIA H100 80GB HBM3".
+    device: str
+    batch_size: int
+    resolution: int
+    #: Median wall time of one batch-1 forward pass, in milliseconds.
+    latency_ms: float
+    #: Inference images per second at ``batch_size``.
+    throughput: float
+    #: Training images per second at ``batch_size`` (forward, backward, SGD step); None if skipped.
+    train_throughput: float | None
+    #: Peak memory of the training step in bytes (model, gradients, optimizer state, activations):
+    #: CUDA allocator peak on GPUs, resident-set growth on Linux CPUs; None where unmeasurable.
+    peak_memory_bytes: int | None
+    dtype: str = "float32"
+    channels_last: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable device name, including the GPU model or the CPU thread count."""
+    if device.type == "cuda":
+        return f"{device} {torch.cuda.get_device_name(device)}"
+    return f"{device.type} ({torch.get_num_threads()} threads)"
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto'/None picks CUDA when available, else CPU; an unusable device is a user error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ArchScaleError("device", f"{device!r} is not a device; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ArchScaleError("device", "CUDA was asked for but no GPU is visible; use --device cpu")
+    return dev
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn, device, warmup: int, iters: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _rss_bytes(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    try:  # Linux: writing 5 to clear_refs resets the VmHWM peak to the current RSS
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_size: int = 32,
+            resolution: int | None = None, warmup: int = 3, iters: int = 10, train: bool = True,
+            amp: bool | None = None, channels_last: bool | None = None) -> Measurement:
+    """Measure ``spec`` on ``device``: batch-1 latency, inference and training throughput, peak memory.
+
+    Each timing runs ``warmup`` untimed iterations first and reports the median of ``iters``.
+    On CUDA, ``amp`` (bf16 autocast) and ``channels_last`` default to on; on CPU to off.
+    """
+    if batch_size < 1:
+        raise ArchScaleError("batch_size", f"must be positive, got {batch_size}")
+    if resolution is not None:
+        spec = replace(spec, resolution=int(resolution))
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    amp = cuda if amp is None else amp
+    channels_last = cuda if channels_last is None else channels_last
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=dtype, enabled=amp)
+
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(dev)
+        base_mem = torch.cuda.memory_allocated(dev)
+    else:
+        peak_ok = _reset_peak_rss()
+        base_mem = _rss_bytes("VmRSS")
+    model = build_model(spec).to(dev, memory_format=fmt)
+    shape = (spec.in_channels, spec.resolution, spec.resolution)
+    x1 = torch.randn(1, *shape, device=dev).to(memory_format=fmt)
+    xb = torch.randn(batch_size, *shape, device=dev).to(memory_format=fmt)
+
+    train_ips = None
+    if train:
+        model.train()
+        y = torch.randint(0, spec.num_classes, (batch_size,), device=dev)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            with autocast():
+                loss = torch.nn.functional.cross_entropy(model(xb), y)
+            loss.backward()
+            opt.step()
+
+        times = _timed(step, dev, warmup, iters)
+        train_ips = batch_size / statistics.median(times)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(dev) - base_mem
+    else:
+        hwm = _rss_bytes("VmHWM")
+        peak = hwm - base_mem if (peak_ok and hwm is not None and base_mem is not None and train) else None
+
+    model.eval()
+    with torch.inference_mode(), autocast():
+        lat = statistics.median(_timed(lambda: model(x1), dev, warmup, iters))
+        tput = batch_size / statistics.median(_timed(lambda: model(xb), dev, warmup, iters))
+    return Measurement(device=device_name(dev), batch_size=batch_size, resolution=spec.resolution,
+                       latency_ms=lat * 1e3, throughput=tput, train_throughput=train_ips,
+                       peak_memory_bytes=peak, dtype=str(dtype).replace("torch.", "") if amp else "float32",
+                       channels_last=channels_last)

@@ -1,0 +1,66 @@
+"""Named presets: the classic networks as plain ArchSpecs.
+
+torchvision's (``torchvision.models.resnet``): resnet18/34/50/101/152, resnext50_32x4d,
+resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2; identical parameters,
+state-dict keys and outputs (tests/test_torchvision_equivalence.py).
+
+From their papers (and equal to timm's implementations of them, tests/test_timm_equivalence.py):
+resnet50d ("Bag of Tricks": deep stem + average-pool shortcut), seresnext50_32x4d (SENet,
+reduction 16), resnest50 (ResNeSt-50: radix 2, deep stem of width 32/64, avd, avg-down),
+resnext29_8x64d / resnext29_16x64d (the ResNeXt paper's CIFAR networks) and
+resnetrs50 ... resnetrs420 (ResNet-RS: ResNet-D with SE 0.25, the stem max-pool replaced by a
+strided conv, at the paper's training resolutions, with the paper's dropout and stochastic depth).
+"""
+from __future__ import annotations
+
+from .errors import ArchScaleError, did_you_mean
+from .spec import ArchSpec
+
+_RS = dict(stem="deep", stem_pool="conv", downsample="d", se_ratio=0.25)
+
+PRESETS: dict[str, ArchSpec] = {
+    # torchvision
+    "resnet18": ArchSpec(block="basic", depth=18),
+    "resnet34": ArchSpec(block="basic", depth=34),
+    "resnet50": ArchSpec(depth=50),
+    "resnet101": ArchSpec(depth=101),
+    "resnet152": ArchSpec(depth=152),
+    "resnext50_32x4d": ArchSpec(depth=50, cardinality=32, bottleneck_width=4),
+    "resnext101_32x8d": ArchSpec(depth=101, cardinality=32, bottleneck_width=8),
+    "resnext101_64x4d": ArchSpec(depth=101, cardinality=64, bottleneck_width=4),
+    "wide_resnet50_2": ArchSpec(depth=50, widen_factor=2.0),
+    "wide_resnet101_2": ArchSpec(depth=101, widen_factor=2.0),
+    # papers
+    "resnet50d": ArchSpec(depth=50, stem="deep", downsample="d"),
+    "seresnext50_32x4d": ArchSpec(depth=50, cardinality=32, bottleneck_width=4, se_ratio=1 / 16),
+    "resnest50": ArchSpec(depth=50, stem="deep", downsample="d", radix=2, avd=True),
+    "resnext29_8x64d": ArchSpec(depth=29, widths=(64, 128, 256), stem="cifar", cardinality=8,
+                                bottleneck_width=64, num_classes=10, resolution=32),
+    "resnext29_16x64d": ArchSpec(depth=29, widths=(64, 128, 256), stem="cifar", cardinality=16,
+                                 bottleneck_width=64, num_classes=10, resolution=32),
+    # ResNet-RS at the paper's resolutions, regularisation from the official configs
+    "resnetrs50": ArchSpec(depth=50, resolution=160, dropout=0.25, **_RS),
+    "resnetrs101": ArchSpec(depth=101, resolution=192, dropout=0.25, **_RS),
+    "resnetrs152": ArchSpec(depth=152, resolution=256, dropout=0.25, **_RS),
+    "resnetrs200": ArchSpec(depth=200, resolution=256, dropout=0.25, stochastic_depth=0.1, **_RS),
+    "resnetrs270": ArchSpec(depth=270, resolution=256, dropout=0.25, stochastic_depth=0.1, **_RS),
+    "resnetrs350": ArchSpec(depth=350, resolution=320, dropout=0.4, stochastic_depth=0.1, **_RS),
+    "resnetrs420": ArchSpec(depth=420, resolution=320, dropout=0.4, stochastic_depth=0.1, **_RS),
+}
+
+TORCHVISION_PRESETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                       "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+                       "wide_resnet50_2", "wide_resnet101_2")
+
+
+def get_preset(name: str) -> ArchSpec:
+    """The ArchSpec of a named preset; ArchScaleError naming the closest preset if unknown."""
+    key = str(name).lower().replace("-", "_")
+    if key not in PRESETS:
+        raise ArchScaleError("preset", f"unknown preset {name!r}{did_you_mean(key, PRESETS)}; "
+                                       f"known: {', '.join(PRESETS)}")
+    return PRESETS[key]
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)

@@ -1,0 +1,359 @@
+"""ArchSpec: a ResNet-family network described by a few numbers.
+
+An ArchSpec is plain data (a frozen dataclass). It is validated when it is made, it
+round-trips through JSON and YAML, and ``scaling.build_model`` turns it into a module.
+Every field's meaning follows torchvision's ``models/resnet.py`` where torchvision has the
+concept (``groups`` = cardinality, ``width_per_group`` = bottleneck_width), and the papers
+elsewhere (ResNet-B/C/D from "Bag of Tricks", SE, ResNeSt, ResNet v2, ResNet-RS).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ArchScaleError, did_you_mean
+
+# Blocks per stage for the named depths, keyed by (block type, number of stages).
+# 4-stage ImageNet layouts are torchvision's (18-152) and the ResNet-RS / TF model garden's
+# (200, 270, 350, 420). 26 is timm's ResNet-26. 300 and 400 are in the ResNet-RS scaling grid
+# but no official layout was published: they interpolate the official 270/350/420 layouts
+# (first and last stage 4 blocks, the third stage about twice the second).
+# 3-stage layouts are the CIFAR networks: ResNet-6n+2 (basic) and ResNeXt-29 style 9n+2.
+NAMED_DEPTHS: dict[tuple[str, int], dict[int, tuple[int, ...]]] = {
+    ("basic", 4): {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)},
+    ("bottleneck", 4): {
+        26: (2, 2, 2, 2),
+        38: (3, 3, 3, 3),
+        50: (3, 4, 6, 3),
+        101: (3, 4, 23, 3),
+        152: (3, 8, 36, 3),
+        200: (3, 24, 36, 3),
+        270: (4, 29, 53, 4),
+        300: (4, 32, 60, 4),
+        350: (4, 36, 72, 4),
+        400: (4, 42, 83, 4),
+        420: (4, 44, 87, 4),
+    },
+    ("basic", 3): {8: (1, 1, 1), 14: (2, 2, 2), 20: (3, 3, 3), 32: (5, 5, 5), 44: (7, 7, 7),
+                   56: (9, 9, 9), 110: (18, 18, 18)},
+    ("bottleneck", 3): {11: (1, 1, 1), 20: (2, 2, 2), 29: (3, 3, 3), 38: (4, 4, 4),
+                        47: (5, 5, 5), 56: (6, 6, 6)},
+}
+
+BLOCKS = ("basic", "bottleneck")
+STEMS = ("imagenet", "deep", "cifar")
+STEM_POOLS = ("max", "conv", "none")
+DOWNSAMPLES = ("a", "b", "d")
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A ResNet/ResNeXt-family network.
+
+    Channel counts: stage ``i`` has ``planes_i = int(widths[i] * width_multiplier)`` and outputs
+    ``planes_i * expansion`` channels (expansion 4 for bottleneck blocks, 1 for basic blocks).
+    A bottleneck's 3x3 convolution has ``int(planes_i * bottleneck_width / 64 * widen_factor)``
+    channels per group and ``cardinality`` groups (torchvision's formula; ResNeXt "32x4d" is
+    cardinality 32, bottleneck_width 4).
+    """
+
+    #: "basic" (two 3x3 convs) or "bottleneck" (1x1, 3x3, 1x1 with 4x expansion).
+    block: str = "bottleneck"
+    #: A named depth (see NAMED_DEPTHS; e.g. 18, 50, 101, 350) or blocks per stage, e.g. (3, 4, 6, 3).
+    depth: int | tuple[int, ...] = 50
+    #: Base width ("planes") of each stage before the width multiplier; its length is the
+    #: number of stages. Bottleneck stages output 4x this.
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    #: Channels out of the stem, before the width multiplier.
+    stem_width: int = 64
+    #: Scales the stem and every stage width (the ResNet-RS width axis, 0.25-2.0).
+    width_multiplier: float = 1.0
+    #: Groups of the bottleneck's 3x3 conv (ResNeXt's C; torchvision's ``groups``).
+    cardinality: int = 1
+    #: Channels per group in a stage of base width 64 (ResNeXt's d; torchvision's ``width_per_group``).
+    bottleneck_width: int = 64
+    #: Wide-ResNet widening: multiplies the bottleneck's inner width (torchvision's wide_resnet50_2
+    #: is 2), or, for basic blocks, every stage width (WRN-n-k).
+    widen_factor: float = 1.0
+    #: "imagenet" (7x7 stride-2 conv), "deep" (ResNet-C: three 3x3 convs, the first strided,
+    #: inner width stem_width/2), "cifar" (one 3x3 stride-1 conv).
+    stem: str = "imagenet"
+    #: What follows the stem conv: "max" (3x3 stride-2 max-pool), "conv" (3x3 stride-2 conv +
+    #: BN + ReLU, as ResNet-RS), "none". "auto" means "none" for the CIFAR stem, else "max".
+    stem_pool: str = "auto"
+    #: Where a stage downsamples: "a" stride on the first 1x1 (original ResNet), "b" stride on the
+    #: 3x3 (torchvision, "v1.5"), "d" as "b" plus a 2x2 average-pool before the 1x1 shortcut conv.
+    downsample: str = "b"
+    #: Squeeze-and-excitation after the block's last BN: reduced width int(C * se_ratio); 0 = none.
+    se_ratio: float = 0.0
+    #: ResNeSt split-attention radix for the bottleneck's 3x3 conv; 0 = plain (grouped) conv.
+    radix: int = 0
+    #: ResNeSt "avd": downsample with a 3x3 average-pool after the 3x3 conv instead of striding it.
+    avd: bool = False
+    #: Pre-activation blocks (ResNet v2): BN-ReLU before each conv, no ReLU after the addition,
+    #: a final BN-ReLU before the pooling.
+    preact: bool = False
+    #: Stochastic depth: the last stage drops its residual branch with this probability, stage i
+    #: of n with rate * (i + 2) / (n + 1) (the ResNet-RS rule: 2/5 ... 5/5 over four stages).
+    stochastic_depth: float = 0.0
+    #: Dropout probability before the classifier.
+    dropout: float = 0.0
+    #: Zero-initialise the last BN of each residual branch (torchvision's zero_init_residual).
+    zero_init_residual: bool = False
+    num_classes: int = 1000
+    in_channels: int = 3
+    #: Input resolution in pixels (square images).
+    resolution: int = 224
+
+    def __post_init__(self):
+        _normalise(self)
+        _validate(self)
+
+    # ----- derived numbers -------------------------------------------------------------
+    @property
+    def num_stages(self) -> int:
+        return len(self.widths)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Blocks per stage."""
+        if isinstance(self.depth, tuple):
+            return self.depth
+        return NAMED_DEPTHS[(self.block, self.num_stages)][self.depth]
+
+    @property
+    def depth_number(self) -> int:
+        """The nominal depth: the named depth, or the weighted-layer count of a custom layout."""
+        if isinstance(self.depth, int):
+            return self.depth
+        for name, layout in NAMED_DEPTHS.get((self.block, self.num_stages), {}).items():
+            if layout == self.depth:
+                return name
+        per_block = 3 if self.block == "bottleneck" else 2
+        return per_block * sum(self.depth) + 2
+
+    @property
+    def expansion(self) -> int:
+        return EXPANSION[self.block]
+
+    @property
+    def stem_channels(self) -> int:
+        return max(1, int(self.stem_width * self.width_multiplier))
+
+    @property
+    def stage_planes(self) -> tuple[int, ...]:
+        """Planes of each stage after the width multiplier (and basic-block widening)."""
+        widen = self.widen_factor if self.block == "basic" else 1.0
+        return tuple(int(w * self.width_multiplier * widen) for w in self.widths)
+
+    def slug(self) -> str:
+        """A short readable name, usable as a directory name: ``d50-w1-c32x4-r224``."""
+        depth = self.depth if isinstance(self.depth, int) else "_".join(map(str, self.depth))
+        return (f"d{depth}-w{_fmt(self.width_multiplier)}-c{self.cardinality}x"
+                f"{self.bottleneck_width}-r{self.resolution}")
+
+    # ----- serialisation ----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able dict of every field (tuples become lists)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ArchSpec":
+        """Build from a dict. ``preset: NAME`` starts from a named preset; other keys override it."""
+        if not isinstance(data, dict):
+            raise ArchScaleError("spec", f"expected a mapping of ArchSpec fields, got {type(data).__name__}")
+        data = dict(data)
+        base: dict[str, Any] = {}
+        if "preset" in data:
+            from .presets import get_preset
+
+            base = get_preset(data.pop("preset")).to_dict()
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ArchScaleError(str(key), f"unknown ArchSpec field{did_you_mean(key, known)}; "
+                                               f"known fields: {', '.join(sorted(known))}")
+        base.update(data)
+        return cls(**base)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ArchSpec":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ArchScaleError("spec", f"not valid JSON ({e})") from None
+        return cls.from_dict(data)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "ArchSpec":
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ArchScaleError("spec", f"not valid YAML ({str(e).splitlines()[0]})") from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "ArchSpec":
+        """A copy with some fields changed (validated like any new spec)."""
+        return dataclasses.replace(self, **changes)
+
+
+def load_spec(path: str | Path) -> ArchSpec:
+    """Read an ArchSpec from a .yaml/.yml/.json file (``preset: NAME`` plus overrides allowed)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ArchScaleError("spec", f"no such file: {p}")
+    text = p.read_text()
+    return ArchSpec.from_json(text) if p.suffix == ".json" else ArchSpec.from_yaml(text)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+# ----- validation ---------------------------------------------------------------------------
+_INT_FIELDS = ("stem_width", "cardinality", "bottleneck_width", "radix", "num_classes",
+               "in_channels", "resolution")
+_FLOAT_FIELDS = ("width_multiplier", "widen_factor", "se_ratio", "stochastic_depth", "dropout")
+_BOOL_FIELDS = ("avd", "preact", "zero_init_residual")
+_CHOICES = {"block": BLOCKS, "stem": STEMS, "stem_pool": STEM_POOLS + ("auto",),
+            "downsample": DOWNSAMPLES}
+
+
+def _set(spec, name, value):
+    object.__setattr__(spec, name, value)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _normalise(spec: ArchSpec) -> None:
+    """Coerce types (lists -> tuples, whole floats -> ints, ints -> floats) and resolve 'auto'."""
+    for name in _INT_FIELDS:
+        v = getattr(spec, name)
+        if isinstance(v, float) and v.is_integer():
+            _set(spec, name, int(v))
+        elif not _is_int(v):
+            raise ArchScaleError(name, f"expected a whole number, got {v!r}")
+    for name in _FLOAT_FIELDS:
+        v = getattr(spec, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ArchScaleError(name, f"expected a number, got {v!r}")
+        _set(spec, name, float(v))
+    for name in _BOOL_FIELDS:
+        if not isinstance(getattr(spec, name), bool):
+            raise ArchScaleError(name, f"expected true or false, got {getattr(spec, name)!r}")
+    for name, choices in _CHOICES.items():
+        v = getattr(spec, name)
+        v = v.lower() if isinstance(v, str) else v
+        if v not in choices:
+            raise ArchScaleError(name, f"{v!r} is not one of {', '.join(choices)}{did_you_mean(v, choices)}")
+        _set(spec, name, v)
+    if spec.stem_pool == "auto":
+        _set(spec, "stem_pool", "none" if spec.stem == "cifar" else "max")
+    for name in ("depth", "widths"):
+        v = getattr(spec, name)
+        if isinstance(v, (list, tuple)):
+            if not v or not all(_is_int(x) for x in v):
+                raise ArchScaleError(name, f"expected a list of whole numbers, got {list(v)!r}")
+            _set(spec, name, tuple(v))
+        elif name == "depth" and _is_int(v):
+            pass
+        else:
+            what = "a named depth or a list of blocks per stage" if name == "depth" else "a list of stage widths"
+            raise ArchScaleError(name, f"expected {what}, got {v!r}")
+
+
+def _validate(s: ArchSpec) -> None:
+    if any(w <= 0 for w in s.widths):
+        raise ArchScaleError("widths", f"every stage width must be positive, got {list(s.widths)}")
+    table = NAMED_DEPTHS.get((s.block, s.num_stages), {})
+    if isinstance(s.depth, int):
+        if s.depth <= 0:
+            raise ArchScaleError("depth", f"must be positive, got {s.depth}")
+        if s.depth not in table:
+            other = "basic" if s.block == "bottleneck" else "bottleneck"
+            hint = ""
+            if s.depth in NAMED_DEPTHS.get((other, s.num_stages), {}):
+                hint = f"; {s.depth} is a {other}-block depth: set block: {other}"
+            named = ", ".join(map(str, table)) or "none"
+            raise ArchScaleError("depth", f"{s.depth} is not a named depth for {s.block} blocks with "
+                                          f"{s.num_stages} stages (named: {named}){hint}; or give blocks "
+                                          f"per stage as a list, e.g. [3, 4, 6, 3]")
+    else:
+        if len(s.depth) != s.num_stages:
+            raise ArchScaleError("depth", f"{len(s.depth)} stages of blocks {list(s.depth)} but {s.num_stages} "
+                                          f"stage widths {list(s.widths)}; give one block count per width")
+        if any(n <= 0 for n in s.depth):
+            raise ArchScaleError("depth", f"every stage needs at least one block, got {list(s.depth)}")
+    positive = {"stem_width": s.stem_width, "cardinality": s.cardinality,
+                "bottleneck_width": s.bottleneck_width, "num_classes": s.num_classes,
+                "in_channels": s.in_channels, "resolution": s.resolution}
+    for name, v in positive.items():
+        if v <= 0:
+            raise ArchScaleError(name, f"must be positive, got {v}")
+    for name in ("width_multiplier", "widen_factor"):
+        v = getattr(s, name)
+        if not (v > 0 and math.isfinite(v)):
+            raise ArchScaleError(name, f"must be a positive number, got {v}")
+    if any(p < 1 for p in s.stage_planes) or s.stem_channels < 1:
+        raise ArchScaleError("width_multiplier", f"{s.width_multiplier} leaves a stage with no channels; "
+                                                 f"use a larger multiplier")
+    if s.stem == "deep" and s.stem_channels < 2:
+        raise ArchScaleError("stem_width", "the deep stem needs at least 2 channels (its inner width is half)")
+    for name in ("se_ratio",):
+        if not 0.0 <= s.se_ratio <= 1.0:
+            raise ArchScaleError(name, f"must be in [0, 1] (0 = no SE), got {s.se_ratio}")
+    for name in ("stochastic_depth", "dropout"):
+        v = getattr(s, name)
+        if not 0.0 <= v < 1.0:
+            raise ArchScaleError(name, f"must be in [0, 1), got {v}")
+    if s.radix < 0:
+        raise ArchScaleError("radix", f"must be 0 (plain conv) or a positive split count, got {s.radix}")
+    if s.block == "basic":
+        for name, default in (("cardinality", 1), ("bottleneck_width", 64), ("radix", 0), ("avd", False)):
+            if getattr(s, name) != default:
+                raise ArchScaleError(name, f"basic blocks support only {name}={default!r}; "
+                                           f"use block: bottleneck for ResNeXt/ResNeSt options")
+    else:
+        for i, planes in enumerate(s.stage_planes):
+            per_group = int(planes * s.bottleneck_width / 64 * s.widen_factor)
+            if per_group < 1:
+                raise ArchScaleError("bottleneck_width", f"{s.bottleneck_width} per group at stage {i + 1} "
+                                                         f"({planes} planes) rounds to 0 channels per group; "
+                                                         f"raise bottleneck_width or width_multiplier")
+    if s.preact and s.radix:
+        raise ArchScaleError("radix", "split attention is not defined for pre-activation blocks; "
+                                      "set radix: 0 or preact: false")
+    _validate_fits(s)
+
+
+def _validate_fits(s: ArchSpec) -> None:
+    """The network must divide by its channel groups and keep at least 1x1 pixels to the end."""
+    from .complexity import FeatureMapTooSmall, analytic_counts, min_resolution
+
+    try:
+        analytic_counts(s)
+    except FeatureMapTooSmall:
+        need = min_resolution(s)
+        raise ArchScaleError("resolution", f"{s.resolution} px is too small for this network's "
+                                           f"downsampling; use at least {need} px") from None

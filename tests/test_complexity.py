@@ -1,0 +1,69 @@
+import random
+
+import pytest
+
+from scaling import PRESETS, analytic_counts, complexity, get_preset
+from scaling.complexity import fvcore_counts
+from conftest import random_spec
+
+HEAVY = {"resnetrs270", "resnetrs350", "resnetrs420", "wide_resnet101_2"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in PRESETS])
+def test_analytic_equals_fvcore_for_every_preset(name):
+    spec = get_preset(name)
+    cx = analytic_counts(spec)
+    assert (cx.params, cx.flops, cx.acts) == fvcore_counts(spec)
+
+
+@pytest.mark.parametrize("name", sorted(HEAVY))
+def test_analytic_equals_fvcore_for_heavy_presets_at_low_resolution(name):
+    spec = get_preset(name).replace(resolution=64)
+    cx = analytic_counts(spec)
+    assert (cx.params, cx.flops, cx.acts) == fvcore_counts(spec)
+
+
+def test_analytic_equals_fvcore_for_random_specs():
+    rng = random.Random(2024)
+    for _ in range(40):
+        spec = random_spec(rng)
+        cx = analytic_counts(spec)
+        assert (cx.params, cx.flops, cx.acts) == fvcore_counts(spec), spec
+
+
+def test_counts_agree_with_torchvision_published_gflops():
+    # torchvision's model cards: GFLOPS counts convs and the classifier (multiply-adds), not BN.
+    published = {"resnet18": 1.81, "resnet34": 3.66, "resnet50": 4.09, "resnet101": 7.80, "resnet152": 11.51,
+                 "resnext50_32x4d": 4.23, "resnext101_32x8d": 16.41, "resnext101_64x4d": 15.46,
+                 "wide_resnet50_2": 11.40, "wide_resnet101_2": 22.75}
+    for name, gflops in published.items():
+        c = complexity(get_preset(name), counter="analytic")
+        assert c.flops / 1e9 == pytest.approx(gflops, rel=0.01), name  # ours adds BN's ~0.5%
+
+
+def test_resnet_rs_flops_match_the_paper_at_twice_multiply_adds():
+    # ResNet-RS paper, Table 7 (FLOPs = 2 x multiply-adds): RS-50@160 4.6 B, RS-420@320 128 B.
+    assert 2 * complexity(get_preset("resnetrs50"), counter="analytic").flops / 1e9 == pytest.approx(4.6, rel=0.01)
+    assert 2 * complexity(get_preset("resnetrs420"), counter="analytic").flops / 1e9 == pytest.approx(128, rel=0.01)
+
+
+def test_resnext_cifar_params_match_the_paper():
+    assert complexity(get_preset("resnext29_8x64d"), counter="analytic").params / 1e6 == pytest.approx(34.4, abs=0.05)
+    assert complexity(get_preset("resnext29_16x64d"), counter="analytic").params / 1e6 == pytest.approx(68.1, abs=0.1)
+
+
+def test_resolution_override_and_counter_names():
+    spec = get_preset("resnet50")
+    a = complexity(spec, resolution=160, counter="analytic")
+    f = complexity(spec, resolution=160)
+    assert a.resolution == f.resolution == 160
+    assert (a.counter, f.counter) == ("analytic", "fvcore")
+    assert (a.params, a.flops, a.activations) == (f.params, f.flops, f.activations)
+    assert a.flops < complexity(spec, counter="analytic").flops
+
+
+def test_unknown_counter_is_a_user_error():
+    from scaling import ArchScaleError
+
+    with pytest.raises(ArchScaleError, match="counter"):
+        complexity(get_preset("resnet18"), counter="ptflops")

@@ -1,0 +1,134 @@
+import json
+import random
+
+import pytest
+
+from scaling import ArchScaleError, ArchSpec, NAMED_DEPTHS, PRESETS, get_preset, load_spec
+from conftest import random_spec
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_round_trip_yaml_and_json(name):
+    spec = PRESETS[name]
+    assert ArchSpec.from_yaml(spec.to_yaml()) == spec
+    assert ArchSpec.from_json(spec.to_json()) == spec
+    assert json.loads(spec.to_json())["depth"] == spec.depth
+
+
+def test_random_specs_round_trip():
+    rng = random.Random(1)
+    for _ in range(50):
+        spec = random_spec(rng)
+        assert ArchSpec.from_yaml(spec.to_yaml()) == spec
+        assert ArchSpec.from_dict(json.loads(spec.to_json())) == spec
+
+
+def test_spec_file_with_preset_and_overrides(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("preset: resnext50_32x4d\nresolution: 160\nwidth_multiplier: 1.5\n")
+    spec = load_spec(f)
+    assert spec == get_preset("resnext50_32x4d").replace(resolution=160, width_multiplier=1.5)
+    j = tmp_path / "s.json"
+    j.write_text(spec.to_json())
+    assert load_spec(j) == spec
+
+
+def test_named_depths_follow_torchvision_and_resnet_rs():
+    assert NAMED_DEPTHS[("basic", 4)][18] == (2, 2, 2, 2)
+    assert NAMED_DEPTHS[("basic", 4)][34] == (3, 4, 6, 3)
+    assert NAMED_DEPTHS[("bottleneck", 4)][101] == (3, 4, 23, 3)
+    assert NAMED_DEPTHS[("bottleneck", 4)][152] == (3, 8, 36, 3)
+    assert NAMED_DEPTHS[("bottleneck", 4)][200] == (3, 24, 36, 3)
+    assert NAMED_DEPTHS[("bottleneck", 4)][270] == (4, 29, 53, 4)
+    assert NAMED_DEPTHS[("bottleneck", 4)][350] == (4, 36, 72, 4)
+    assert NAMED_DEPTHS[("bottleneck", 4)][420] == (4, 44, 87, 4)
+    for (block, _), table in NAMED_DEPTHS.items():
+        per = 3 if block == "bottleneck" else 2
+        for depth, layout in table.items():  # every name is within 2 of its layer count
+            assert abs(per * sum(layout) + 2 - depth) <= 2, (block, depth)
+
+
+def test_explicit_layout_and_depth_number():
+    spec = ArchSpec(depth=[4, 29, 53, 4])
+    assert spec.depth == (4, 29, 53, 4) and spec.layers == (4, 29, 53, 4)
+    assert spec.depth_number == 270  # a named layout keeps its name
+    assert ArchSpec(depth=[1, 1, 1, 1]).depth_number == 14
+    assert ArchSpec(depth=50).slug() == "d50-w1-c1x64-r224"
+    assert ArchSpec(depth=[1, 2, 1, 1], width_multiplier=0.25).slug() == "d1_2_1_1-w0.25-c1x64-r224"
+
+
+def test_stem_pool_auto_resolves():
+    assert ArchSpec(stem="cifar", widths=(16, 32, 64), depth=20, block="basic", resolution=32).stem_pool == "none"
+    assert ArchSpec().stem_pool == "max"
+
+
+def test_yaml_numbers_are_coerced():
+    spec = ArchSpec.from_yaml("depth: 50\nwidth_multiplier: 2\ncardinality: 32.0\nbottleneck_width: 4\n")
+    assert spec.width_multiplier == 2.0 and isinstance(spec.width_multiplier, float)
+    assert spec.cardinality == 32 and isinstance(spec.cardinality, int)
+
+
+BAD = [
+    (dict(depth=0), "depth", "positive"),
+    (dict(depth=-50), "depth", "positive"),
+    (dict(depth=[3, 0, 6, 3]), "depth", "at least one block"),
+    (dict(depth=49), "depth", "not a named depth"),
+    (dict(depth=18), "depth", "set block: basic"),
+    (dict(depth=[3, 4, 6]), "depth", "one block count per width"),
+    (dict(widths=(64, 0, 256, 512)), "widths", "positive"),
+    (dict(width_multiplier=0), "width_multiplier", "positive"),
+    (dict(width_multiplier=-1.0), "width_multiplier", "positive"),
+    (dict(width_multiplier=0.001), "width_multiplier", "no channels"),
+    (dict(stem_width=0), "stem_width", "positive"),
+    (dict(cardinality=0), "cardinality", "positive"),
+    (dict(cardinality=3, bottleneck_width=16, radix=2), "cardinality", "do not divide"),
+    (dict(block="basic", depth=18, cardinality=32), "cardinality", "basic blocks"),
+    (dict(block="resnext"), "block", "not one of"),
+    (dict(stem="stem7"), "stem", "not one of"),
+    (dict(downsample="c"), "downsample", "not one of"),
+    (dict(bottleneck_width=2, width_multiplier=0.25), "bottleneck_width", "rounds to 0"),
+    (dict(resolution=16), "resolution", "at least 17"),
+    (dict(resolution=0), "resolution", "positive"),
+    (dict(se_ratio=1.5), "se_ratio", "[0, 1]"),
+    (dict(dropout=1.0), "dropout", "[0, 1)"),
+    (dict(radix=2, preact=True), "radix", "pre-activation"),
+    (dict(cardinality=2.5), "cardinality", "whole number"),
+    (dict(preact="yes"), "preact", "true or false"),
+]
+
+
+@pytest.mark.parametrize("fields,field,words", BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD)])
+def test_invalid_specs_name_the_field(fields, field, words):
+    with pytest.raises(ArchScaleError) as e:
+        ArchSpec(**fields)
+    assert e.value.field == field
+    assert words in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_field_and_preset():
+    with pytest.raises(ArchScaleError, match="did you mean 'cardinality'") as e:
+        ArchSpec.from_dict({"cardinalty": 32})
+    assert e.value.field == "cardinalty"
+    with pytest.raises(ArchScaleError, match="did you mean 'resnet50'") as e:
+        get_preset("resnet5")
+    assert e.value.field == "preset"
+
+
+def test_malformed_yaml():
+    with pytest.raises(ArchScaleError, match="not valid YAML"):
+        ArchSpec.from_yaml("depth: [50\n")
+    with pytest.raises(ArchScaleError, match="mapping"):
+        ArchSpec.from_yaml("- 50\n")
+
+
+def test_resolution_too_small_suggests_minimum():
+    from scaling import min_resolution
+
+    spec = get_preset("resnet50")
+    need = min_resolution(spec)
+    spec.replace(resolution=need)  # accepted
+    with pytest.raises(ArchScaleError, match=f"at least {need} px"):
+        spec.replace(resolution=need - 1)
+    cifar = get_preset("resnext29_8x64d")
+    assert min_resolution(cifar) == 3  # 3 -> 2 -> 1 px through two stride-2 stages
