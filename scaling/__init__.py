@@ -6,14 +6,32 @@ The bottom layer of archscale: it knows nothing of training, sweeps or Ray.
     >>> spec = get_preset("resnext50_32x4d")
     >>> complexity(spec, counter="analytic").params
     25028904
-"""
-from .complexity import FLOP_CONVENTION, Complexity, analytic_counts, complexity, min_resolution
-from .errors import ArchScaleError
-from .measure import Measurement, measure
-from .model import build_model
-from .presets import PRESETS, TORCHVISION_PRESETS, get_preset, preset_names
-from .spec import NAMED_DEPTHS, ArchSpec, load_spec
 
-__all__ = ["ArchSpec", "ArchScaleError", "Complexity", "FLOP_CONVENTION", "Measurement", "NAMED_DEPTHS",
-           "PRESETS", "TORCHVISION_PRESETS", "analytic_counts", "build_model", "complexity",
-           "get_preset", "load_spec", "measure", "min_resolution", "preset_names"]
+Names are imported lazily, so ``scaling.errors`` (the project's exception type) can be used by
+layers that must not import torch (reports/).
+"""
+import importlib
+
+_EXPORTS = {
+    "ArchSpec": "spec", "NAMED_DEPTHS": "spec", "load_spec": "spec",
+    "ArchScaleError": "errors",
+    "Complexity": "counting", "FLOP_CONVENTION": "counting", "analytic_counts": "counting",
+    "complexity": "counting", "min_resolution": "counting",
+    "Measurement": "timing", "measure": "timing",
+    "build_model": "model",
+    "PRESETS": "presets", "TORCHVISION_PRESETS": "presets", "get_preset": "presets",
+    "preset_names": "presets",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'scaling' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

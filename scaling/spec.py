@@ -349,7 +349,7 @@ def _validate(s: ArchSpec) -> None:
 
 def _validate_fits(s: ArchSpec) -> None:
     """The network must divide by its channel groups and keep at least 1x1 pixels to the end."""
-    from .complexity import FeatureMapTooSmall, analytic_counts, min_resolution
+    from .counting import FeatureMapTooSmall, analytic_counts, min_resolution
 
     try:
         analytic_counts(s)

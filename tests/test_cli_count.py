@@ -14,7 +14,7 @@ def _json_lines(out):
 
 def test_count_json_gives_torchvision_params_and_fvcore_flops(capsys):
     from scaling import get_preset
-    from scaling.complexity import fvcore_counts
+    from scaling.counting import fvcore_counts
 
     assert main(["count", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "--json"]) == 0
     rows = _json_lines(capsys.readouterr().out)

@@ -3,7 +3,7 @@ import random
 import pytest
 
 from scaling import PRESETS, analytic_counts, complexity, get_preset
-from scaling.complexity import fvcore_counts
+from scaling.counting import fvcore_counts
 from conftest import random_spec
 
 HEAVY = {"resnetrs270", "resnetrs350", "resnetrs420", "wide_resnet101_2"}
