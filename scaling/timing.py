@@ -85,7 +85,13 @@ def _rss_bytes(field: str) -> int | None:
     return None
 
 
-def _reset_peak_rss() -> bool:
+def peak_rss_bytes() -> int | None:
+    """Peak resident memory of this process since the last reset_peak_rss() (Linux), else None."""
+    return _rss_bytes("VmHWM")
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak resident memory to the current one (Linux); False if unsupported."""
     try:  # Linux: writing 5 to clear_refs resets the VmHWM peak to the current RSS
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -121,7 +127,7 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
         torch.cuda.reset_peak_memory_stats(dev)
         base_mem = torch.cuda.memory_allocated(dev)
     else:
-        peak_ok = _reset_peak_rss()
+        peak_ok = reset_peak_rss()
         base_mem = _rss_bytes("VmRSS")
     model = build_model(spec).to(dev, memory_format=fmt)
     shape = (spec.in_channels, spec.resolution, spec.resolution)
@@ -146,7 +152,7 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
     if cuda:
         peak = torch.cuda.max_memory_allocated(dev) - base_mem
     else:
-        hwm = _rss_bytes("VmHWM")
+        hwm = peak_rss_bytes()
         peak = hwm - base_mem if (peak_ok and hwm is not None and base_mem is not None and train) else None
 
     model.eval()

@@ -1,0 +1,305 @@
+"""archscale space: see what a space holds and costs before launching it.
+
+    archscale space SPEC_OR_PRESET [--format table|csv|json] [--verify N] [--regimes ...]
+    archscale space match --target resnet50 --vary cardinality=1,2,4,8,32 --solve bottleneck_width
+    archscale space scale --base resnet50 --multipliers 2,4,8,16 [--strategies depth,width,...]
+    archscale space list
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+
+from scaling import ArchScaleError
+
+from .specargs import parse_value
+
+ACTIONS = ("show", "match", "scale", "list")
+FLOPS_NOTE = "FLOPs: fvcore convention, 1 multiply-add = 1 FLOP"
+COST_NOTE = "training cost = 3 x forward FLOPs x training images x epochs"
+DATASET_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000, "cifar100": 50_000}
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """``archscale space X`` means ``archscale space show X`` unless X is another action."""
+    if len(argv) >= 2 and argv[0] == "space" and argv[1] not in ACTIONS + ("-h", "--help"):
+        return ["space", "show"] + argv[1:]
+    return argv
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("space", help="expand, price and check a search space (dry run), match FLOPs, scale",
+                       description=__doc__, formatter_class=_Raw)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    s = actions.add_parser("show", help="every config of a space with its cost (the default action)")
+    s.add_argument("space", metavar="SPEC_OR_PRESET", help="a space YAML file or a preset: " + ", ".join(_presets()))
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    s.add_argument("--verify", type=int, default=0, metavar="N",
+                   help="cross-check N random configs against fvcore and report the largest relative difference")
+    s.add_argument("--regimes", default="rs-10,rs-100,rs-350", help="regimes to price (comma-separated)")
+    s.add_argument("--dataset-size", default=None,
+                   help="training images per epoch: a number or imagenet/cifar10/cifar100/digits "
+                        "(default: the space's dataset_size, else ImageNet's 1,281,167)")
+    s.add_argument("--throughput", metavar="FILE",
+                   help="JSON lines of 'archscale count --measure --json' on the target device: adds estimated hours")
+    s.set_defaults(func=_show)
+
+    m = actions.add_parser("match", help="solve one dimension so each config matches a FLOP target")
+    m.add_argument("--target", required=True, help="a preset, FLOPs ('4.1G'), or an ArchSpec YAML file")
+    m.add_argument("--solve", required=True, help="bottleneck_width, width_multiplier, depth, resolution, ...")
+    m.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="values of another field, one matched config each (repeatable: crossed)")
+    m.add_argument("--base", help="the spec to vary (default: the target preset)")
+    m.add_argument("--step", type=float, help="step of the solved dimension (default per dimension)")
+    m.add_argument("--tolerance", type=float, default=0.15, help="largest accepted relative FLOP miss")
+    m.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    m.set_defaults(func=_match)
+
+    c = actions.add_parser("scale", help="grow a base network to FLOP multiples by each scaling strategy")
+    c.add_argument("--base", required=True, help="a preset or an ArchSpec YAML file")
+    c.add_argument("--multipliers", default="2,4,8,16", help="FLOP multipliers (comma-separated)")
+    c.add_argument("--strategies", default=None, help="comma-separated; default all")
+    c.add_argument("--regime-epochs", type=int, default=350, help="training length for the resnet_rs strategy")
+    c.add_argument("--tolerance", type=float, default=0.10, help="stated tolerance on the FLOP target")
+    c.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    c.set_defaults(func=_scale)
+
+    ls = actions.add_parser("list", help="list the space presets")
+    ls.set_defaults(func=_list)
+
+
+class _Raw(__import__("argparse").RawDescriptionHelpFormatter):
+    pass
+
+
+def _presets() -> list[str]:
+    from search_spaces import space_presets
+
+    return space_presets()
+
+
+def _spec(text: str):
+    from pathlib import Path
+
+    from scaling import get_preset, load_spec
+
+    return load_spec(text) if Path(text).suffix in (".yaml", ".yml", ".json") else get_preset(text)
+
+
+def dataset_size(value, space) -> tuple[int, str]:
+    """(training images, label) from a flag value, the space spec, or ImageNet's default."""
+    if value is None:
+        if space.dataset_size:
+            return space.dataset_size, "space spec"
+        return DATASET_SIZES["imagenet"], "ImageNet-1k train (default)"
+    if str(value).isdigit() and int(value) > 0:
+        return int(value), "given"
+    key = str(value).lower()
+    if key == "digits":
+        from .datasets import digits_split_sizes
+
+        return digits_split_sizes()[0], "digits train split"
+    if key in DATASET_SIZES:
+        return DATASET_SIZES[key], key
+    raise ArchScaleError("dataset_size", f"{value!r} is not a positive number or one of "
+                                         f"{', '.join(list(DATASET_SIZES) + ['digits'])}")
+
+
+def regime_epochs(names: str) -> dict[str, int]:
+    from .regimes import get_regime
+
+    return {n: get_regime(n).epochs for n in (x.strip() for x in names.split(",")) if n}
+
+
+def _show(args) -> int:
+    from search_spaces import load_space, price, verify_against_fvcore
+    from search_spaces.pricing import rate_from_measurements
+
+    space = load_space(args.space)
+    expansion = space.expand()
+    regimes = regime_epochs(args.regimes)
+    size, size_label = dataset_size(args.dataset_size, space)
+    rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
+    df = price(expansion.configs, regimes=regimes, dataset_size=size, train_flops_per_s=rate)
+    verified = verify_against_fvcore(expansion.configs, args.verify) if args.verify > 0 else None
+    meta = {"space": space.name, "summary": expansion.summary(), "flop_convention": FLOPS_NOTE,
+            "cost_convention": COST_NOTE, "dataset_size": size, "dataset_size_source": size_label,
+            "regimes": regimes}
+    if rate:
+        meta.update({"device": device, "train_flops_per_s": rate})
+    if verified:
+        meta["verify"] = {"checked": verified[1], "max_relative_difference": verified[0]}
+    if args.format == "json":
+        specs = {c.name: c.spec.to_dict() for c in expansion.configs}
+        rows = [{**_plain(r), "spec": specs[r["name"]]} for r in df.to_dict("records")]
+        totals = {k: int(df[k].sum()) if k.startswith("train_flops") else float(df[k].sum())
+                  for k in df.columns if k.startswith(("train_flops_", "est_hours_"))}
+        print(json.dumps({**meta, "n_configs": len(rows), "totals": totals, "configs": rows}, indent=1))
+        return 0
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+        if verified:
+            print(_verify_line(verified), file=sys.stderr)
+        return 0
+    print(f"space {space.name}: {expansion.summary()}")
+    print(f"{FLOPS_NOTE}; {COST_NOTE}; {size:,} training images ({size_label})"
+          + (f"; hours at {rate / 1e12:.3g} TFLOP/s measured on {device}" if rate else ""))
+    print(_space_table(df, regimes, rate is not None))
+    if verified:
+        print(_verify_line(verified))
+    return 0
+
+
+def _verify_line(verified) -> str:
+    worst, names = verified
+    return (f"verified {len(names)} configs against fvcore: largest relative difference in params/FLOPs/"
+            f"activations = {worst:.3g}")
+
+
+def _plain(row: dict) -> dict:
+    out = {}
+    for k, v in row.items():
+        if hasattr(v, "item"):
+            v = v.item()
+        if isinstance(v, float) and math.isnan(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def _space_table(df, regimes: dict, hours: bool) -> str:
+    import pandas as pd
+
+    cols = {"name": df["name"], "depth": df["depth"], "width": df["width_multiplier"].map("{:g}".format),
+            "C x d": df["cardinality"].astype(str) + "x" + df["bottleneck_width"].astype(str),
+            "res": df["resolution"], "params (M)": (df["params"] / 1e6).map("{:.2f}".format),
+            "GFLOPs": (df["flops"] / 1e9).map("{:.3f}".format)}
+    for tag in ("group", "strategy", "flop_multiplier", "flop_ratio"):
+        if tag in df:
+            cols[tag] = df[tag]
+    for r in regimes:
+        if f"train_flops_{r}" in df:
+            cols[f"PFLOPs {r}"] = (df[f"train_flops_{r}"] / 1e15).map("{:.4g}".format)
+        if hours and f"est_hours_{r}" in df:
+            cols[f"hours {r}"] = df[f"est_hours_{r}"].map("{:.3g}".format)
+    table = pd.DataFrame(cols)
+    total = {k: "" for k in table.columns}
+    total.update({"name": "TOTAL", "params (M)": f"{df['params'].sum() / 1e6:.1f}",
+                  "GFLOPs": f"{df['flops'].sum() / 1e9:.1f}"})
+    for r in regimes:
+        if f"train_flops_{r}" in df:
+            total[f"PFLOPs {r}"] = f"{df[f'train_flops_{r}'].sum() / 1e15:.4g}"
+        if hours and f"est_hours_{r}" in df:
+            total[f"hours {r}"] = f"{df[f'est_hours_{r}'].sum():.4g}"
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    return table.to_string(index=False)
+
+
+def _parse_vary(items: list[str]) -> list[tuple[str, list]]:
+    out = []
+    for item in items:
+        if "=" not in item:
+            raise ArchScaleError("vary", f"expected FIELD=V1,V2,..., got {item!r}")
+        name, values = item.split("=", 1)
+        parsed = parse_value(values)
+        out.append((name.strip(), parsed if isinstance(parsed, list) else [parsed]))
+    return out
+
+
+def _match(args) -> int:
+    import pandas as pd
+
+    from scaling import ArchSpec, complexity
+    from search_spaces import match_flops, resolve_target
+    from search_spaces.space import SPEC_FIELDS
+
+    target = _spec(args.target) if args.target.endswith((".yaml", ".yml", ".json")) else args.target
+    target_flops, label = resolve_target(target)
+    if args.base:
+        base = _spec(args.base)
+    elif isinstance(target, ArchSpec):
+        base = target
+    else:
+        try:
+            base = _spec(args.target)
+        except ArchScaleError:
+            raise ArchScaleError("base", "the target is a FLOP count: name the network to vary with --base") from None
+    vary = _parse_vary(args.vary)
+    for name, _ in vary:
+        if name not in SPEC_FIELDS:
+            from scaling.errors import did_you_mean
+
+            raise ArchScaleError("vary", f"unknown ArchSpec field {name!r}{did_you_mean(name, SPEC_FIELDS)}")
+    rows = []
+    for combo in itertools.product(*[[(n, v) for v in values] for n, values in vary]) if vary else [()]:
+        spec = ArchSpec.from_dict({**base.to_dict(), **dict(combo)})
+        r = match_flops(spec, target_flops, args.solve, step=args.step, tolerance=args.tolerance)
+        cx = complexity(r.spec, counter="analytic")
+        rows.append({**dict(combo), args.solve: r.value, "name": r.spec.slug(), "params": cx.params,
+                     "flops": r.flops, "target_flops": target_flops, "ratio": round(r.ratio, 4)})
+    df = pd.DataFrame(rows)
+    if args.format == "json":
+        print(json.dumps({"target": label, "target_flops": target_flops, "solve": args.solve,
+                          "flop_convention": FLOPS_NOTE, "rows": [_plain(r) for r in df.to_dict("records")]},
+                         indent=1))
+        return 0
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+        return 0
+    print(f"equal-FLOP match: target {label} = {target_flops / 1e9:.3f} GFLOPs, solving {args.solve} "
+          f"({FLOPS_NOTE})")
+    shown = df.assign(**{"params (M)": (df["params"] / 1e6).map("{:.2f}".format),
+                         "GFLOPs": (df["flops"] / 1e9).map("{:.3f}".format),
+                         "ratio": df["ratio"].map("{:.3f}".format)}).drop(columns=["params", "flops", "target_flops"])
+    print(shown.to_string(index=False))
+    return 0
+
+
+def _scale(args) -> int:
+    import pandas as pd
+
+    from scaling import complexity
+    from search_spaces import STRATEGIES, scale
+
+    base = _spec(args.base)
+    strategies = [s.strip() for s in args.strategies.split(",")] if args.strategies else list(STRATEGIES)
+    multipliers = parse_value(args.multipliers)
+    multipliers = multipliers if isinstance(multipliers, list) else [multipliers]
+    rows = []
+    for strategy in strategies:
+        for m in multipliers:
+            if isinstance(m, bool) or not isinstance(m, (int, float)):
+                raise ArchScaleError("multipliers", f"expected numbers such as 2,4,8, got {m!r}")
+            s = scale(base, strategy, m, tolerance=args.tolerance, regime_epochs=args.regime_epochs)
+            cx = complexity(s.spec, counter="analytic")
+            rows.append({"strategy": strategy, "multiplier": m, "name": s.spec.slug(), "layers": "_".join(
+                map(str, s.spec.layers)), "params": cx.params, "target_flops": s.target, "flops": s.flops,
+                "ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance, "detail": s.detail})
+    df = pd.DataFrame(rows)
+    if args.format == "json":
+        print(json.dumps({"base": args.base, "tolerance": args.tolerance, "flop_convention": FLOPS_NOTE,
+                          "rows": [_plain(r) for r in df.to_dict("records")]}, indent=1))
+        return 0
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+        return 0
+    print(f"scaling {args.base} ({FLOPS_NOTE}); tolerance on the FLOP target: +-{args.tolerance:.0%}")
+    shown = df.assign(**{"params (M)": (df["params"] / 1e6).map("{:.2f}".format),
+                         "target GFLOPs": (df["target_flops"] / 1e9).map("{:.3f}".format),
+                         "GFLOPs": (df["flops"] / 1e9).map("{:.3f}".format),
+                         "ratio": df["ratio"].map("{:.3f}".format),
+                         "ok": df["within_tolerance"].map({True: "yes", False: "NO"})})
+    print(shown.drop(columns=["params", "target_flops", "flops", "within_tolerance"]).to_string(index=False))
+    return 0
+
+
+def _list(args) -> int:
+    from search_spaces import load_space
+
+    for name in _presets():
+        space = load_space(name)
+        print(f"{name:28s} {space.description}")
+    return 0

@@ -1,0 +1,200 @@
+"""Training regimes as named, inspectable data.
+
+``rs-10``, ``rs-100``, ``rs-350`` follow the ResNet-RS recipe (Bello et al. 2021, section 4 and the
+official configs): SGD with momentum 0.9, cosine decay after a linear warm-up, learning rate 0.1 per
+256 images (1.6 at batch 4096), weight decay 4e-5 on weights only (not BN or biases), label
+smoothing 0.1, an EMA of the weights (0.9999), and dropout, stochastic depth and RandAugment (2
+layers) whose strength grows with model size as the paper's per-model table sets them:
+
+    model FLOPs (fvcore)            like                       dropout  stoch. depth  RandAug mag.
+    < 5 G multiply-adds             RS-50/101 @160             0.25     0.0           10
+    < 18 G                          RS-101 @192, RS-152        0.25     0.0           15
+    < 45 G                          RS-200/270/350 @256        0.25     0.1           15
+    larger                          RS-350/420 @320            0.40     0.1           15
+
+The short regimes regularise less (our reading of "regularisation grows with model size and
+training length"): ``regularization_scale`` multiplies dropout, stochastic depth and the
+RandAugment magnitude (rs-350: 1.0, rs-100: 0.5, rs-10: 0, i.e. none, no RandAugment).
+
+``classic-90`` is the torchvision / ResNeXt recipe: batch 256, learning rate 0.1, step decay by 10x
+at epochs 30, 60 and 80, weight decay 1e-4 on every parameter, no label smoothing, no EMA, no
+RandAugment; dropout and stochastic depth are the ArchSpec's own.
+
+A regime shrinks for small data and tests with ``with_epochs(n)``, which keeps its shape (the
+warm-up and step-decay points stay at the same fraction of training). Any field can be
+overridden with ``Regime.replace`` or a ``regime:`` mapping in a trial or sweep spec.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from scaling import ArchScaleError, ArchSpec, analytic_counts
+from scaling.errors import did_you_mean
+
+
+@dataclass(frozen=True)
+class Regime:
+    """How one trial trains. Learning rate = ``lr_per_256 * batch_size / 256``."""
+
+    name: str
+    epochs: int
+    batch_size: int = 4096
+    lr_per_256: float = 0.1
+    #: "cosine" (to 0 after warm-up) or "step" (times ``step_gamma`` at each of ``step_epochs``).
+    schedule: str = "cosine"
+    warmup_epochs: float = 5.0
+    step_epochs: tuple[float, ...] = ()
+    step_gamma: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 4e-5
+    #: Apply weight decay to BN parameters and biases too (torchvision's classic recipe does).
+    decay_norm_and_bias: bool = False
+    label_smoothing: float = 0.1
+    #: EMA decay of the weights per step (0 = no EMA); evaluated with the EMA weights when on.
+    ema_decay: float = 0.9999
+    #: "auto" (by model size, see the module docstring), "spec" (the ArchSpec's own), or a number.
+    dropout: Any = "auto"
+    stochastic_depth: Any = "auto"
+    #: RandAugment layers (0 = off) and magnitude ("auto" = by model size).
+    randaugment_layers: int = 2
+    randaugment_magnitude: Any = "auto"
+    #: Multiplies dropout, stochastic depth and the RandAugment magnitude chosen by "auto".
+    regularization_scale: float = 1.0
+    description: str = ""
+
+    @property
+    def lr(self) -> float:
+        """Peak learning rate at this regime's batch size."""
+        return self.lr_per_256 * self.batch_size / 256
+
+    def with_epochs(self, epochs: int) -> "Regime":
+        """The same regime over ``epochs`` epochs: warm-up and decay points keep their fractions."""
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise ArchScaleError("epochs", f"must be a whole number >= 1, got {epochs!r}")
+        f = epochs / self.epochs
+        return dataclasses.replace(self, epochs=epochs, warmup_epochs=self.warmup_epochs * f,
+                                   step_epochs=tuple(e * f for e in self.step_epochs))
+
+    def replace(self, **changes) -> "Regime":
+        """A copy with fields overridden (validated); ``epochs`` rescales the shape (with_epochs)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        for key in changes:
+            if key not in known:
+                raise ArchScaleError(f"regime.{key}", f"unknown regime field{did_you_mean(key, known)}; "
+                                                      f"known: {', '.join(sorted(known))}")
+        epochs = changes.pop("epochs", None)
+        out = self.with_epochs(int(epochs)) if epochs is not None and epochs != self.epochs else self
+        if "step_epochs" in changes:
+            changes["step_epochs"] = tuple(changes["step_epochs"])
+        out = dataclasses.replace(out, **changes)
+        _validate(out)
+        return out
+
+    def lr_at(self, step: int, steps_per_epoch: int) -> float:
+        """Learning rate at optimizer step ``step`` (0-based) of a run of ``epochs`` epochs."""
+        epoch = step / steps_per_epoch
+        if self.warmup_epochs > 0 and epoch < self.warmup_epochs:
+            return self.lr * (step + 1) / (self.warmup_epochs * steps_per_epoch)
+        if self.schedule == "cosine":
+            span = max(self.epochs - self.warmup_epochs, 1e-12)
+            progress = min(max((epoch - self.warmup_epochs) / span, 0.0), 1.0)
+            return self.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        return self.lr * self.step_gamma ** sum(epoch >= e for e in self.step_epochs)
+
+    def regularization(self, spec: ArchSpec) -> dict:
+        """Effective dropout, stochastic depth and RandAugment (layers, magnitude) for ``spec``."""
+        auto = size_regularization(spec)
+        s = self.regularization_scale
+
+        def pick(value, key, spec_value):
+            if value == "auto":
+                return round(auto[key] * s, 4)
+            if value == "spec":
+                return spec_value
+            return float(value)
+
+        magnitude = pick(self.randaugment_magnitude, "randaugment_magnitude", 0)
+        layers = self.randaugment_layers if magnitude > 0 else 0
+        return {"dropout": pick(self.dropout, "dropout", spec.dropout),
+                "stochastic_depth": pick(self.stochastic_depth, "stochastic_depth", spec.stochastic_depth),
+                "randaugment_layers": layers, "randaugment_magnitude": magnitude if layers else 0}
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["step_epochs"] = list(self.step_epochs)
+        d["lr"] = self.lr
+        return d
+
+
+# (upper bound on fvcore FLOPs, dropout, stochastic depth, RandAugment magnitude): the ResNet-RS table
+SIZE_TABLE = ((5e9, 0.25, 0.0, 10), (18e9, 0.25, 0.0, 15), (45e9, 0.25, 0.1, 15), (math.inf, 0.4, 0.1, 15))
+
+
+def size_regularization(spec: ArchSpec) -> dict:
+    """The ResNet-RS per-model regularisation for a network of ``spec``'s FLOPs."""
+    flops = analytic_counts(spec).flops
+    for bound, dropout, sd, magnitude in SIZE_TABLE:
+        if flops < bound:
+            return {"dropout": dropout, "stochastic_depth": sd, "randaugment_magnitude": magnitude}
+    raise AssertionError("unreachable")
+
+
+_RS = dict(batch_size=4096, lr_per_256=0.1, schedule="cosine", momentum=0.9, weight_decay=4e-5,
+           label_smoothing=0.1, ema_decay=0.9999, randaugment_layers=2)
+REGIMES: dict[str, Regime] = {
+    "rs-350": Regime("rs-350", 350, warmup_epochs=5, regularization_scale=1.0, **_RS,
+                     description="ResNet-RS, 350 epochs: the paper's full recipe"),
+    "rs-100": Regime("rs-100", 100, warmup_epochs=5, regularization_scale=0.5, **_RS,
+                     description="ResNet-RS, 100 epochs: half-strength regularisation"),
+    "rs-10": Regime("rs-10", 10, warmup_epochs=1, regularization_scale=0.0, **_RS,
+                    description="ResNet-RS, 10 epochs: no dropout, stochastic depth or RandAugment"),
+    "classic-90": Regime("classic-90", 90, batch_size=256, lr_per_256=0.1, schedule="step", warmup_epochs=0,
+                         step_epochs=(30, 60, 80), step_gamma=0.1, weight_decay=1e-4, decay_norm_and_bias=True,
+                         label_smoothing=0.0, ema_decay=0.0, dropout="spec", stochastic_depth="spec",
+                         randaugment_layers=0, randaugment_magnitude=0,
+                         description="torchvision / ResNeXt: step decay 30/60/80, weight decay 1e-4"),
+}
+
+
+def get_regime(name: str, **overrides) -> Regime:
+    """A named regime, with field overrides (``epochs`` keeps the schedule's shape)."""
+    if name not in REGIMES:
+        raise ArchScaleError("regime", f"unknown regime {name!r}{did_you_mean(name, REGIMES)}; "
+                                       f"known: {', '.join(REGIMES)}")
+    return REGIMES[name].replace(**overrides) if overrides else REGIMES[name]
+
+
+def regime_from(value) -> Regime:
+    """A Regime from a name or a mapping ``{name: rs-10, epochs: 5, batch_size: 64, ...}``."""
+    if isinstance(value, Regime):
+        return value
+    if isinstance(value, str):
+        return get_regime(value)
+    if isinstance(value, dict) and "name" in value:
+        rest = {k: v for k, v in value.items() if k != "name"}
+        return get_regime(value["name"], **rest)
+    raise ArchScaleError("regime", f"expected a regime name ({', '.join(REGIMES)}) or a mapping with "
+                                   f"name: and overrides, got {value!r}")
+
+
+def _validate(r: Regime) -> None:
+    if r.schedule not in ("cosine", "step"):
+        raise ArchScaleError("regime.schedule", f"{r.schedule!r} is not one of cosine, step")
+    for key in ("batch_size",):
+        if not isinstance(getattr(r, key), int) or getattr(r, key) < 1:
+            raise ArchScaleError(f"regime.{key}", f"must be a whole number >= 1, got {getattr(r, key)!r}")
+    for key in ("lr_per_256", "weight_decay", "label_smoothing", "momentum", "warmup_epochs", "ema_decay",
+                "regularization_scale"):
+        v = getattr(r, key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ArchScaleError(f"regime.{key}", f"must be a number >= 0, got {v!r}")
+    if not r.ema_decay < 1 or not r.label_smoothing < 1:
+        raise ArchScaleError("regime", "ema_decay and label_smoothing must be below 1")
+    for key in ("dropout", "stochastic_depth", "randaugment_magnitude"):
+        v = getattr(r, key)
+        if v not in ("auto", "spec") and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+            raise ArchScaleError(f"regime.{key}", f"must be auto, spec or a number >= 0, got {v!r}")

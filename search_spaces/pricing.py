@@ -1,0 +1,87 @@
+"""Pricing a space before launch: complexity per config and training cost per regime.
+
+Training cost of one run = epochs x dataset size x training FLOPs per image, with training FLOPs
+per image = 3 x forward FLOPs (the backward pass costs about twice the forward). FLOPs follow
+fvcore's convention (one multiply-add = one flop). Given the training FLOP rate a device actually
+achieved (see ``rate_from_measurements``), the cost becomes estimated hours.
+"""
+from __future__ import annotations
+
+import json
+import random
+import statistics
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from scaling import ArchScaleError, analytic_counts
+
+from .space import Config
+
+TRAIN_FLOPS_PER_FORWARD = 3
+IMAGENET_TRAIN_SIZE = 1_281_167
+
+
+def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None,
+          dataset_size: int | None = None, train_flops_per_s: float | None = None) -> pd.DataFrame:
+    """One row per config: architecture numbers, params, FLOPs, activations (closed form), tags,
+    and for each regime ``train_flops_<regime>`` (and ``est_hours_<regime>`` given a FLOP rate)."""
+    rows = []
+    for c in configs:
+        s, cx = c.spec, analytic_counts(c.spec)
+        row = {"name": c.name, "depth": _depth_str(s.depth), "depth_number": s.depth_number,
+               "width_multiplier": s.width_multiplier, "cardinality": s.cardinality,
+               "bottleneck_width": s.bottleneck_width, "resolution": s.resolution,
+               "params": cx.params, "flops": cx.flops, "activations": cx.acts, **c.tags}
+        for regime, epochs in (regimes or {}).items():
+            if dataset_size:
+                total = TRAIN_FLOPS_PER_FORWARD * cx.flops * dataset_size * epochs
+                row[f"train_flops_{regime}"] = total
+                if train_flops_per_s:
+                    row[f"est_hours_{regime}"] = total / train_flops_per_s / 3600
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _depth_str(depth) -> str:
+    return "_".join(map(str, depth)) if isinstance(depth, tuple) else str(depth)
+
+
+def verify_against_fvcore(configs: list[Config], n: int, seed: int = 0) -> tuple[float, list[str]]:
+    """Count ``n`` random configs with fvcore; return the largest relative difference from the
+    closed form over params, FLOPs and activations, and the names checked."""
+    from scaling.counting import fvcore_counts
+
+    picked = random.Random(seed).sample(configs, min(n, len(configs)))
+    worst = 0.0
+    for c in picked:
+        cx = analytic_counts(c.spec)
+        for ours, ref in zip((cx.params, cx.flops, cx.acts), fvcore_counts(c.spec)):
+            worst = max(worst, abs(ours - ref) / max(ref, 1))
+    return worst, [c.name for c in picked]
+
+
+def rate_from_measurements(path: str | Path) -> tuple[float, str]:
+    """(training FLOP/s, device) from the JSON lines of ``archscale count --measure --json``.
+
+    Each line's rate is 3 x forward FLOPs x training images/s; the median over lines is returned.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ArchScaleError("throughput", f"no such file: {p}; make one with "
+                                           f"'archscale count PRESET --measure --json > {p.name}'")
+    rates, devices = [], set()
+    for i, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rates.append(TRAIN_FLOPS_PER_FORWARD * row["flops"] * row["train_throughput"])
+            devices.add(row.get("device", "?"))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ArchScaleError("throughput", f"{p}:{i} is not a line of 'archscale count --measure --json' "
+                                               f"(needs flops and train_throughput)") from None
+    if not rates:
+        raise ArchScaleError("throughput", f"{p} holds no measurements")
+    return statistics.median(rates), ", ".join(sorted(devices))

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from experiments.cli import main
+
+
+def test_space_resnet_rs_json_lists_all_175_configs(capsys):
+    assert main(["space", "resnet_rs", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n_configs"] == 175 and len(doc["configs"]) == 175
+    row = doc["configs"][0]
+    assert {"name", "params", "flops", "resolution", "train_flops_rs-10", "spec"} <= set(row)
+    assert isinstance(row["params"], int) and isinstance(row["flops"], int)
+    assert "1 multiply-add = 1 FLOP" in doc["flop_convention"]
+    assert doc["totals"]["train_flops_rs-350"] == 35 * doc["totals"]["train_flops_rs-10"]
+
+
+def test_space_equal_complexity_table(capsys):
+    assert main(["space", "resnext_equal_complexity"]) == 0
+    out = capsys.readouterr().out
+    for cxd in ("1x64", "2x40", "4x24", "32x4"):
+        assert cxd in out
+    assert "TOTAL" in out and "1 multiply-add = 1 FLOP" in out
+
+
+def test_space_csv_and_verify(capsys, tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("base: {block: basic, depth: 8, widths: [8, 16, 32], stem: cifar, resolution: 16}\n"
+                 "axes: {width_multiplier: [1.0, 2.0], resolution: [16, 32]}\n")
+    assert main(["space", str(f), "--format", "csv", "--verify", "2", "--dataset-size", "digits"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 5
+    assert "verified 2 configs against fvcore: largest relative difference in params/FLOPs/activations = 0" in captured.err
+
+
+def test_space_hours_from_measured_throughput(capsys, tmp_path):
+    meas = tmp_path / "m.jsonl"
+    meas.write_text(json.dumps({"flops": 1e9, "train_throughput": 100.0, "device": "cpu (2 threads)"}) + "\n")
+    assert main(["space", "resnext_cifar", "--throughput", str(meas), "--regimes", "rs-10"]) == 0
+    out = capsys.readouterr().out
+    assert "hours rs-10" in out and "300 GFLOP/s" not in out and "cpu (2 threads)" in out
+
+
+def test_space_match_command(capsys):
+    assert main(["space", "match", "--target", "resnet50", "--vary", "cardinality=1,2,4,8,32",
+                 "--solve", "bottleneck_width", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["cardinality"] for r in doc["rows"]] == [1, 2, 4, 8, 32]
+    assert [r["bottleneck_width"] for r in doc["rows"]][:3] == [64, 40, 24]
+    assert main(["space", "match", "--target", "resnet50", "--vary", "cardinality=1,2,4,8,32",
+                 "--solve", "bottleneck_width"]) == 0
+    assert "ratio" in capsys.readouterr().out
+
+
+def test_space_scale_command(capsys):
+    assert main(["space", "scale", "--base", "resnet50", "--strategies", "depth,resolution",
+                 "--multipliers", "2,4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("yes") == 4 and "tolerance" in out
+
+
+@pytest.mark.parametrize("content,field", [
+    ("base: resnet50\naxes: {cardinalty: [1, 2]}\n", "axes.cardinalty"),
+    ("base: resnet50\naxes: {depth: [50, 101\n", "space"),
+    ("base: resnet50\naxes: {depth: [50]}\nconstraints: {max_flops: 1M}\n", "space"),
+    ("base: resnet50\naxes: {cardinality: [2]}\nmatch: {solve: bottleneck_width, target: 1K}\n", "space"),
+])
+def test_space_bad_input_exits_2_with_one_line(content, field, tmp_path, capsys):
+    f = tmp_path / "bad.yaml"
+    f.write_text(content)
+    assert main(["space", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"error: {field}" in err
+
+
+def test_space_match_unreachable_target_exits_2(capsys):
+    assert main(["space", "match", "--target", "1K", "--base", "resnet50", "--solve", "bottleneck_width"]) == 2
+    assert "out of reach" in capsys.readouterr().err
