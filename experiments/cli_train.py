@@ -1,0 +1,136 @@
+"""archscale train: run one trial (one spec, one regime, one data set, one seed).
+
+    archscale train --preset resnext29_8x64d --width-multiplier 0.25 --resolution 16 \\
+        --regime rs-10 --epochs 5 --dataset digits
+    archscale train --show-regime rs-350 [--preset resnetrs101]
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from scaling import ArchScaleError
+
+from . import specargs
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train one network under one regime (one trial)", description=__doc__,
+                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("--preset", help="a preset name (see 'archscale count --help')")
+    p.add_argument("--spec", help="an ArchSpec YAML/JSON file")
+    p.add_argument("--regime", default="rs-10", help="rs-10, rs-100, rs-350 or classic-90 (default rs-10)")
+    p.add_argument("--epochs", type=int, help="shrink/stretch the regime to N epochs, keeping its shape")
+    p.add_argument("--batch-size", type=int, help="override the regime's batch size (LR follows linearly)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any regime field, e.g. --set weight_decay=1e-4 --set ema_decay=0")
+    p.add_argument("--show-regime", metavar="NAME", help="print a regime's settings (and its effect on the spec) and exit")
+    p.add_argument("--dataset", default="digits", help="digits, cifar10, cifar100, imagefolder or synthetic")
+    p.add_argument("--data-root", help="local path of cifar10/cifar100/imagefolder data")
+    p.add_argument("--dataset-label", help="name for the results, e.g. imagenet for an ImageNet folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--cpus", type=int, help="CPU threads for this trial")
+    p.add_argument("--amp", action=__import__("argparse").BooleanOptionalAction, default=None,
+                   help="mixed precision (default: on for CUDA)")
+    p.add_argument("--channels-last", action=__import__("argparse").BooleanOptionalAction, default=None)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--checkpoint-dir", help="keep a checkpoint here (written atomically each epoch)")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    p.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick checks)")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+    specargs.add_spec_flags(p)
+    p.set_defaults(func=run)
+
+
+def _regime(args):
+    from .regimes import get_regime
+
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            raise ArchScaleError("set", f"expected FIELD=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = specargs.parse_value(value)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    return get_regime(args.show_regime or args.regime, **overrides)
+
+
+def _spec(args, required: bool):
+    presets = [args.preset] if args.preset else []
+    files = [args.spec] if args.spec else []
+    overrides = specargs.spec_overrides(args)
+    if not presets and not files and not overrides:
+        if required:
+            raise ArchScaleError("preset", "name the network: --preset NAME, --spec FILE, or flags such as "
+                                           "--depth 50 --cardinality 32")
+        return None
+    if len(presets) + len(files) > 1:
+        raise ArchScaleError("spec", "give --preset or --spec, not both")
+    return specargs.specs_from_args(presets, files, overrides)[0]
+
+
+def run(args) -> int:
+    if args.show_regime:
+        regime = _regime(args)
+        named = _spec(args, required=False)
+        print(f"regime {regime.name}: {regime.description}")
+        for key, value in regime.to_dict().items():
+            if key not in ("name", "description"):
+                print(f"  {key:24s} {value}")
+        if named:
+            print(f"effective regularisation for {named[0]}:")
+            for key, value in regime.regularization(named[1]).items():
+                print(f"  {key:24s} {value}")
+        return 0
+
+    from .datasets import dataset_from
+    from .trainer import TrialConfig, train_trial
+
+    name, spec = _spec(args, required=True)
+    regime = _regime(args)
+    dataset = {"name": args.dataset}
+    if args.data_root:
+        dataset["root"] = args.data_root
+    if args.dataset_label:
+        dataset["label"] = args.dataset_label
+    resume = None
+    if args.resume:
+        if not args.checkpoint_dir:
+            raise ArchScaleError("resume", "--resume needs --checkpoint-dir DIR")
+        state = Path(args.checkpoint_dir) / "state.pt"
+        resume = state if state.is_file() else None
+        if resume is None:
+            print(f"no checkpoint in {args.checkpoint_dir} yet: starting from scratch")
+    cfg = TrialConfig(spec=spec, regime=regime, dataset=dataset_from(dataset), seed=args.seed, name=name,
+                      device=args.device, cpus=args.cpus, amp=args.amp, channels_last=args.channels_last,
+                      compile=args.compile, checkpoint_every=args.checkpoint_every,
+                      max_steps_per_epoch=args.max_steps_per_epoch, verbose=not args.json)
+    if not args.json:
+        print(f"training {name} ({spec.slug()}) under {regime.name} ({regime.epochs} epochs) on {args.dataset}, "
+              f"seed {args.seed}")
+    result = train_trial(cfg, checkpoint_dir=args.checkpoint_dir, resume=resume)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "history"}, default=_json_default))
+        return 0
+    print(f"{result['status']}: final top-1 {result['final_top1']:.2f}%  best top-1 {result['best_top1']:.2f}%  "
+          f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
+          f"({result['images_per_s']:.0f} img/s, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
+          f"{result['device']}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
+          f"(1 MAC = 1 FLOP); peak memory {_mb(result['peak_memory_bytes'])}")
+    return 0
+
+
+def _mb(b) -> str:
+    return "n/a" if b is None else f"{b / 2**20:.0f} MB"
+
+
+def _json_default(o):
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    return str(o)

@@ -1,0 +1,118 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from experiments.datasets import dataset_from, digits_split_sizes, load_dataset
+from scaling import ArchScaleError
+
+
+def test_digits_split_resolution_and_channels():
+    d = load_dataset("digits", 24, 3)
+    assert (d.train_size, d.val_size) == digits_split_sizes() == (1438, 359)
+    assert d.x_train.shape[1:] == (3, 24, 24) and d.x_train.dtype == torch.uint8
+    again = load_dataset("digits", 24, 3)
+    assert torch.equal(d.y_val, again.y_val)  # the split is fixed
+    x, y = next(d.train_batches(32, torch.Generator().manual_seed(0)))
+    assert x.shape == (32, 3, 24, 24) and x.dtype == torch.float32 and y.shape == (32,)
+    assert abs(float(x.mean())) < 0.5
+
+
+def test_batched_augmentation_is_seeded_and_keeps_shapes():
+    d = load_dataset("digits", 16, 1)
+    a = next(d.train_batches(64, torch.Generator().manual_seed(3)))[0]
+    b = next(d.train_batches(64, torch.Generator().manual_seed(3)))[0]
+    c = next(d.train_batches(64, torch.Generator().manual_seed(4)))[0]
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    d.set_randaugment(2, 9)
+    x = next(d.train_batches(64, torch.Generator().manual_seed(3)))[0]
+    assert x.shape == a.shape and not torch.equal(x, a)
+
+
+def _write_cifar(root, name):
+    rng = np.random.default_rng(0)
+    if name == "cifar10":
+        base = root / "cifar-10-batches-py"
+        base.mkdir(parents=True)
+        for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            with open(base / f, "wb") as fh:
+                pickle.dump({"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                             "labels": list(rng.integers(0, 10, 4))}, fh)
+        with open(base / "batches.meta", "wb") as fh:
+            pickle.dump({"label_names": [str(i) for i in range(10)]}, fh)
+    else:
+        base = root / "cifar-100-python"
+        base.mkdir(parents=True)
+        for f, n in (("train", 20), ("test", 8)):
+            with open(base / f, "wb") as fh:
+                pickle.dump({"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                             "fine_labels": list(rng.integers(0, 100, n)), "coarse_labels": [0] * n}, fh)
+    return base
+
+
+def test_cifar10_and_cifar100_from_torchvisions_on_disk_format(tmp_path, monkeypatch):
+    base = _write_cifar(tmp_path / "c10", "cifar10")
+    d = load_dataset({"name": "cifar10", "root": str(tmp_path / "c10")}, 32, 3)
+    assert (d.train_size, d.val_size, d.num_classes) == (20, 4, 10) and d.flip and d.pad == 4
+    with open(base / "data_batch_1", "rb") as fh:
+        first = pickle.load(fh)
+    assert torch.equal(d.x_train[0], torch.from_numpy(first["data"][0]).view(3, 32, 32))
+    import torchvision  # torchvision itself reads the same files (its md5 check aside: they are fakes)
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: True)
+    tv = torchvision.datasets.CIFAR10(str(tmp_path / "c10"), train=True, download=False)
+    assert len(tv) == 20 and tv.targets == d.y_train.tolist()
+    _write_cifar(tmp_path / "c100", "cifar100")
+    d = load_dataset({"name": "cifar100", "root": str(tmp_path / "c100")}, 16, 3)
+    assert (d.train_size, d.val_size, d.num_classes) == (20, 8, 100) and d.x_train.shape[-1] == 16
+
+
+def test_imagefolder_in_imagenet_layout(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        for cls in ("cat", "dog"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(
+                    tmp_path / split / cls / f"{i}.jpg")
+    d = load_dataset({"name": "imagefolder", "root": str(tmp_path), "label": "imagenet", "workers": 0}, 32, 3)
+    assert (d.train_size, d.val_size, d.num_classes, d.name) == (6, 4, 2, "imagenet")
+    x, y = next(d.train_batches(4, torch.Generator().manual_seed(0)))
+    assert x.shape == (4, 3, 32, 32)
+    xv, yv = next(d.val_batches(8))
+    assert xv.shape == (4, 3, 32, 32) and sorted(yv.tolist()) == [0, 0, 1, 1]
+
+
+def test_synthetic_any_size():
+    d = load_dataset({"name": "synthetic", "train_size": 40, "val_size": 8, "num_classes": 7}, 20, 3, seed=1)
+    assert (d.train_size, d.val_size, d.num_classes) == (40, 8, 7) and d.x_train.shape[1:] == (3, 20, 20)
+
+
+@pytest.mark.parametrize("cfg,words", [
+    ({"name": "cifar10"}, "give root: PATH"),
+    ({"name": "cifar10", "root": "/nonexistent"}, "cifar-10-batches-py/{data_batch_1..5"),
+    ({"name": "cifar100", "root": "/nonexistent"}, "cifar-100-python/{train, test, meta}"),
+    ({"name": "imagefolder", "root": "/nonexistent"}, "ROOT/train/<class>/<image>"),
+    ({"name": "imagenet"}, "did you mean 'imagefolder'"),
+    ({"name": "digits", "size": 3}, "unknown dataset field"),
+])
+def test_bad_dataset_paths_name_the_expected_layout(cfg, words):
+    with pytest.raises(ArchScaleError) as e:
+        load_dataset(dataset_from(cfg) if "size" not in cfg else cfg, 32, 3)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_malformed_cifar_and_folder_without_val(tmp_path):
+    base = tmp_path / "cifar-10-batches-py"
+    base.mkdir()
+    for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (base / f).write_bytes(b"not a pickle")
+    with pytest.raises(ArchScaleError, match="is not in torchvision's format"):
+        load_dataset({"name": "cifar10", "root": str(tmp_path)}, 32, 3)
+    (tmp_path / "imgs" / "train" / "a").mkdir(parents=True)
+    with pytest.raises(ArchScaleError, match="no val/ class folders"):
+        load_dataset({"name": "imagefolder", "root": str(tmp_path / "imgs")}, 32, 3)
