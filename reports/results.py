@@ -1,0 +1,147 @@
+"""The results tables as reports read them: normalised trials, seed aggregates, regime order.
+
+The sweep writes one row per trial (``trials``) and one row per trial per epoch (``epochs``).
+Older or partial runs may lack optional columns or hold NaN; ``normalize_trials`` fills what the
+reports need so the other modules can rely on it. Accuracies are percentages (0-100).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FINISHED", "NOT_PLOTTED", "STATUSES", "ARCH_FIELDS", "normalize_trials",
+           "finished_trials", "aggregate_seeds", "regime_order", "status_counts", "dataset_name"]
+
+#: Statuses that are results: "stopped" is an ASHA early stop (a real result with fewer epochs).
+FINISHED = ("done", "stopped")
+#: Results that are listed in reports but never drawn as points.
+NOT_PLOTTED = ("diverged", "error")
+STATUSES = ("done", "stopped", "diverged", "error", "running", "pending")
+
+#: Architecture fields of a trial row (ArchSpec fields plus ``depth_number``), in spec order.
+ARCH_FIELDS = ("block", "depth", "depth_number", "widths", "stem_width", "width_multiplier",
+               "cardinality", "bottleneck_width", "widen_factor", "stem", "stem_pool", "downsample",
+               "se_ratio", "radix", "avd", "preact", "stochastic_depth", "dropout",
+               "zero_init_residual", "num_classes", "in_channels", "resolution")
+
+_NUMERIC = ("epochs", "seed", "depth_number", "width_multiplier", "cardinality", "bottleneck_width",
+            "widen_factor", "resolution", "params", "flops", "activations", "final_top1", "best_top1",
+            "final_top5", "best_top5", "final_val_loss", "final_train_loss", "epochs_done",
+            "train_time_s", "images_per_s", "latency_ms", "throughput", "flop_multiplier")
+
+# Per-config columns averaged over seeds (measured quantities); the rest are taken from the first seed.
+_MEASURED = ("latency_ms", "throughput", "train_time_s", "images_per_s", "epochs_done",
+             "final_val_loss", "final_train_loss", "final_top5", "best_top5")
+
+
+def normalize_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``trials`` with every column the reports use, typed.
+
+    Adds (when missing) ``trial_id``, ``name``, ``regime``, ``epochs``, ``seed``, ``status``,
+    ``error`` and the optional cost columns as NaN, coerces numeric columns, and adds:
+    ``top1`` (final top-1 in %, else best top-1), ``error_pct`` (100 - top1) and ``finished``
+    (status done/stopped with a top-1). A missing ``status`` is inferred: "done" when the row has
+    a top-1, else "pending". Idempotent.
+    """
+    df = trials.copy()
+    df.columns = [str(c) for c in df.columns]
+    if "trial_id" not in df:
+        df["trial_id"] = [f"trial-{i}" for i in range(len(df))]
+    df["trial_id"] = df["trial_id"].astype(str)
+    if "name" not in df:
+        df["name"] = df["trial_id"]
+    df["name"] = df["name"].where(df["name"].notna(), df["trial_id"]).astype(str)
+    if "regime" not in df:
+        df["regime"] = "default"
+    df["regime"] = df["regime"].fillna("default").astype(str)
+    for col in _NUMERIC:
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else np.nan
+    if "seed" in df:
+        df["seed"] = df["seed"].fillna(0)
+    df["top1"] = df["final_top1"].where(df["final_top1"].notna(), df["best_top1"])
+    df["error_pct"] = 100.0 - df["top1"]
+    if "status" not in df:
+        df["status"] = np.where(df["top1"].notna(), "done", "pending")
+    df["status"] = df["status"].fillna("pending").astype(str).str.strip().str.lower()
+    if "error" not in df:
+        df["error"] = ""
+    df["error"] = df["error"].fillna("").astype(str)
+    for col in ("dataset", "device", "group", "strategy", "depth", "block"):
+        if col not in df:
+            df[col] = np.nan
+    if df["depth_number"].isna().all() and df["depth"].notna().any():
+        df["depth_number"] = pd.to_numeric(df["depth"], errors="coerce")
+    df["finished"] = df["status"].isin(FINISHED) & df["top1"].notna()
+    return df
+
+
+def finished_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are results to plot: status done or stopped, with a top-1."""
+    df = normalize_trials(trials)
+    return df[df["finished"]].copy()
+
+
+def regime_order(trials: pd.DataFrame) -> list[str]:
+    """Regime names ordered by planned epochs (shortest first), then by name."""
+    df = normalize_trials(trials) if "finished" not in trials else trials
+    if df.empty:
+        return []
+    epochs = df.groupby("regime")["epochs"].max()
+    return sorted(epochs.index, key=lambda r: (np.inf if pd.isna(epochs[r]) else epochs[r], r))
+
+
+def aggregate_seeds(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (regime, config name) over finished trials, averaging the seeds.
+
+    Columns: ``regime``, ``name``, ``n_seeds``, ``n_stopped``, ``all_stopped``, ``top1_mean``,
+    ``top1_std`` (sample std over seeds, NaN for one seed), ``top1_min``, ``top1_max``,
+    ``error_mean`` (100 - top1_mean, %), ``error_std``, the measured columns averaged over seeds
+    (``latency_ms``, ``throughput`` in images/s, ``train_time_s``, ...), and the first seed's
+    value of every other column (architecture fields, ``params``, ``flops``, ``group``, ...).
+    """
+    df = finished_trials(trials)
+    if df.empty:
+        cols = ["regime", "name", "n_seeds", "n_stopped", "all_stopped", "top1_mean", "top1_std",
+                "top1_min", "top1_max", "error_mean", "error_std"]
+        return pd.DataFrame(columns=cols + [c for c in df.columns if c not in cols])
+    g = df.groupby(["regime", "name"], sort=False)
+    out = g.first()
+    stats = g["top1"].agg(["count", "mean", "std", "min", "max"])
+    out["n_seeds"] = stats["count"].astype(int)
+    out["n_stopped"] = g["status"].agg(lambda s: int((s == "stopped").sum()))
+    out["all_stopped"] = out["n_stopped"] == out["n_seeds"]
+    out["top1_mean"], out["top1_std"] = stats["mean"], stats["std"]
+    out["top1_min"], out["top1_max"] = stats["min"], stats["max"]
+    out["error_mean"] = 100.0 - out["top1_mean"]
+    out["error_std"] = out["top1_std"]
+    for col in _MEASURED:
+        out[col] = g[col].mean()
+    out = out.reset_index()
+    order = {r: i for i, r in enumerate(regime_order(df))}
+    out["_r"] = out["regime"].map(order)
+    out = out.sort_values(["_r", "flops", "name"], kind="stable").drop(columns="_r")
+    return out.reset_index(drop=True)
+
+
+def status_counts(trials: pd.DataFrame) -> dict[str, int]:
+    """Trials per status, the known statuses first (zero counts included), then any others."""
+    df = normalize_trials(trials)
+    counts = df["status"].value_counts()
+    out = {s: int(counts.get(s, 0)) for s in STATUSES}
+    out.update({str(s): int(n) for s, n in counts.items() if s not in out})
+    return out
+
+
+def dataset_name(trials: pd.DataFrame, manifest: dict | None = None) -> str | None:
+    """The dataset the trials ran on ("a, b" when several), else the manifest's, else None."""
+    names = sorted({str(d) for d in trials.get("dataset", pd.Series(dtype=object)).dropna()})
+    if names:
+        return ", ".join(names)
+    if manifest:
+        for key in ("dataset", "data"):
+            value = manifest.get(key)
+            if isinstance(value, str):
+                return value
+            if isinstance(value, dict) and isinstance(value.get("name"), str):
+                return value["name"]
+    return None

@@ -1,0 +1,120 @@
+"""reports/: figures and write_report on partial, failed, empty and ImageNet runs."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import load_reference, plot_dimension_curves, plot_pareto, plot_scaling_curves, write_report
+from reports.style import FLOP_CONVENTION
+from scaling.errors import ArchScaleError
+from test_reports import synthetic_trials
+
+
+@pytest.fixture(scope="module")
+def partial_run(tmp_path_factory):
+    """A report on a sweep with failed, diverged, running, pending and early-stopped trials."""
+    trials, epochs = synthetic_trials()
+    trials = trials.drop(columns=["train_time_s"])  # an older results table without it
+    out = tmp_path_factory.mktemp("report")
+    summary = write_report(trials, epochs, out, manifest={"dataset": "cifar10", "space": {"depth": [26, 50, 101]}})
+    return trials, out, summary
+
+
+def test_report_on_a_partial_failed_run_writes_every_file(partial_run):
+    trials, out, summary = partial_run
+    assert (out / "report.md").is_file() and (out / "report.html").is_file() and (out / "summary.json").is_file()
+    for name in ("pareto_flops", "pareto_params", "scaling_curves", "dimension_curves", "equal_flop", "error_edf",
+                 "axis_effects", "learning_curves"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 10_000, name
+        assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml"), name
+    for name in ("pareto", "equal_flop", "configs", "trials_not_drawn", "axis_effects", "scaling_law_fits"):
+        assert len(pd.read_csv(out / "tables" / f"{name}.csv")) > 0, name
+    assert all(p.endswith((".png", ".svg")) for p in summary["figures"])
+    assert summary["status_counts"]["error"] == 1 and summary["n_finished"] == len(trials) - 4
+
+
+def test_report_lists_failed_trials_and_skips_unmeasured_costs(partial_run):
+    trials, out, summary = partial_run
+    md = (out / "report.md").read_text()
+    assert "CUDA out of memory; lower --batch-size" in md
+    for status in ("diverged", "running", "pending"):
+        assert f"| {status} |" in md
+    not_drawn = pd.read_csv(out / "tables" / "trials_not_drawn.csv")
+    assert set(not_drawn["status"]) == {"error", "diverged", "running", "pending"}
+    # latency, throughput and training time were not recorded: said, not drawn
+    assert not (out / "figures" / "pareto_latency.png").exists()
+    assert any("latency" in s for s in summary["skipped"]) and "not measured" in md
+    assert any("training time" in s for s in summary["skipped"])
+    assert FLOP_CONVENTION in md
+
+
+def test_report_pareto_summary_holds_only_finished_configs(partial_run):
+    trials, out, summary = partial_run
+    assert set(summary["pareto"]) == {"rs-10", "rs-100"}
+    for regime, names in summary["pareto"].items():
+        assert names and set(names) <= set(trials.loc[trials["regime"] == regime, "name"])
+        finished = trials[(trials["regime"] == regime) & trials["status"].isin(["done", "stopped"])]
+        assert set(names) <= set(finished["name"])
+    # the most accurate configuration of each regime is always on the front
+    for regime, g in trials[trials["status"] == "done"].groupby("regime"):
+        best = g.groupby("name")["final_top1"].mean().idxmax()
+        assert best in summary["pareto"][regime]
+
+
+def test_report_html_is_self_contained_and_not_imagenet(partial_run):
+    trials, out, summary = partial_run
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(summary["figures"]) // 2
+    assert 'src="figures/' not in html and "<table>" in html
+    assert not summary["reference_drawn"]
+    md = (out / "report.md").read_text()
+    assert "ResNet-RS-420" not in md and "none are drawn" in md
+
+
+def test_empty_results_are_a_user_error(tmp_path):
+    for empty in (pd.DataFrame(), pd.DataFrame(columns=["trial_id", "name", "status"]), None):
+        with pytest.raises(ArchScaleError) as e:
+            write_report(empty, None, tmp_path)
+        assert e.value.field == "run_dir" and "no results" in str(e.value)
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_report_with_no_finished_trial_lists_them(tmp_path):
+    trials, _ = synthetic_trials(depths=(26,), widths=(1.0,), resolutions=(32,), failures=False)
+    trials["status"] = ["running", "pending", "error", "diverged"]
+    trials[["final_top1", "best_top1"]] = np.nan
+    summary = write_report(trials, pd.DataFrame(), tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "No finished trials yet" in md and summary["pareto"] == {} and summary["figures"] == []
+    assert all(t in md for t in trials["trial_id"])
+
+
+def test_reference_points_are_drawn_only_on_imagenet(tmp_path):
+    trials, _ = synthetic_trials(dataset="ImageNet", depths=(50, 101), widths=(1.0,), resolutions=(224,),
+                                 regimes=(("rs-350", 350),), seeds=1, failures=False)
+    n_ref = len(load_reference())
+    with_ref = plot_pareto(trials, "flops", reference=load_reference())
+    without = plot_pareto(trials, "flops")
+    count = lambda fig: sum(len(c.get_offsets()) for c in fig.axes[0].collections if hasattr(c, "get_offsets"))
+    assert count(with_ref) - count(without) == n_ref
+    summary = write_report(trials, None, tmp_path)
+    assert summary["reference_drawn"] and "ResNet-RS-420" in (tmp_path / "report.md").read_text()
+    ref_csv = pd.read_csv(tmp_path / "tables" / "imagenet_reference.csv")
+    assert ref_csv.loc[ref_csv["model"] == "ResNet-RS-420 @320", "flops"].iloc[0] == pytest.approx(64e9)
+
+
+def test_pareto_figure_axes_labels_and_point_labels():
+    trials, _ = synthetic_trials(failures=False)
+    fig = plot_pareto(trials, "flops")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and FLOP_CONVENTION in ax.get_xlabel() + fig.axes[-1].get_xlabel()
+    assert "accuracy (%)" in ax.get_ylabel()
+    labels = {t.get_text() for t in ax.texts}
+    assert labels and all(lbl.startswith("d") for lbl in labels)
+    assert plot_pareto(trials, "latency_ms") is None  # not measured
+
+
+def test_plots_on_too_little_data_return_none():
+    trials, _ = synthetic_trials(depths=(50,), widths=(1.0,), resolutions=(32,), failures=False)
+    assert plot_scaling_curves(trials) is None
+    assert plot_dimension_curves(trials) is None
+    assert plot_pareto(trials, "flops") is not None
