@@ -9,7 +9,7 @@ import sys
 
 from scaling.errors import ArchScaleError
 
-from . import cli_count, cli_space, cli_train
+from . import cli_count, cli_space, cli_sweep, cli_train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (cli_count, cli_space, cli_train):
         module.add_parser(sub)
+    cli_sweep.add_parsers(sub)
     return parser
 
 

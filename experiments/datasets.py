@@ -18,6 +18,7 @@ images). ``imagefolder`` streams through DataLoader workers with random-resized-
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,14 +209,45 @@ def _unpickle(path: Path) -> dict:
         return pickle.load(f, encoding="latin1")
 
 
-def load_cifar(name: str, root: str, resolution: int, channels: int) -> InMemoryData:
-    """CIFAR-10/100 from torchvision's on-disk format (never downloads)."""
+def _cifar_files(name: str, root: str) -> tuple[Path, list[str], list[str]]:
+    """(folder, train files, test files) of a CIFAR copy in torchvision's format; error if missing."""
     base = Path(root) / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
     files = ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]) if name == "cifar10" else (["train"], ["test"])
     missing = [f for f in files[0] + files[1] if not (base / f).is_file()]
     if missing:
         raise ArchScaleError("dataset.root", f"no {name} at {root}: {base / missing[0]} is missing; expected "
                                              f"{_LAYOUTS[name]}")
+    return base, files[0], files[1]
+
+
+def _check_folder(root: str) -> Path:
+    base = Path(root)
+    for split in ("train", "val"):
+        d = base / split
+        if not d.is_dir() or not any(p.is_dir() for p in d.iterdir()):
+            raise ArchScaleError("dataset.root", f"no {split}/ class folders under {root}; expected "
+                                                 f"{_LAYOUTS['imagefolder']}")
+    return base
+
+
+def dataset_train_size(cfg) -> int:
+    """Training images of a data set, checking its files exist (without loading them)."""
+    cfg = dataset_from(cfg)
+    if cfg.name == "digits":
+        return digits_split_sizes(cfg.val_fraction)[0]
+    if cfg.name == "synthetic":
+        return cfg.train_size
+    if cfg.name in ("cifar10", "cifar100"):
+        _cifar_files(cfg.name, cfg.root)
+        return 50_000
+    base = _check_folder(cfg.root)
+    return sum(len(files) for _, _, files in os.walk(base / "train"))
+
+
+def load_cifar(name: str, root: str, resolution: int, channels: int) -> InMemoryData:
+    """CIFAR-10/100 from torchvision's on-disk format (never downloads)."""
+    base, train_files, test_files = _cifar_files(name, root)
+    files = (train_files, test_files)
     key = "labels" if name == "cifar10" else "fine_labels"
 
     def read(names):
@@ -252,12 +284,7 @@ class FolderData:
     def __init__(self, root: str, resolution: int, channels: int, workers: int):
         from torchvision import datasets, transforms
 
-        base = Path(root)
-        for split in ("train", "val"):
-            d = base / split
-            if not d.is_dir() or not any(p.is_dir() for p in d.iterdir()):
-                raise ArchScaleError("dataset.root", f"no {split}/ class folders under {root}; expected "
-                                                     f"{_LAYOUTS['imagefolder']}")
+        base = _check_folder(root)
         if channels != 3:
             raise ArchScaleError("in_channels", "imagefolder data is RGB: use in_channels: 3")
         self.resolution, self.workers, self.name = resolution, workers, "imagefolder"

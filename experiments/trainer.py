@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset
-from scaling.timing import device_name, peak_rss_bytes, reset_peak_rss, resolve_device
+from scaling.timing import device_name, peak_rss_bytes, reset_peak_rss, resolve_device, time_inference
 
 from .datasets import DatasetConfig, dataset_from, load_dataset
 from .regimes import Regime, regime_from
@@ -58,6 +58,10 @@ class TrialConfig:
     checkpoint_every: int = 1
     #: Cap on training steps per epoch (tests and benchmarks); None = the whole data set.
     max_steps_per_epoch: int | None = None
+    #: Time batch-1 latency and inference throughput of the trained model at the end.
+    measure_inference: bool = True
+    #: Fault injection for testing failure handling: raise RuntimeError during this epoch.
+    fail_at_epoch: int | None = None
     #: Print one line per epoch.
     verbose: bool = False
 
@@ -259,6 +263,21 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
     else:
         reset_peak_rss()
     base = {"name": cfg.name or spec.slug(), "regime": regime.name, "dataset": data.name, "seed": cfg.seed}
+    static = {"device": device_name(device), "params": cx.params, "flops": cx.flops, "activations": cx.activations,
+              "batch_size": batch, "lr_peak": regime.lr, "epochs_planned": regime.epochs,
+              **{f"effective_{k}": v for k, v in reg.items()}}
+
+    def peak_memory():
+        return torch.cuda.max_memory_allocated(device) if cuda else peak_rss_bytes()
+
+    def inference(final: bool) -> dict:
+        if not (final and cfg.measure_inference):
+            return {}
+        eval_model = ema.module if ema is not None else model
+        shape = (spec.in_channels, spec.resolution, spec.resolution)
+        lat, tput = time_inference(eval_model, shape, device, min(batch, 256), 2, 5, autocast, fmt)
+        return {"latency_ms": lat, "throughput": tput}
+
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=regime.label_smoothing)
     status = "done"
     for epoch in range(start_epoch, regime.epochs):
@@ -268,6 +287,8 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
         steps, finite = 0, True
         _sync(device)
         t0 = time.perf_counter()
+        if cfg.fail_at_epoch == epoch + 1:
+            raise RuntimeError(f"injected failure at epoch {epoch + 1} (fail_at_epoch)")
         for x, y in data.train_batches(batch, gen, steps_per_epoch):
             x = x.contiguous(memory_format=fmt)
             with autocast():
@@ -291,7 +312,8 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
         if not finite or not math.isfinite(train_loss):
             status = "diverged"
             metrics = {**base, "epoch": epoch + 1, "train_loss": train_loss, "status": status,
-                       "lr": opt.param_groups[0]["lr"], "epoch_time_s": epoch_time, "time_s": train_time}
+                       "lr": opt.param_groups[0]["lr"], "epoch_time_s": epoch_time, "time_s": train_time,
+                       **static, "peak_memory_bytes": peak_memory()}
             history.append(metrics)
             if report:
                 report(metrics, None)
@@ -299,9 +321,11 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
                 print(f"epoch {epoch + 1}: loss is not finite ({train_loss}); stopping: diverged", flush=True)
             break
         val = evaluate(ema.module if ema is not None else model, data, max(batch, 256), device, autocast)
+        last_epoch = epoch + 1 == regime.epochs
         metrics = {**base, "epoch": epoch + 1, "train_loss": train_loss, **val, "lr": opt.param_groups[0]["lr"],
                    "images_per_s": steps * batch / epoch_time, "epoch_time_s": epoch_time, "time_s": train_time,
-                   "status": "running"}
+                   "status": "done" if last_epoch else "running", **static, "peak_memory_bytes": peak_memory(),
+                   **inference(last_epoch)}
         history.append(metrics)
         ckpt = None
         due = (checkpoint_dir is not None or report is not None) and cfg.checkpoint_every and (
@@ -320,9 +344,11 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
                   f"{metrics['images_per_s']:.0f} img/s  {epoch_time:.1f}s", flush=True)
         if report:
             report(metrics, ckpt)
-    peak = torch.cuda.max_memory_allocated(device) if cuda else peak_rss_bytes()
     evals = [h for h in history if "val_top1" in h]
     last = evals[-1] if evals else {}
+    timing = {k: last[k] for k in ("latency_ms", "throughput") if k in last}
+    if status == "done" and not timing:  # resumed after the last epoch, or a run without report
+        timing = inference(True)
     return {
         **base, "status": status, "epochs": regime.epochs, "epochs_done": len(evals),
         "final_top1": last.get("val_top1", float("nan")), "final_top5": last.get("val_top5", float("nan")),
@@ -332,9 +358,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
         "final_train_loss": history[-1]["train_loss"] if history else float("nan"),
         "train_time_s": train_time,
         "images_per_s": (sum(h.get("images_per_s", 0) for h in evals) / len(evals)) if evals else float("nan"),
-        "peak_memory_bytes": peak, "device": device_name(device),
-        "params": cx.params, "flops": cx.flops, "activations": cx.activations,
-        "batch_size": batch, "lr": regime.lr, **{f"effective_{k}": v for k, v in reg.items()},
+        **static, "peak_memory_bytes": peak_memory(), **timing, "lr": regime.lr,
         "spec": spec.to_dict(), "history": history,
     }
 

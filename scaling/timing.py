@@ -100,6 +100,24 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def time_inference(model: torch.nn.Module, shape: tuple, device: torch.device, batch_size: int,
+                   warmup: int = 3, iters: int = 10, autocast=None, memory_format=torch.contiguous_format
+                   ) -> tuple[float, float]:
+    """(median batch-1 latency in ms, inference images/s at ``batch_size``) of ``model`` in eval mode."""
+    import contextlib
+
+    autocast = autocast or contextlib.nullcontext
+    was_training = model.training
+    model.eval()
+    x1 = torch.randn(1, *shape, device=device).to(memory_format=memory_format)
+    xb = torch.randn(batch_size, *shape, device=device).to(memory_format=memory_format)
+    with torch.inference_mode(), autocast():
+        lat = statistics.median(_timed(lambda: model(x1), device, warmup, iters))
+        tput = batch_size / statistics.median(_timed(lambda: model(xb), device, warmup, iters))
+    model.train(was_training)
+    return lat * 1e3, tput
+
+
 def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_size: int = 32,
             resolution: int | None = None, warmup: int = 3, iters: int = 10, train: bool = True,
             amp: bool | None = None, channels_last: bool | None = None) -> Measurement:
@@ -131,7 +149,6 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
         base_mem = _rss_bytes("VmRSS")
     model = build_model(spec).to(dev, memory_format=fmt)
     shape = (spec.in_channels, spec.resolution, spec.resolution)
-    x1 = torch.randn(1, *shape, device=dev).to(memory_format=fmt)
     xb = torch.randn(batch_size, *shape, device=dev).to(memory_format=fmt)
 
     train_ips = None
@@ -155,11 +172,8 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
         hwm = peak_rss_bytes()
         peak = hwm - base_mem if (peak_ok and hwm is not None and base_mem is not None and train) else None
 
-    model.eval()
-    with torch.inference_mode(), autocast():
-        lat = statistics.median(_timed(lambda: model(x1), dev, warmup, iters))
-        tput = batch_size / statistics.median(_timed(lambda: model(xb), dev, warmup, iters))
+    lat, tput = time_inference(model, shape, dev, batch_size, warmup, iters, autocast, fmt)
     return Measurement(device=device_name(dev), batch_size=batch_size, resolution=spec.resolution,
-                       latency_ms=lat * 1e3, throughput=tput, train_throughput=train_ips,
+                       latency_ms=lat, throughput=tput, train_throughput=train_ips,
                        peak_memory_bytes=peak, dtype=str(dtype).replace("torch.", "") if amp else "float32",
                        channels_last=channels_last)

@@ -19,10 +19,13 @@ def config(**kw):
     return base
 
 
+TIMINGS = ("train_time_s", "images_per_s", "epoch_time_s", "time_s", "peak_memory_bytes", "latency_ms", "throughput")
+
+
 def strip(result):
-    out = {k: v for k, v in result.items() if k not in ("train_time_s", "images_per_s", "peak_memory_bytes", "history")}
-    out["history"] = [{k: v for k, v in h.items() if k not in ("images_per_s", "epoch_time_s", "time_s")}
-                      for h in result["history"]]
+    """A trial's metrics without wall-clock measurements (those differ between identical runs)."""
+    out = {k: v for k, v in result.items() if k not in TIMINGS + ("history",)}
+    out["history"] = [{k: v for k, v in h.items() if k not in TIMINGS} for h in result["history"]]
     return out
 
 
@@ -42,6 +45,12 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
         assert (Path(ckpt) / "state.pt").is_file()
     assert result["status"] == "done" and result["epochs_done"] == 3
     assert {"best_top1", "final_top1", "train_time_s", "peak_memory_bytes", "device", "params", "flops"} <= set(result)
+    assert calls[-1][0]["status"] == "done" and calls[-1][0]["latency_ms"] > 0 and calls[-1][0]["throughput"] > 0
+
+
+def test_injected_failure_raises():
+    with pytest.raises(RuntimeError, match="injected failure at epoch 2"):
+        train_trial(config(fail_at_epoch=2))
 
 
 def test_checkpoint_resume_gives_the_same_final_metrics(tmp_path):

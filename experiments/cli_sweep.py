@@ -1,0 +1,131 @@
+"""archscale sweep / archscale report: run a scaling sweep on Ray Tune, then report on it.
+
+    archscale sweep SPEC.yaml [--dry-run] [--address ray://... | auto] [--quiet]
+    archscale report RUN_DIR [--out DIR]
+
+Running the same sweep command again on the same output directory resumes it: finished trials
+are kept, unfinished ones continue from their last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from scaling import ArchScaleError
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("sweep", help="run (or resume) a scaling sweep on Ray Tune",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", metavar="SPEC.yaml", help="a sweep spec (see experiments/configs/)")
+    p.add_argument("--dry-run", action="store_true", help="validate, expand and price the sweep, print the plan, stop")
+    p.add_argument("--output-dir", help="override the spec's output_dir")
+    p.add_argument("--address", help="join a Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray (default: all visible)")
+    p.add_argument("--quiet", action="store_true", help="no live progress (CI logs); the summary still prints")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any trial failed (default: only when all did)")
+    p.add_argument("--throughput", metavar="FILE",
+                   help="for --dry-run: 'archscale count --measure --json' lines of the target device, for hours")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="--dry-run output")
+    p.set_defaults(func=run_sweep_command)
+
+    r = sub.add_parser("report", help="write the report of a sweep's output directory",
+                       description="Pareto fronts, scaling curves, equal-FLOP tables and fits of a sweep (running, "
+                                   "partial or finished).")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a sweep's output directory")
+    r.add_argument("--out", help="report folder (default: RUN_DIR/report)")
+    r.add_argument("--title", help="report title (default: the sweep's name)")
+    r.set_defaults(func=run_report_command)
+
+
+def run_sweep_command(args) -> int:
+    from .sweep_spec import load_sweep, make_plan, plan_table
+
+    sweep = load_sweep(args.spec, output_dir=args.output_dir)
+    if args.dry_run:
+        trials, expansion = make_plan(sweep)
+        return _print_plan(sweep, trials, expansion, args)
+    from .sweep import run_sweep
+
+    summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
+                        num_gpus=args.num_gpus)
+    counts = summary.counts
+    order = ("done", "stopped", "diverged", "error", "running", "pending")
+    line = ", ".join(f"{counts.get(k, 0)} {k}" for k in order if counts.get(k, 0) or k in ("done", "error"))
+    print(f"sweep {sweep.name} finished in {summary.wall_time_s:.0f}s: {line}")
+    for tid, err in summary.errors:
+        print(f"  error in {tid}: {err}")
+    print(f"results: {summary.output_dir}/trials.parquet (and .csv), epochs.parquet; "
+          f"report: archscale report {summary.output_dir}")
+    if summary.all_failed or (args.strict and summary.errors):
+        return 1
+    return 0
+
+
+def _print_plan(sweep, trials, expansion, args) -> int:
+    import pandas as pd
+
+    from search_spaces.pricing import rate_from_measurements
+
+    df = pd.DataFrame([{k: t[k] for k in ("trial_id", "name", "regime", "epochs", "seed", "params", "flops",
+                                          "train_flops")} for t in trials])
+    rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
+    if rate:
+        df["est_hours"] = df["train_flops"] / rate / 3600
+    if args.format == "json":
+        print(json.dumps({"name": sweep.name, "space": expansion.summary(), "n_trials": len(df),
+                          "train_flops_total": int(df["train_flops"].sum()),
+                          "est_hours_total": float(df["est_hours"].sum()) if rate else None,
+                          "trials": json.loads(df.to_json(orient="records"))}, indent=1))
+        return 0
+    per_config = df.groupby("name", sort=False).agg(params=("params", "first"), flops=("flops", "first"),
+                                                     trials=("trial_id", "count"),
+                                                     train_flops=("train_flops", "sum"))
+    unit, scale = _unit(per_config["train_flops"].max())
+    table = pd.DataFrame({"params (M)": (per_config["params"] / 1e6).map("{:.3f}".format),
+                          "GFLOPs": (per_config["flops"] / 1e9).map("{:.4f}".format),
+                          "trials": per_config["trials"],
+                          f"train {unit}": (per_config["train_flops"] / scale).map("{:.4g}".format)})
+    print(f"sweep {sweep.name} (dry run): space {sweep.space.name}: {expansion.summary()}")
+    print(f"  {len(df)} trials = {len(per_config)} configs x {len(sweep.regimes)} regime(s) "
+          f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {len(sweep.seeds)} seed(s); "
+          f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
+    print("  FLOPs: fvcore convention, 1 multiply-add = 1 FLOP; training cost = 3 x FLOPs x images x epochs")
+    print(table.to_string())
+    unit, scale = _unit(df["train_flops"].sum())
+    total = f"total training compute {df['train_flops'].sum() / scale:.4g} {unit}"
+    if rate:
+        total += f", about {df['est_hours'].sum():.3g} device-hours at {rate / 1e12:.3g} TFLOP/s measured on {device}"
+    print(total)
+    return 0
+
+
+def _unit(flops: float) -> tuple[str, float]:
+    """The largest of GFLOPs..EFLOPs that keeps ``flops`` at 1 or more."""
+    for unit, scale in (("EFLOPs", 1e18), ("PFLOPs", 1e15), ("TFLOPs", 1e12)):
+        if flops >= scale:
+            return unit, scale
+    return "GFLOPs", 1e9
+
+
+def run_report_command(args) -> int:
+    from reports import write_report
+
+    from .results import MANIFEST, load_results
+
+    run_dir = Path(args.run_dir)
+    trials, epochs = load_results(run_dir)
+    manifest = json.loads((run_dir / MANIFEST).read_text()) if (run_dir / MANIFEST).is_file() else None
+    title = args.title or (manifest or {}).get("name") or run_dir.name
+    out = Path(args.out) if args.out else run_dir / "report"
+    summary = write_report(trials, epochs, out, manifest=manifest, title=title)
+    print(f"report written to {summary['report_md']} (and {Path(summary['report_html']).name}, "
+          f"{len(summary['figures'])} figures, {len(summary['tables'])} tables)")
+    counts = summary.get("status_counts", {})
+    print("trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    for regime, names in summary.get("pareto", {}).items():
+        print(f"Pareto-optimal on top-1 vs FLOPs, {regime}: {', '.join(names) if names else '(none yet)'}")
+    return 0

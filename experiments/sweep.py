@@ -1,0 +1,352 @@
+"""Scaling sweeps on Ray Tune: launch, watch, resume after a crash, survive failed trials.
+
+Ray Tune does the scheduling, checkpointing, retries and resuming (``Tuner.restore``); this module
+runs the trainer inside Tune trials, keeps the results store (experiments.results) through a
+driver-side callback, and shows progress. ASHA runs one bracket per regime, so a trial only ever
+competes with trials of the same training length. Specs and plans are experiments.sweep_spec.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune import Callback
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from scaling import ArchScaleError
+
+from .results import Journal, read_events, write_tables
+from .sweep_spec import SweepSpec, load_sweep, prepare
+
+EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
+                "images_per_s", "epoch_time_s", "time_s", "status", "device", "node", "hostname", "gpu_ids",
+                "cuda_visible_devices", "peak_memory_bytes", "latency_ms", "throughput", "batch_size", "lr_peak",
+                "effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude")
+
+
+def _tid(trial) -> str:
+    """Our trial id (config__regime__s<seed>) of a Tune trial."""
+    return trial.config["trial"]["trial_id"]
+
+
+# ----- inside a trial (a Ray worker) ------------------------------------------------------------
+def archscale_trial(config: dict) -> None:
+    """Tune's entry point: the param space nests each trial's dict under 'trial'."""
+    tune_trainable(config["trial"])
+
+
+def tune_trainable(config: dict) -> None:
+    """One trial of train_trial, resumed from Tune's checkpoint when Tune restores it."""
+    import torch
+
+    from .trainer import load_checkpoint, train_trial
+
+    trial = dict(config["config"])
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+    trial["device"] = "cuda" if gpu_ids and torch.cuda.is_available() else "cpu"
+    trial["cpus"] = max(1, int(config.get("cpus", 1)))
+    where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
+             "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            resume = load_checkpoint(d)
+
+    def report(metrics: dict, checkpoint_dir: str | None) -> None:
+        metrics = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+        metrics.update(where, trial_id=config["trial_id"])
+        if checkpoint_dir:
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Tune has persisted its copy
+        else:
+            tune.report(metrics)
+
+    train_trial(trial, report=report, resume=resume)
+
+
+# ----- driver-side callbacks (pickled with the experiment, restored on resume) -------------------
+class StoreCallback(Callback):
+    """Keeps the results store: journal events for trial start, each epoch and the end; the
+    trials/epochs tables are rewritten whenever a trial ends. Holds only paths (picklable)."""
+
+    def __init__(self, output_dir: str, planned_epochs: dict[str, int]):
+        self.output_dir, self.planned_epochs = output_dir, planned_epochs
+
+    def _append(self, event: dict) -> None:
+        Journal(self.output_dir).append(event)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._append({"event": "start", "trial_id": _tid(trial), "time": time.time()})
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        event = {"event": "epoch", **{k: result[k] for k in EPOCH_FIELDS if k in result}}
+        event["trial_id"] = _tid(trial)
+        self._append(event)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        last = trial.last_result or {}
+        if last.get("status") == "diverged":
+            status = "diverged"
+        elif last.get("epoch", 0) < self.planned_epochs.get(_tid(trial), 0):
+            status = "stopped"  # the scheduler stopped it early: a result with fewer epochs
+        else:
+            status = "done"
+        self._append({"event": "end", "trial_id": _tid(trial), "status": status, "time": time.time()})
+        write_tables(self.output_dir)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._append({"event": "end", "trial_id": _tid(trial), "status": "error",
+                      "error": error_line(_error_text(trial)), "time": time.time()})
+        write_tables(self.output_dir)
+
+    def on_experiment_end(self, trials, **info):
+        write_tables(self.output_dir)
+
+
+def _error_text(trial) -> str | None:
+    """The trial's error trace: Tune writes it on the driver first, then syncs it to storage."""
+    local = trial.error_file
+    if local and os.path.isfile(local):
+        with open(local) as f:
+            return f.read()
+    return trial.get_error()
+
+
+def error_line(error) -> str:
+    """The meaningful last line of a trial's exception (Tune wraps it in a traceback)."""
+    if error is None:
+        return "unknown error"
+    lines = [ln.strip() for ln in str(error).strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if not ln.startswith(("File ", "^", "~")) and ("Error" in ln or "Exception" in ln or "error" in ln):
+            return ln[:500]
+    return (lines[-1] if lines else type(error).__name__)[:500]
+
+
+class ProgressCallback(Callback):
+    """A live view that fits one terminal line: trials finished / running / pending, the best
+    top-1 so far and an ETA. Rewritten in place on a terminal, a line every few seconds otherwise;
+    nothing in quiet mode (ARCHSCALE_QUIET=1)."""
+
+    def __init__(self, total: int, concurrency: int, every_s: float = 5.0):
+        self.total, self.concurrency, self.every_s = total, max(1, concurrency), every_s
+
+    def setup(self, **info):
+        self.quiet = os.environ.get("ARCHSCALE_QUIET") == "1"
+        self.tty = sys.stdout.isatty()
+        self.t0, self.last_print, self.best = time.time(), 0.0, None
+        self.durations: list[float] = []
+        self.starts: dict[str, float] = {}
+
+    def line(self, trials) -> str:
+        states = [t.status for t in trials]
+        done, failed = states.count("TERMINATED"), states.count("ERROR")
+        running = states.count("RUNNING") + states.count("PAUSED")
+        pending = max(self.total - done - failed - running, 0)
+        eta = ""
+        if self.durations:
+            mean = sum(self.durations) / len(self.durations)
+            eta = f" | ETA {_fmt_s(mean * (pending + running / 2) / self.concurrency)}"
+        best = f" | best top-1 {self.best[0]:.2f}% {self.best[1]}" if self.best else ""
+        return (f"[{_fmt_s(time.time() - self.t0)}] {done + failed}/{self.total} finished ({failed} failed), "
+                f"{running} running, {pending} pending{best}{eta}")
+
+    def _print(self, trials, force: bool = False) -> None:
+        if self.quiet or (not force and time.time() - self.last_print < self.every_s):
+            return
+        self.last_print = time.time()
+        text = self.line(trials)
+        if self.tty:
+            width = shutil.get_terminal_size((120, 20)).columns
+            print("\r" + text[: width - 1].ljust(width - 1), end="", flush=True)
+        else:
+            print(text, flush=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.starts[trial.trial_id] = time.time()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        top1 = result.get("val_top1")
+        if top1 is not None and (self.best is None or top1 > self.best[0]):
+            self.best = (top1, f"{result.get('name')} ({result.get('regime')}, seed {result.get('seed')})")
+        self._print(trials)
+
+    def _ended(self, trials, trial) -> None:
+        if trial.trial_id in self.starts:
+            self.durations.append(time.time() - self.starts.pop(trial.trial_id))
+        self._print(trials, force=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._ended(trials, trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._ended(trials, trial)
+
+    def on_experiment_end(self, trials, **info):
+        if not self.quiet and self.tty:
+            print(flush=True)
+
+
+def _fmt_s(s: float) -> str:
+    """h:mm:ss or m:ss."""
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class RegimeASHA(FIFOScheduler):
+    """ASHA with one bracket per regime: a trial only competes with trials of its own length.
+
+    Each regime gets Ray's own ASHAScheduler (time attribute: the epoch, max_t: the regime's
+    epochs); this class only routes each trial to its regime's scheduler.
+    """
+
+    def __init__(self, regimes: dict[str, int], metric: str, mode: str, grace_period: int,
+                 reduction_factor: float):
+        super().__init__()
+        self.by_regime = {name: ASHAScheduler(time_attr="epoch", metric=metric, mode=mode, max_t=epochs,
+                                              grace_period=min(grace_period, epochs),
+                                              reduction_factor=reduction_factor)
+                          for name, epochs in regimes.items()}
+
+    def _of(self, trial) -> ASHAScheduler:
+        return self.by_regime[trial.config["trial"]["config"]["regime"]["name"]]
+
+    def set_search_properties(self, metric, mode, **spec):
+        return all(a.set_search_properties(metric, mode, **spec) for a in self.by_regime.values())
+
+    def on_trial_add(self, tune_controller, trial):
+        self._of(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial, result):
+        return self._of(trial).on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller, trial, result):
+        self._of(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial):
+        self._of(trial).on_trial_remove(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        return "; ".join(f"{k}: {v.debug_string()}" for k, v in self.by_regime.items())
+
+
+# ----- the driver ---------------------------------------------------------------------------------
+@dataclass
+class SweepSummary:
+    """How a sweep ended: status counts, the errors, wall time, and the trials table."""
+
+    output_dir: Path
+    counts: dict
+    errors: list[tuple[str, str]]
+    wall_time_s: float
+    trials: Any = None
+
+    @property
+    def all_failed(self) -> bool:
+        n = sum(self.counts.values())
+        return n > 0 and self.counts.get("error", 0) == n
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None) -> bool:
+    """Join ``address`` (or RAY_ADDRESS), or start a local Ray bound to loopback with the dashboard
+    off. Returns True when this call started Ray (and so should shut it down)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's legacy output is silent at verbose=0
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1",
+                 dashboard_host="127.0.0.1", **kwargs)
+    return True
+
+
+def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quiet: bool = False,
+              num_cpus: int | None = None, num_gpus: float | None = None) -> SweepSummary:
+    """Run a sweep, or resume it when its output directory holds an unfinished one.
+
+    Ray is started locally (all this machine's CPUs/GPUs unless ``num_cpus``/``num_gpus``) unless
+    ``address`` or RAY_ADDRESS names a cluster; an already-initialised Ray is used as it is.
+    """
+    if not isinstance(sweep, SweepSpec):
+        sweep = load_sweep(sweep)
+    trials, _ = prepare(sweep)
+    os.environ["ARCHSCALE_QUIET"] = "1" if quiet else "0"
+    started_here = init_ray(address, num_cpus, num_gpus)
+    t0 = time.time()
+    try:
+        return _fit(sweep, trials, quiet, t0)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def trial_resources(sweep: SweepSpec, cluster: dict) -> dict:
+    """Tune resources per trial; ``gpus: auto`` is 1 GPU when the cluster has GPUs, else 0."""
+    gpus = sweep.resources["gpus"]
+    if gpus == "auto":
+        gpus = 1.0 if cluster.get("GPU", 0) >= 1 else 0.0
+    if gpus > 0 and not cluster.get("GPU", 0):
+        raise ArchScaleError("resources.gpus", f"trials ask for {gpus:g} GPU but the Ray cluster has none; "
+                                               f"use gpus: 0 or auto")
+    return {"cpu": sweep.resources["cpus"], "gpu": float(gpus), **sweep.resources["custom"]}
+
+
+def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepSummary:
+    cluster = ray.cluster_resources()
+    res = trial_resources(sweep, cluster)
+    slots = cluster.get("CPU", 1) / res["cpu"]
+    if res["gpu"] > 0:
+        slots = min(slots, cluster["GPU"] / res["gpu"])
+    concurrency = max(1, int(min(slots, sweep.resources["max_concurrent"] or slots, len(trials))))
+    trainable = tune.with_resources(archscale_trial, res)
+    exp_path = sweep.experiment_path
+    resumed = tune.Tuner.can_restore(exp_path)
+    Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed})
+    if resumed:
+        if not quiet:
+            ended = sum(1 for e in read_events(sweep.output_dir) if e.get("event") == "end")
+            print(f"resuming {sweep.name} from {exp_path}: {ended} of {len(trials)} trials already ended",
+                  flush=True)
+        tuner = tune.Tuner.restore(exp_path, trainable, resume_unfinished=True,
+                                   resume_errored=sweep.retry_errored_on_resume, restart_errored=False)
+    else:
+        s = sweep.scheduler
+        scheduler = (RegimeASHA({r.name: r.epochs for r in sweep.regimes}, s["metric"], s["mode"],
+                                s["grace_period"], s["reduction_factor"]) if s["name"] == "asha" else None)
+        run_config = tune.RunConfig(
+            name=sweep.name, storage_path=sweep.storage_base, verbose=0,
+            failure_config=tune.FailureConfig(max_failures=sweep.retries),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[StoreCallback(str(sweep.output_dir), {t["trial_id"]: t["epochs"] for t in trials}),
+                       ProgressCallback(len(trials), concurrency)])
+        param_space = {"trial": tune.grid_search([{"trial_id": t["trial_id"], "config": t["config"],
+                                                    "cpus": res["cpu"]} for t in trials])}
+        tuner = tune.Tuner(trainable, param_space=param_space, run_config=run_config,
+                           tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=concurrency,
+                                                       reuse_actors=True, trial_dirname_creator=_dirname))
+    if not quiet:
+        print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time ({res['cpu']:g} CPU, "
+              f"{res['gpu']:g} GPU each); results in {sweep.output_dir}", flush=True)
+    tuner.fit()
+    trial_df, _ = write_tables(sweep.output_dir)
+    counts = {k: int(v) for k, v in trial_df["status"].value_counts().items()}
+    errors = [(r.trial_id, r.error) for r in trial_df.itertuples() if r.status == "error"]
+    return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df)
+
+
+def _dirname(trial) -> str:
+    return _tid(trial)[:150]

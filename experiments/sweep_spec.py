@@ -1,0 +1,316 @@
+"""Sweep specs and plans: what a sweep will run, validated and priced before Ray starts.
+
+Every config x regime x seed of a sweep spec is one trial (experiments.sweep runs them on Ray Tune).
+
+A sweep spec (YAML, validated entirely before Ray starts)::
+
+    name: digits_demo
+    space: {base: ..., axes: ...}     # a space spec (see search_spaces.space), a preset name or a file
+    regimes: [{name: rs-10, epochs: 4}, rs-100]
+    dataset: digits                    # or {name: cifar10, root: /data/cifar10}
+    seeds: [0, 1]                      # or a count: 2
+    resources: {cpus: 1, gpus: auto, max_concurrent: 4, custom: {}}
+    scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
+    output_dir: runs/digits_demo
+    storage_path: null                 # default OUTPUT_DIR/ray; a shared path or s3://... on clusters
+    retries: 0                         # retries of a failed trial, from its last checkpoint
+    trial: {checkpoint_every: 1, amp: null, compile: false, measure_inference: true}
+    trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
+
+This module imports no Ray: a dry run needs none.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import getpass
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scaling import ArchScaleError
+from scaling.errors import did_you_mean
+from search_spaces import load_space, parse_space, price
+from search_spaces.pricing import TRAIN_FLOPS_PER_FORWARD
+
+from .datasets import DatasetConfig, dataset_from, dataset_train_size
+from .regimes import Regime, regime_from
+from .results import MANIFEST, PLAN, atomic_write_text
+from .trainer import TrialConfig
+
+KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
+        "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume")
+TRIAL_OPTIONS = ("checkpoint_every", "amp", "channels_last", "compile", "max_steps_per_epoch",
+                 "measure_inference", "fail_at_epoch")
+RESOURCE_KEYS = ("cpus", "gpus", "max_concurrent", "custom")
+SCHEDULER_KEYS = ("name", "grace_period", "reduction_factor", "metric", "mode")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep spec (see the module docstring)."""
+
+    name: str
+    space: Any  # search_spaces.Space
+    regimes: tuple[Regime, ...]
+    dataset: DatasetConfig
+    seeds: tuple[int, ...]
+    output_dir: Path
+    resources: dict = field(default_factory=lambda: {"cpus": 1.0, "gpus": "auto", "max_concurrent": None,
+                                                      "custom": {}})
+    scheduler: dict = field(default_factory=lambda: {"name": "fifo"})
+    storage_path: str | None = None
+    retries: int = 0
+    retry_errored_on_resume: bool = False
+    trial: dict = field(default_factory=dict)
+    trial_overrides: dict = field(default_factory=dict)
+    description: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def storage_base(self) -> str:
+        """Ray Tune's storage_path: a shared path or URI on clusters, else OUTPUT_DIR/ray."""
+        return (self.storage_path or str(self.output_dir / "ray")).rstrip("/")
+
+    @property
+    def experiment_path(self) -> str:
+        """Where Ray Tune keeps this sweep's experiment (a local path or a URI)."""
+        return f"{self.storage_base}/{self.name}"
+
+
+def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None) -> SweepSpec:
+    """Parse and validate a sweep spec from a YAML file or a dict (``output_dir`` overrides the spec's)."""
+    if isinstance(source, dict):
+        data, where = dict(source), None
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ArchScaleError("sweep", f"no such file: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ArchScaleError("sweep", f"{path} is not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ArchScaleError("sweep", f"{path} must hold a mapping with space, regimes, dataset, output_dir")
+        where = path.parent
+    for key in data:
+        if key not in KEYS:
+            raise ArchScaleError(str(key), f"unknown sweep-spec key{did_you_mean(key, KEYS)}; known: {', '.join(KEYS)}")
+    for key in ("space", "regimes"):
+        if key not in data:
+            raise ArchScaleError(key, f"a sweep spec needs {key}:")
+    name = str(data.get("name") or (Path(source).stem if where else "sweep"))
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise ArchScaleError("name", f"{name!r}: use letters, digits, '-', '_' or '.' (it names directories)")
+    space_src = data["space"]
+    if isinstance(space_src, str) and where is not None and (where / space_src).is_file():
+        space_src = str(where / space_src)
+    space = parse_space(space_src, default_name=name) if isinstance(space_src, dict) else load_space(space_src)
+    regimes = data["regimes"] if isinstance(data["regimes"], list) else [data["regimes"]]
+    if not regimes:
+        raise ArchScaleError("regimes", "give at least one regime, e.g. [rs-10]")
+    regimes = tuple(regime_from(r) for r in regimes)
+    labels = [r.name for r in regimes]
+    if len(set(labels)) != len(labels):
+        raise ArchScaleError("regimes", f"regime names must differ ({labels}); rename one, e.g. "
+                                        f"{{name: rs-10, epochs: 5}} and {{name: rs-100}}")
+    seeds = data.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ArchScaleError("seeds", "a count of seeds must be >= 1")
+        seeds = list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ArchScaleError("seeds", f"expected a list of integer seeds or a count, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ArchScaleError("seeds", f"seeds repeat: {seeds}")
+    out = output_dir or data.get("output_dir")
+    if not out:
+        raise ArchScaleError("output_dir", "a sweep spec needs output_dir: (or pass --output-dir)")
+    out = Path(out)
+    if not out.is_absolute() and where is not None and output_dir is None:
+        out = Path.cwd() / out
+    retries = data.get("retries", 0)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ArchScaleError("retries", f"expected a whole number >= 0, got {retries!r}")
+    spec = SweepSpec(name=name, space=space, regimes=regimes, dataset=dataset_from(data.get("dataset", "digits")),
+                     seeds=tuple(seeds), output_dir=out.resolve(), resources=_resources(data.get("resources", {})),
+                     scheduler=_scheduler(data.get("scheduler", "fifo")), storage_path=data.get("storage_path"),
+                     retries=retries, retry_errored_on_resume=bool(data.get("retry_errored_on_resume", False)),
+                     trial=_trial_options(data.get("trial", {}), "trial"),
+                     trial_overrides={k: _trial_options(v, f"trial_overrides.{k}")
+                                      for k, v in (data.get("trial_overrides") or {}).items()},
+                     description=str(data.get("description", "")), raw=data)
+    dataset_train_size(spec.dataset)  # checks the data set's files now, not inside a trial
+    return spec
+
+
+def _resources(r) -> dict:
+    if not isinstance(r, dict):
+        raise ArchScaleError("resources", "expected a mapping: {cpus: 1, gpus: auto, max_concurrent: 4}")
+    for key in r:
+        if key not in RESOURCE_KEYS:
+            raise ArchScaleError(f"resources.{key}", f"unknown resource{did_you_mean(key, RESOURCE_KEYS)}; "
+                                                     f"known: {', '.join(RESOURCE_KEYS)}")
+    cpus = r.get("cpus", 1)
+    gpus = r.get("gpus", "auto")
+    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
+        raise ArchScaleError("resources.cpus", f"CPUs per trial must be a positive number, got {cpus!r}")
+    if gpus != "auto" and (isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0):
+        raise ArchScaleError("resources.gpus", f"GPUs per trial must be auto or a number >= 0 (0.5 packs two "
+                                               f"trials per GPU), got {gpus!r}")
+    if isinstance(gpus, (int, float)) and gpus > 1 and gpus != int(gpus):
+        raise ArchScaleError("resources.gpus", f"fractions are for sharing one GPU: use <= 1 or a whole number")
+    mc = r.get("max_concurrent")
+    if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
+        raise ArchScaleError("resources.max_concurrent", f"expected a whole number >= 1, got {mc!r}")
+    custom = r.get("custom") or {}
+    if not isinstance(custom, dict) or not all(isinstance(v, (int, float)) and v > 0 for v in custom.values()):
+        raise ArchScaleError("resources.custom", "expected {resource_name: amount > 0}")
+    return {"cpus": float(cpus), "gpus": gpus, "max_concurrent": mc, "custom": dict(custom)}
+
+
+def _scheduler(s) -> dict:
+    if isinstance(s, str):
+        s = {"name": s}
+    if not isinstance(s, dict) or s.get("name") not in ("fifo", "asha"):
+        raise ArchScaleError("scheduler", f"expected fifo or asha (or {{name: asha, grace_period: 1, "
+                                          f"reduction_factor: 2}}), got {s!r}")
+    for key in s:
+        if key not in SCHEDULER_KEYS:
+            raise ArchScaleError(f"scheduler.{key}", f"unknown scheduler option{did_you_mean(key, SCHEDULER_KEYS)}")
+    out = {"name": s["name"], "metric": s.get("metric", "val_top1"), "mode": s.get("mode", "max")}
+    if out["mode"] not in ("max", "min"):
+        raise ArchScaleError("scheduler.mode", "must be max or min")
+    if s["name"] == "asha":
+        gp, rf = s.get("grace_period", 1), s.get("reduction_factor", 2)
+        if not isinstance(gp, int) or isinstance(gp, bool) or gp < 1:
+            raise ArchScaleError("scheduler.grace_period", f"epochs before a trial can be stopped: >= 1, got {gp!r}")
+        if isinstance(rf, bool) or not isinstance(rf, (int, float)) or rf <= 1:
+            raise ArchScaleError("scheduler.reduction_factor", f"must be > 1, got {rf!r}")
+        out.update(grace_period=gp, reduction_factor=float(rf))
+    return out
+
+
+def _trial_options(t, where: str) -> dict:
+    if not isinstance(t, dict):
+        raise ArchScaleError(where, f"expected a mapping of trial options ({', '.join(TRIAL_OPTIONS)})")
+    for key in t:
+        if key not in TRIAL_OPTIONS:
+            raise ArchScaleError(f"{where}.{key}", f"unknown trial option{did_you_mean(key, TRIAL_OPTIONS)}; "
+                                                   f"known: {', '.join(TRIAL_OPTIONS)}")
+    return dict(t)
+
+
+# ----- the plan ---------------------------------------------------------------------------------
+def flatten_spec(spec_dict: dict) -> dict:
+    """ArchSpec fields as table columns: lists become strings ('3_4_6_3')."""
+    return {k: "_".join(map(str, v)) if isinstance(v, list) else (str(v) if k == "depth" else v)
+            for k, v in spec_dict.items()}
+
+
+def make_plan(sweep: SweepSpec) -> tuple[list[dict], Any]:
+    """Every trial of the sweep with its complexity and training cost, and the space expansion."""
+    expansion = sweep.space.expand()
+    priced = price(expansion.configs).set_index("name")
+    train_size = dataset_train_size(sweep.dataset)
+    trials = []
+    for config in expansion.configs:
+        cx = priced.loc[config.name]
+        for regime in sweep.regimes:
+            for seed in sweep.seeds:
+                options = dict(sweep.trial)
+                for pattern, extra in sweep.trial_overrides.items():
+                    if fnmatch.fnmatch(config.name, pattern):
+                        options.update(extra)
+                trial = TrialConfig(spec=config.spec, regime=regime, dataset=sweep.dataset, seed=seed,
+                                    name=config.name, **options)
+                row = {"trial_id": f"{config.name}__{regime.name}__s{seed}", "name": config.name,
+                       "regime": regime.name, "epochs": regime.epochs, "dataset": sweep.dataset.display_name,
+                       "seed": seed, **flatten_spec(config.spec.to_dict()), "depth_number": config.spec.depth_number,
+                       "params": int(cx["params"]), "flops": int(cx["flops"]), "activations": int(cx["activations"]),
+                       "train_flops": TRAIN_FLOPS_PER_FORWARD * int(cx["flops"]) * train_size * regime.epochs,
+                       **config.tags, "config": trial.to_dict()}
+                trials.append(row)
+    return trials, expansion
+
+
+def plan_table(trials: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame([{k: v for k, v in t.items() if k != "config"} for t in trials])
+
+
+# ----- manifest ---------------------------------------------------------------------------------
+def manifest(sweep: SweepSpec, expansion, n_trials: int) -> dict:
+    """What ran, with what, where: the spec, package versions, git commit, host and devices."""
+    versions = {}
+    for pkg in ("archscale", "torch", "torchvision", "ray", "fvcore", "pandas", "numpy", "matplotlib", "pyarrow"):
+        try:
+            from importlib.metadata import version
+
+            versions[pkg] = version(pkg)
+        except Exception:  # noqa: BLE001 - a missing package is recorded as such
+            versions[pkg] = None
+    return {
+        "name": sweep.name, "description": sweep.description, "spec": sweep.raw,
+        "space": {"name": sweep.space.name, "summary": expansion.summary(), "configs": len(expansion.configs)},
+        "regimes": {r.name: r.to_dict() for r in sweep.regimes}, "dataset": sweep.dataset.to_dict(),
+        "seeds": list(sweep.seeds), "n_trials": n_trials, "resources": sweep.resources,
+        "scheduler": sweep.scheduler, "output_dir": str(sweep.output_dir), "experiment_path": sweep.experiment_path,
+        "versions": versions, "git_commit": _git_commit(), "host": {
+            "hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
+            "user": _user(), "cpus": os.cpu_count()},
+        "devices": _devices(), "flop_convention": "fvcore: 1 multiply-add = 1 FLOP",
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _devices() -> list[str]:
+    import torch
+
+    devs = [f"cpu ({os.cpu_count()} cores)"]
+    if torch.cuda.is_available():
+        devs += [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return devs
+
+
+def prepare(sweep: SweepSpec) -> tuple[list[dict], Any]:
+    """Plan the sweep and write manifest.json and plan.json; refuse an output dir of another sweep."""
+    trials, expansion = make_plan(sweep)
+    out = sweep.output_dir
+    plan_file = out / PLAN
+    if plan_file.is_file():
+        old = json.loads(plan_file.read_text())
+        old_ids = [t["trial_id"] for t in old["trials"]]
+        same = old.get("name") == sweep.name and old["trials"] == json.loads(json.dumps(trials, default=str))
+        if not same:
+            raise ArchScaleError("output_dir", f"{out} holds a different sweep ({old.get('name')!r}, "
+                                               f"{len(old_ids)} trials); use another output_dir, or delete it to "
+                                               f"start over")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(plan_file, json.dumps({"name": sweep.name, "trials": trials}, default=str))
+    atomic_write_text(out / MANIFEST, json.dumps(manifest(sweep, expansion, len(trials)), indent=1, default=str))
+    return trials, expansion

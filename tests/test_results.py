@@ -1,0 +1,61 @@
+import math
+
+import pytest
+
+from experiments.results import EVENTS, Journal, build_tables, load_results, write_tables
+from scaling import ArchScaleError
+
+PLAN = [{"trial_id": f"t{i}", "name": f"c{i}", "regime": "rs-10", "epochs": 3, "seed": 0, "params": 10 * (i + 1),
+         "flops": 100 * (i + 1), "config": {"x": 1}} for i in range(4)]
+
+
+def ep(tid, epoch, top1, **kw):
+    return {"event": "epoch", "trial_id": tid, "epoch": epoch, "val_top1": top1, "val_top5": 99.0, "val_loss": 1.0,
+            "train_loss": 1.0, "time_s": float(epoch), "images_per_s": 100.0, **kw}
+
+
+def test_tables_replay_the_journal_without_duplicate_epochs():
+    events = [
+        {"event": "start", "trial_id": "t0"}, ep("t0", 1, 50), ep("t0", 2, 60),
+        # t0 resumed from its epoch-1 checkpoint: epoch 2 reported again, then 3
+        {"event": "start", "trial_id": "t0"}, ep("t0", 2, 61), ep("t0", 3, 70, latency_ms=1.5),
+        {"event": "end", "trial_id": "t0", "status": "done"},
+        {"event": "start", "trial_id": "t1"}, ep("t1", 1, 40), {"event": "end", "trial_id": "t1", "status": "stopped"},
+        {"event": "start", "trial_id": "t2"}, {"event": "end", "trial_id": "t2", "status": "error", "error": "boom"},
+    ]
+    trials, epochs = build_tables(PLAN, events)
+    assert len(epochs) == 4 and epochs.groupby(["trial_id", "epoch"]).size().max() == 1
+    assert float(epochs[(epochs.trial_id == "t0") & (epochs.epoch == 2)].val_top1.iloc[0]) == 61
+    t = trials.set_index("trial_id")
+    assert list(t.status) == ["done", "stopped", "error", "pending"]
+    assert t.loc["t0", "final_top1"] == 70 and t.loc["t0", "best_top1"] == 70 and t.loc["t0", "epochs_done"] == 3
+    assert t.loc["t0", "starts"] == 2 and t.loc["t0", "latency_ms"] == 1.5
+    assert t.loc["t2", "error"] == "boom" and math.isnan(t.loc["t2", "final_top1"])
+    assert "config" not in trials.columns and "event" not in epochs.columns
+
+
+def test_journal_survives_a_torn_last_line_and_tables_are_written(tmp_path):
+    import json
+
+    (tmp_path / "plan.json").write_text(json.dumps({"name": "x", "trials": PLAN}))
+    j = Journal(tmp_path)
+    j.append({"event": "start", "trial_id": "t0"})
+    j.append(ep("t0", 1, float("nan")))
+    with open(tmp_path / EVENTS, "a") as f:
+        f.write('{"event": "epoch", "trial_id": "t0", "ep')  # a kill mid-write
+    trials, epochs = load_results(tmp_path)
+    assert len(epochs) == 1 and trials.set_index("trial_id").loc["t0", "status"] == "running"
+    write_tables(tmp_path)
+    for name in ("trials.csv", "trials.parquet", "epochs.csv", "epochs.parquet"):
+        assert (tmp_path / name).is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    import pandas as pd
+
+    assert len(pd.read_parquet(tmp_path / "trials.parquet")) == 4
+
+
+def test_load_results_errors(tmp_path):
+    with pytest.raises(ArchScaleError, match="no such directory"):
+        load_results(tmp_path / "missing")
+    with pytest.raises(ArchScaleError, match="holds no sweep"):
+        load_results(tmp_path)

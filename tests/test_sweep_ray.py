@@ -1,0 +1,154 @@
+"""Sweeps on a real Ray: failures, ASHA, resume after SIGKILL, GPU packing, two nodes.
+
+Each test starts its own Ray (local, loopback, dashboard off). Only the first runs by default;
+the others are slow and run in CI's slow pass.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments.results import load_results, read_events
+from sweep_helpers import tiny_sweep
+
+ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def fresh_ray():
+    if ray.is_initialized():
+        ray.shutdown()
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def test_failing_trial_is_recorded_while_the_others_finish(tmp_path, fresh_ray, capsys):
+    from experiments.cli import main
+    from experiments.sweep import run_sweep
+
+    spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 2.0), trial_overrides={"*-w2-*": {"fail_at_epoch": 2}})
+    summary = run_sweep(spec, quiet=True, num_cpus=2)
+    assert summary.counts == {"done": 2, "error": 1} and not summary.all_failed
+    trials, epochs = load_results(tmp_path / "out")
+    failed = trials[trials.status == "error"].iloc[0]
+    assert failed["name"] == "d8-w2-c1x64-r12" and "injected failure at epoch 2" in failed["error"]
+    done = trials[trials.status == "done"]
+    assert (done.epochs_done == 2).all() and done.final_top1.notna().all() and (done.params > 0).all()
+    assert {"width_multiplier", "flops", "regime", "dataset", "seed", "device", "train_time_s"} <= set(trials.columns)
+    assert len(epochs) == 2 * 2 + 1  # the failed trial reported its first epoch
+    for name in ("trials.parquet", "epochs.parquet", "manifest.json", "plan.json"):
+        assert (tmp_path / "out" / name).is_file()
+    # the report works on a partly failed run
+    assert main(["report", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "report written" in out and "1 error" in out
+    assert (tmp_path / "out" / "report" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_asha_stops_some_trials_early(tmp_path, fresh_ray):
+    from experiments.sweep import run_sweep
+
+    spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=4, steps=3,
+                      scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+                      resources={"cpus": 1, "gpus": 0, "max_concurrent": 2})
+    summary = run_sweep(spec, quiet=True, num_cpus=2)
+    trials, _ = load_results(tmp_path / "out")
+    assert summary.counts.get("error", 0) == 0
+    stopped = trials[trials.status == "stopped"]
+    assert len(stopped) >= 1 and (stopped.epochs_done < 4).all()
+    assert (trials[trials.status == "done"].epochs_done == 4).all()
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp_path):
+    out = tmp_path / "out"
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=6)
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(f), "--quiet", "--num-cpus", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        events = read_events(out)
+        ended = {e["trial_id"] for e in events if e.get("event") == "end"}
+        running = {e["trial_id"] for e in events if e.get("event") == "epoch"} - ended
+        if len(ended) >= 2 and running:
+            break
+        assert driver.poll() is None, "the sweep ended before it could be killed"
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    ended_before = {e["trial_id"] for e in read_events(out) if e.get("event") == "end"}
+    n_events_before = len(read_events(out))
+    assert ended_before and len(ended_before) < 8
+
+    time.sleep(2)
+    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    events = read_events(out)
+    trials, epochs = load_results(out)
+    assert (trials.status == "done").all() and (trials.epochs_done == 5).all()
+    assert epochs.groupby(["trial_id", "epoch"]).size().max() == 1  # no duplicate rows
+    after = events[n_events_before:]
+    for tid in ended_before:  # finished trials were not re-run
+        assert not [e for e in after if e.get("trial_id") == tid and e["event"] in ("start", "epoch")]
+    # a trial that was mid-run continued from its checkpoint instead of starting over
+    resumed = {}
+    for e in after:
+        if e.get("event") == "epoch" and e["trial_id"] not in resumed:
+            resumed[e["trial_id"]] = e["epoch"]
+    assert any(first > 1 for first in resumed.values()), resumed
+
+
+@pytest.mark.slow
+def test_half_gpu_trials_are_packed_four_at_a_time_on_two_logical_gpus(tmp_path, fresh_ray):
+    from experiments.sweep import run_sweep
+
+    ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 1.5, 2.0), epochs=3, steps=8,
+                      resources={"cpus": 1, "gpus": 0.5})
+    summary = run_sweep(spec, quiet=True)
+    assert summary.counts == {"done": 4}
+    trials, epochs = load_results(tmp_path / "out")
+    assert set(trials.gpu_ids) <= {"0", "1"} and trials.gpu_ids.value_counts().tolist() == [2, 2]
+    last = epochs.sort_values("epoch").groupby("trial_id").last()
+    assert (last.cuda_visible_devices == last.gpu_ids).all()  # each trial sees only its own GPU
+    events = read_events(tmp_path / "out")
+    spans = {}
+    for e in events:
+        if e.get("event") == "start":
+            spans.setdefault(e["trial_id"], [e["time"], None])
+        elif e.get("event") == "end":
+            spans[e["trial_id"]][1] = e["time"]
+    overlap = max(sum(1 for s, t in spans.values() if s <= start < t) for start, _ in spans.values())
+    assert overlap == 4
+
+
+@pytest.mark.slow
+def test_two_node_cluster_places_trials_on_both_nodes_into_one_store(tmp_path, fresh_ray):
+    from ray.cluster_utils import Cluster
+
+    from experiments.sweep import run_sweep
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1, resources={"node2": 1})
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        node2 = next(n["NodeID"] for n in ray.nodes() if n["Resources"].get("node2"))
+        spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 1.5, 2.0), epochs=2, steps=6)
+        summary = run_sweep(spec, quiet=True)
+        assert summary.counts == {"done": 4}
+        trials, _ = load_results(tmp_path / "out")
+        assert trials.node.nunique() == 2 and node2 in set(trials.node)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+import yaml
+
+from experiments.cli import main
+from experiments.sweep_spec import load_sweep, make_plan, prepare
+from scaling import ArchScaleError
+from sweep_helpers import tiny_sweep
+
+
+def test_plan_is_every_config_regime_and_seed(tmp_path):
+    spec = tiny_sweep(tmp_path, widths=(1.0, 2.0), depths=(8, 14), seeds=(0, 1),
+                      regimes=[{"name": "rs-10", "epochs": 2}, {"name": "classic-90", "epochs": 3}])
+    trials, expansion = make_plan(load_sweep(spec))
+    assert len(expansion.configs) == 4 and len(trials) == 4 * 2 * 2
+    ids = [t["trial_id"] for t in trials]
+    assert len(set(ids)) == len(ids) and "d14-w2-c1x64-r12__classic-90__s1" in ids
+    t = trials[0]
+    assert {"params", "flops", "activations", "train_flops", "width_multiplier", "depth", "regime", "seed",
+            "config"} <= set(t)
+    assert t["config"]["regime"]["epochs"] == 2 and t["config"]["trial"] if False else True
+    assert t["train_flops"] == 3 * t["flops"] * 1438 * 2
+
+
+def test_trial_overrides_apply_by_config_name(tmp_path):
+    spec = tiny_sweep(tmp_path, widths=(1.0, 2.0), trial_overrides={"*-w2-*": {"fail_at_epoch": 1}})
+    trials, _ = make_plan(load_sweep(spec))
+    fails = {t["name"]: t["config"].get("fail_at_epoch") for t in trials}
+    assert fails == {"d8-w1-c1x64-r12": None, "d8-w2-c1x64-r12": 1}
+
+
+def test_prepare_writes_plan_and_manifest_and_refuses_another_sweep(tmp_path):
+    spec = load_sweep(tiny_sweep(tmp_path / "out"))
+    prepare(spec)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert {"spec", "versions", "git_commit", "host", "devices", "regimes"} <= set(manifest)
+    assert manifest["versions"]["torch"] and manifest["n_trials"] == 1
+    prepare(spec)  # the same sweep again: fine (resume)
+    other = load_sweep(tiny_sweep(tmp_path / "out", widths=(1.0, 2.0)))
+    with pytest.raises(ArchScaleError, match="holds a different sweep"):
+        prepare(other)
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"schedular": "asha"}, "schedular"),
+    ({"resources": {"cpus": 0}}, "resources.cpus"),
+    ({"resources": {"gpus": -1}}, "resources.gpus"),
+    ({"resources": {"gpu": 1}}, "resources.gpu"),
+    ({"scheduler": "hyperband"}, "scheduler"),
+    ({"scheduler": {"name": "asha", "reduction_factor": 1}}, "scheduler.reduction_factor"),
+    ({"dataset": {"name": "cifar10", "root": "/nonexistent"}}, "dataset.root"),
+    ({"regimes": [{"name": "rs-10", "epochs": 2}, {"name": "rs-10", "epochs": 3}]}, "regimes"),
+    ({"regimes": ["rs-11"]}, "regime"),
+    ({"seeds": [0, 0]}, "seeds"),
+    ({"trial": {"epochs": 3}}, "trial.epochs"),
+    ({"retries": -1}, "retries"),
+    ({"space": {"base": "resnet50", "axes": {"cardinalty": [1]}}}, "axes.cardinalty"),
+    ({"space": {"base": "resnet50", "axes": {"depth": [50]}, "constraints": {"max_params": 1}}}, "space"),
+])
+def test_bad_sweep_specs_are_rejected_before_ray_starts(tmp_path, change, field):
+    spec = tiny_sweep(tmp_path)
+    spec.update(change)
+    with pytest.raises(ArchScaleError) as e:
+        load_sweep(spec).space.expand()
+    assert e.value.field == field and "\n" not in str(e.value)
+
+
+def test_dry_run_prints_the_plan_and_cost_without_ray(tmp_path, capsys):
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out", widths=(1.0, 2.0))))
+    assert main(["sweep", str(f), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials = 2 configs x 1 regime(s)" in out and "total training compute" in out
+    assert "1 multiply-add = 1 FLOP" in out and not (tmp_path / "out").exists()
+    assert main(["sweep", str(f), "--dry-run", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n_trials"] == 2 and doc["train_flops_total"] > 0
+
+
+def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys):
+    f = tmp_path / "s.yaml"
+    f.write_text("space: {base: resnet50, axes: {depth: [50]}\n")
+    assert main(["sweep", str(f)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
