@@ -22,6 +22,7 @@ def add_parsers(sub) -> None:
     p.add_argument("spec", metavar="SPEC.yaml", help="a sweep spec (see experiments/configs/)")
     p.add_argument("--dry-run", action="store_true", help="validate, expand and price the sweep, print the plan, stop")
     p.add_argument("--output-dir", help="override the spec's output_dir")
+    p.add_argument("--data-root", help="override the data set's root (cifar10/cifar100/imagefolder)")
     p.add_argument("--address", help="join a Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray (default: all visible)")
@@ -44,9 +45,9 @@ def add_parsers(sub) -> None:
 def run_sweep_command(args) -> int:
     from .sweep_spec import load_sweep, make_plan, plan_table
 
-    sweep = load_sweep(args.spec, output_dir=args.output_dir)
+    sweep = load_sweep(args.spec, output_dir=args.output_dir, data_root=args.data_root)
     if args.dry_run:
-        trials, expansion = make_plan(sweep)
+        trials, expansion = make_plan(sweep, strict_data=False)
         return _print_plan(sweep, trials, expansion, args)
     from .sweep import run_sweep
 
@@ -77,6 +78,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
         df["est_hours"] = df["train_flops"] / rate / 3600
     if args.format == "json":
         print(json.dumps({"name": sweep.name, "space": expansion.summary(), "n_trials": len(df),
+                          "data_note": getattr(expansion, "data_note", ""),
                           "train_flops_total": int(df["train_flops"].sum()),
                           "est_hours_total": float(df["est_hours"].sum()) if rate else None,
                           "trials": json.loads(df.to_json(orient="records"))}, indent=1))
@@ -94,6 +96,8 @@ def _print_plan(sweep, trials, expansion, args) -> int:
           f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {len(sweep.seeds)} seed(s); "
           f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
     print("  FLOPs: fvcore convention, 1 multiply-add = 1 FLOP; training cost = 3 x FLOPs x images x epochs")
+    if getattr(expansion, "data_note", ""):
+        print(f"  note: {expansion.data_note}")
     print(table.to_string())
     unit, scale = _unit(df["train_flops"].sum())
     total = f"total training compute {df['train_flops'].sum() / scale:.4g} {unit}"

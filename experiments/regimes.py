@@ -169,13 +169,20 @@ def get_regime(name: str, **overrides) -> Regime:
 
 
 def regime_from(value) -> Regime:
-    """A Regime from a name or a mapping ``{name: rs-10, epochs: 5, batch_size: 64, ...}``."""
+    """A Regime from a name or a mapping ``{name: rs-10, epochs: 5, batch_size: 64, ...}``.
+
+    ``{name: my-recipe, base: classic-90, ...}`` starts from ``base`` and calls the result ``name``.
+    """
     if isinstance(value, Regime):
         return value
     if isinstance(value, str):
         return get_regime(value)
     if isinstance(value, dict) and "name" in value:
-        rest = {k: v for k, v in value.items() if k != "name"}
+        rest = {k: v for k, v in value.items() if k not in ("name", "base")}
+        if "base" in value:
+            if not str(value["name"]).strip():
+                raise ArchScaleError("regime.name", "a derived regime needs a non-empty name")
+            return get_regime(value["base"], **rest).replace(name=str(value["name"]))
         return get_regime(value["name"], **rest)
     raise ArchScaleError("regime", f"expected a regime name ({', '.join(REGIMES)}) or a mapping with "
                                    f"name: and overrides, got {value!r}")

@@ -86,8 +86,10 @@ class SweepSpec:
         return f"{self.storage_base}/{self.name}"
 
 
-def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None) -> SweepSpec:
-    """Parse and validate a sweep spec from a YAML file or a dict (``output_dir`` overrides the spec's)."""
+def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
+               data_root: str | None = None) -> SweepSpec:
+    """Parse and validate a sweep spec from a YAML file or a dict; ``output_dir`` and ``data_root``
+    override the spec's. The data set's files are checked when the plan is made."""
     if isinstance(source, dict):
         data, where = dict(source), None
     else:
@@ -140,7 +142,10 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None) 
     retries = data.get("retries", 0)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ArchScaleError("retries", f"expected a whole number >= 0, got {retries!r}")
-    spec = SweepSpec(name=name, space=space, regimes=regimes, dataset=dataset_from(data.get("dataset", "digits")),
+    dataset = dataset_from(data.get("dataset", "digits"))
+    if data_root:
+        dataset = dataclasses.replace(dataset, root=str(data_root))
+    spec = SweepSpec(name=name, space=space, regimes=regimes, dataset=dataset,
                      seeds=tuple(seeds), output_dir=out.resolve(), resources=_resources(data.get("resources", {})),
                      scheduler=_scheduler(data.get("scheduler", "fifo")), storage_path=data.get("storage_path"),
                      retries=retries, retry_errored_on_resume=bool(data.get("retry_errored_on_resume", False)),
@@ -148,8 +153,23 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None) 
                      trial_overrides={k: _trial_options(v, f"trial_overrides.{k}")
                                       for k, v in (data.get("trial_overrides") or {}).items()},
                      description=str(data.get("description", "")), raw=data)
-    dataset_train_size(spec.dataset)  # checks the data set's files now, not inside a trial
     return spec
+
+
+NOMINAL_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "imagenet": 1_281_167}
+
+
+def train_size(dataset: DatasetConfig, strict: bool = True) -> tuple[int, str]:
+    """(training images, note). Checks the data set's files; with ``strict=False`` (dry runs on a
+    machine without the data) falls back to the nominal size of CIFAR or ImageNet and says so."""
+    try:
+        return dataset_train_size(dataset), ""
+    except ArchScaleError as e:
+        nominal = NOMINAL_TRAIN_SIZES.get(dataset.name) or NOMINAL_TRAIN_SIZES.get((dataset.label or "").lower())
+        if strict or nominal is None:
+            raise
+        return nominal, f"{e.message} (not here: priced at the nominal {nominal:,} images; the sweep itself will " \
+                        f"refuse to start until the data is there)"
 
 
 def _resources(r) -> dict:
@@ -216,11 +236,15 @@ def flatten_spec(spec_dict: dict) -> dict:
             for k, v in spec_dict.items()}
 
 
-def make_plan(sweep: SweepSpec) -> tuple[list[dict], Any]:
-    """Every trial of the sweep with its complexity and training cost, and the space expansion."""
+def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], Any]:
+    """Every trial of the sweep with its complexity and training cost, and the space expansion.
+
+    Checks the data set's files (see ``train_size``; ``strict_data=False`` for dry runs).
+    """
     expansion = sweep.space.expand()
     priced = price(expansion.configs).set_index("name")
-    train_size = dataset_train_size(sweep.dataset)
+    images, note = train_size(sweep.dataset, strict_data)
+    expansion.data_note = note
     trials = []
     for config in expansion.configs:
         cx = priced.loc[config.name]
@@ -236,7 +260,7 @@ def make_plan(sweep: SweepSpec) -> tuple[list[dict], Any]:
                        "regime": regime.name, "epochs": regime.epochs, "dataset": sweep.dataset.display_name,
                        "seed": seed, **flatten_spec(config.spec.to_dict()), "depth_number": config.spec.depth_number,
                        "params": int(cx["params"]), "flops": int(cx["flops"]), "activations": int(cx["activations"]),
-                       "train_flops": TRAIN_FLOPS_PER_FORWARD * int(cx["flops"]) * train_size * regime.epochs,
+                       "train_flops": TRAIN_FLOPS_PER_FORWARD * int(cx["flops"]) * images * regime.epochs,
                        **config.tags, "config": trial.to_dict()}
                 trials.append(row)
     return trials, expansion

@@ -62,8 +62,16 @@ def test_bad_sweep_specs_are_rejected_before_ray_starts(tmp_path, change, field)
     spec = tiny_sweep(tmp_path)
     spec.update(change)
     with pytest.raises(ArchScaleError) as e:
-        load_sweep(spec).space.expand()
+        make_plan(load_sweep(spec))  # what run_sweep does before it starts Ray
     assert e.value.field == field and "\n" not in str(e.value)
+
+
+def test_dry_run_prices_a_sweep_whose_data_is_elsewhere(tmp_path, capsys):
+    spec = tiny_sweep(tmp_path / "out", dataset={"name": "imagefolder", "root": "/data/imagenet", "label": "imagenet"})
+    with pytest.raises(ArchScaleError, match="ROOT/train/<class>"):
+        make_plan(load_sweep(spec))
+    trials, expansion = make_plan(load_sweep(spec), strict_data=False)
+    assert trials[0]["train_flops"] == 3 * trials[0]["flops"] * 1_281_167 * 2 and "nominal" in expansion.data_note
 
 
 def test_dry_run_prints_the_plan_and_cost_without_ray(tmp_path, capsys):

@@ -1,0 +1,38 @@
+"""Every shipped sweep spec validates and prices (a dry run), data present or not."""
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from experiments.regimes import regime_from
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.yaml"))
+
+
+def test_the_four_example_specs_ship():
+    assert {p.stem for p in CONFIGS} >= {"digits_demo", "cifar10_resnext29_cardinality",
+                                         "resnext_equal_complexity_imagenet", "resnet_rs_imagenet"}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_spec_dry_runs(path, capsys):
+    assert main(["sweep", str(path), "--dry-run", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n_trials"] >= 10 and doc["train_flops_total"] > 0
+
+
+def test_digits_demo_is_a_real_scaling_grid():
+    from experiments.sweep_spec import load_sweep, make_plan
+
+    trials, expansion = make_plan(load_sweep(CONFIGS[[p.stem for p in CONFIGS].index("digits_demo")]))
+    specs = [c.spec for c in expansion.configs]
+    for field in ("cardinality", "width_multiplier", "depth", "resolution"):
+        assert len({getattr(s, field) for s in specs}) >= 2, field
+    assert len(expansion.configs) >= 12
+
+
+def test_derived_regime_keeps_its_base_and_takes_a_name():
+    r = regime_from({"name": "resnext-cifar-300", "base": "classic-90", "epochs": 300, "batch_size": 128,
+                     "step_epochs": [150, 225]})
+    assert (r.name, r.epochs, r.schedule, r.step_epochs, r.lr) == ("resnext-cifar-300", 300, "step", (150, 225), 0.05)
