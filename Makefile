@@ -17,14 +17,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# The main job: a real scaling sweep on digits (Ray Tune, CPU), then its report. Rerunning reuses
+# the finished sweep; an interrupted one resumes.
+DEMO   ?= experiments/configs/digits_demo.yaml
+RUNDIR ?= runs/digits_demo
+
 run: install
-	$(VENV)/bin/archscale count resnet18 resnet50 resnext50_32x4d wide_resnet50_2 resnetrs50
+	$(VENV)/bin/archscale sweep $(DEMO)
+	$(VENV)/bin/archscale report $(RUNDIR)
 
 test: install
 	$(PY) -m pytest -q
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+bench: install
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

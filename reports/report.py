@@ -65,6 +65,13 @@ def _num(v, digits: int = 2) -> str:
     return f"{v:.{digits}f}"
 
 
+def _sig(v, digits: int = 3) -> str:
+    """``digits`` significant figures, so tiny networks do not print as 0.00."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)) or pd.isna(v):
+        return "–"
+    return f"{v:.{digits}g}"
+
+
 def _pm(mean, std, digits: int = 1) -> str:
     if pd.isna(mean):
         return "–"
@@ -191,8 +198,8 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
         front = pareto_rows["flops"][pareto_rows["flops"]["pareto"]]
         doc.table(pd.DataFrame({
             "regime": front["regime"], "config": front["name"],
-            "GFLOPs": front["flops"].map(lambda v: _num(v / 1e9)),
-            "params (M)": front["params"].map(lambda v: _num(v / 1e6, 1)),
+            "GFLOPs": front["flops"].map(lambda v: _sig(v / 1e9)),
+            "params (M)": front["params"].map(lambda v: _sig(v / 1e6)),
             "top-1 (%)": [_pm(m, s) for m, s in zip(front["top1_mean"], front["top1_std"])],
             "seeds": front["n_seeds"].astype(int)}), csv=None)
     if pareto_rows:

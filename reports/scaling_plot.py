@@ -135,7 +135,8 @@ def plot_dimension_curves(trials: pd.DataFrame, fits: pd.DataFrame | None = None
     div, unit = flop_unit(done["flops"])
     short, omitted = name_labels(done["name"])
     fitted = False
-    fig, axes = new_figure(1, len(regimes), (4.2, 3.6), extra_height=1.1, sharex=True)
+    # one panel needs the width of the two-line title
+    fig, axes = new_figure(1, len(regimes), (4.2 if len(regimes) > 1 else 6.6, 3.6), extra_height=1.1, sharex=True)
     epochs_of = configs.groupby(level="regime")["epochs"].max()
     for ax, regime in zip(axes.flat, regimes):
         m = members[members["regime"] == regime]

@@ -1,0 +1,50 @@
+"""Every benchmark, one after the other; each prints its ratios and what they compare.
+
+    python benchmarks/run_all.py            # CPU: a few minutes on 2 cores
+    python benchmarks/run_all.py --quick    # smaller samples
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import block_forms  # noqa: E402
+import pricing  # noqa: E402
+import sweep_overhead  # noqa: E402
+import trainer_overhead  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    runs = [
+        ("pricing: closed-form counter vs fvcore on the ResNet-RS grid",
+         lambda: pricing.main(["--sample", "3" if args.quick else "10"])),
+        ("trainer: train_trial vs a bare PyTorch loop (CPU)",
+         lambda: trainer_overhead.main(["--repeats", "1" if args.quick else "3"])),
+        ("sweep: Ray Tune sweep vs the same trials back to back; ASHA's saving",
+         lambda: sweep_overhead.main(["--epochs", "3" if args.quick else "6"])),
+        ("block forms: grouped vs branches vs concat ResNeXt blocks (CPU)",
+         lambda: block_forms.main(["--iters", "3" if args.quick else "10"])),
+    ]
+    results = {}
+    for title, run in runs:
+        print(f"\n== {title}", flush=True)
+        t0 = time.perf_counter()
+        results[title] = run()
+        print(f"   ({time.perf_counter() - t0:.0f}s)", flush=True)
+    print("\n== summary")
+    for title, r in results.items():
+        ratio = r.get("ratio")
+        print(f"  {title}: ratio {ratio:,.3f}" if ratio is not None else f"  {title}: see above")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
