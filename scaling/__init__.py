@@ -18,7 +18,7 @@ _EXPORTS = {
     "Complexity": "counting", "FLOP_CONVENTION": "counting", "analytic_counts": "counting",
     "complexity": "counting", "min_resolution": "counting",
     "Measurement": "timing", "measure": "timing",
-    "build_model": "model",
+    "build_model": "model", "convert_block_form": "model",
     "PRESETS": "presets", "TORCHVISION_PRESETS": "presets", "get_preset": "presets",
     "preset_names": "presets",
 }

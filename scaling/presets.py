@@ -7,6 +7,8 @@ state-dict keys and outputs (tests/test_torchvision_equivalence.py).
 From their papers (and equal to timm's implementations of them, tests/test_timm_equivalence.py):
 resnet50d ("Bag of Tricks": deep stem + average-pool shortcut), seresnext50_32x4d (SENet,
 reduction 16), resnest50 (ResNeSt-50: radix 2, deep stem of width 32/64, avd, avg-down),
+skresnext50_32x4d (SKNet-50: ResNeXt-50 32x4d with a selective kernel of a 3x3 and a dilated 3x3
+standing in for a 5x5, attention width max(C/16, 32); timm's skresnext50_32x4d),
 resnext29_8x64d / resnext29_16x64d (the ResNeXt paper's CIFAR networks) and
 resnetrs50 ... resnetrs420 (ResNet-RS: ResNet-D with SE 0.25, the stem max-pool replaced by a
 strided conv, at the paper's training resolutions, with the paper's dropout and stochastic depth).
@@ -34,6 +36,7 @@ PRESETS: dict[str, ArchSpec] = {
     "resnet50d": ArchSpec(depth=50, stem="deep", downsample="d"),
     "seresnext50_32x4d": ArchSpec(depth=50, cardinality=32, bottleneck_width=4, se_ratio=1 / 16),
     "resnest50": ArchSpec(depth=50, stem="deep", downsample="d", radix=2, avd=True),
+    "skresnext50_32x4d": ArchSpec(depth=50, cardinality=32, bottleneck_width=4, sk_paths=2),
     "resnext29_8x64d": ArchSpec(depth=29, widths=(64, 128, 256), stem="cifar", cardinality=8,
                                 bottleneck_width=64, num_classes=10, resolution=32),
     "resnext29_16x64d": ArchSpec(depth=29, widths=(64, 128, 256), stem="cifar", cardinality=16,

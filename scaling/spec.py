@@ -4,7 +4,7 @@ An ArchSpec is plain data (a frozen dataclass). It is validated when it is made,
 round-trips through JSON and YAML, and ``scaling.build_model`` turns it into a module.
 Every field's meaning follows torchvision's ``models/resnet.py`` where torchvision has the
 concept (``groups`` = cardinality, ``width_per_group`` = bottleneck_width), and the papers
-elsewhere (ResNet-B/C/D from "Bag of Tricks", SE, ResNeSt, ResNet v2, ResNet-RS).
+elsewhere (ResNet-B/C/D from "Bag of Tricks", SE, ResNeSt, SKNet, ResNet v2, ResNet-RS).
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "deep", "cifar")
 STEM_POOLS = ("max", "conv", "none")
 DOWNSAMPLES = ("a", "b", "d")
+BLOCK_FORMS = ("grouped", "branches", "concat")
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
@@ -80,6 +81,12 @@ class ArchSpec:
     #: Wide-ResNet widening: multiplies the bottleneck's inner width (torchvision's wide_resnet50_2
     #: is 2), or, for basic blocks, every stage width (WRN-n-k).
     widen_factor: float = 1.0
+    #: Which of the ResNeXt paper's three equivalent bottleneck forms (its fig. 3) is built:
+    #: "grouped" (c: one grouped 3x3 conv; torchvision's layout), "branches" (a: ``cardinality``
+    #: parallel 1x1-3x3-1x1 paths of width d, summed before the last BN), "concat" (b: parallel
+    #: 1x1-3x3 paths, concatenated before one shared 1x1). Same function, parameters and FLOPs;
+    #: ``scaling.convert_block_form`` moves weights between them.
+    block_form: str = "grouped"
     #: "imagenet" (7x7 stride-2 conv), "deep" (ResNet-C: three 3x3 convs, the first strided,
     #: inner width stem_width/2), "cifar" (one 3x3 stride-1 conv).
     stem: str = "imagenet"
@@ -95,9 +102,25 @@ class ArchSpec:
     radix: int = 0
     #: ResNeSt "avd": downsample with a 3x3 average-pool after the 3x3 conv instead of striding it.
     avd: bool = False
+    #: SKNet selective kernel in place of the bottleneck's 3x3 conv: this many parallel grouped
+    #: convs with kernels 3, 5, 7, ... (each conv-BN-ReLU), summed, pooled, FC-BN-ReLU to
+    #: max(width // sk_reduction, sk_min_width), an FC per path, softmax across paths; 0 = none.
+    #: The SKNet paper's networks use 2 (a 3x3 and a 5x5).
+    sk_paths: int = 0
+    #: SKNet's r: the attention's reduced width is max(width // sk_reduction, sk_min_width).
+    #: Ignored when sk_paths is 0.
+    sk_reduction: int = 16
+    #: SKNet's L: the smallest reduced width of the attention (paper: 32). Ignored when sk_paths is 0.
+    sk_min_width: int = 32
+    #: Kernels larger than 3x3 as dilated 3x3 convs (5x5 -> 3x3 dilation 2, as the SKNet paper and
+    #: timm do); false builds real 5x5, 7x7, ... kernels. Ignored when sk_paths is 0.
+    sk_dilated: bool = True
     #: Pre-activation blocks (ResNet v2): BN-ReLU before each conv, no ReLU after the addition,
     #: a final BN-ReLU before the pooling.
     preact: bool = False
+    #: The residual shortcut (identity or projection). False builds the plain network of the same
+    #: depth and width (the ResNet paper's "plain" baseline): each block outputs its branch alone.
+    shortcut: bool = True
     #: Stochastic depth: the last stage drops its residual branch with this probability, stage i
     #: of n with rate * (i + 2) / (n + 1) (the ResNet-RS rule: 2/5 ... 5/5 over four stages).
     stochastic_depth: float = 0.0
@@ -230,12 +253,12 @@ def _fmt(x: float) -> str:
 
 
 # ----- validation ---------------------------------------------------------------------------
-_INT_FIELDS = ("stem_width", "cardinality", "bottleneck_width", "radix", "num_classes",
-               "in_channels", "resolution")
+_INT_FIELDS = ("stem_width", "cardinality", "bottleneck_width", "radix", "sk_paths", "sk_reduction",
+               "sk_min_width", "num_classes", "in_channels", "resolution")
 _FLOAT_FIELDS = ("width_multiplier", "widen_factor", "se_ratio", "stochastic_depth", "dropout")
-_BOOL_FIELDS = ("avd", "preact", "zero_init_residual")
+_BOOL_FIELDS = ("avd", "sk_dilated", "preact", "shortcut", "zero_init_residual")
 _CHOICES = {"block": BLOCKS, "stem": STEMS, "stem_pool": STEM_POOLS + ("auto",),
-            "downsample": DOWNSAMPLES}
+            "downsample": DOWNSAMPLES, "block_form": BLOCK_FORMS}
 
 
 def _set(spec, name, value):
@@ -329,11 +352,18 @@ def _validate(s: ArchSpec) -> None:
             raise ArchScaleError(name, f"must be in [0, 1), got {v}")
     if s.radix < 0:
         raise ArchScaleError("radix", f"must be 0 (plain conv) or a positive split count, got {s.radix}")
+    if s.sk_paths < 0 or s.sk_paths == 1:
+        raise ArchScaleError("sk_paths", f"must be 0 (no selective kernel) or at least 2 kernels to select "
+                                         f"between (SKNet uses 2), got {s.sk_paths}")
+    for name in ("sk_reduction", "sk_min_width"):
+        if getattr(s, name) < 1:
+            raise ArchScaleError(name, f"must be a positive whole number, got {getattr(s, name)}")
     if s.block == "basic":
-        for name, default in (("cardinality", 1), ("bottleneck_width", 64), ("radix", 0), ("avd", False)):
+        for name, default in (("cardinality", 1), ("bottleneck_width", 64), ("radix", 0), ("avd", False),
+                              ("sk_paths", 0), ("block_form", "grouped")):
             if getattr(s, name) != default:
                 raise ArchScaleError(name, f"basic blocks support only {name}={default!r}; "
-                                           f"use block: bottleneck for ResNeXt/ResNeSt options")
+                                           f"use block: bottleneck for ResNeXt/ResNeSt/SKNet options")
     else:
         for i, planes in enumerate(s.stage_planes):
             per_group = int(planes * s.bottleneck_width / 64 * s.widen_factor)
@@ -344,6 +374,22 @@ def _validate(s: ArchSpec) -> None:
     if s.preact and s.radix:
         raise ArchScaleError("radix", "split attention is not defined for pre-activation blocks; "
                                       "set radix: 0 or preact: false")
+    if s.sk_paths and s.radix:
+        raise ArchScaleError("sk_paths", "selective kernel and split attention both replace the 3x3 conv; "
+                                         "set sk_paths: 0 or radix: 0")
+    if s.sk_paths and s.preact:
+        raise ArchScaleError("sk_paths", "the selective kernel is not defined for pre-activation blocks; "
+                                         "set sk_paths: 0 or preact: false")
+    if s.block_form != "grouped":
+        for name, what in (("radix", "split attention"), ("sk_paths", "a selective kernel")):
+            if getattr(s, name):
+                raise ArchScaleError("block_form", f"{s.block_form!r} is defined for plain grouped 3x3 convs, "
+                                                   f"not {what}; set block_form: grouped or {name}: 0")
+    if not s.shortcut:
+        for name, value in (("stochastic_depth", 0.0), ("zero_init_residual", False)):
+            if getattr(s, name) != value:
+                raise ArchScaleError(name, f"without a shortcut {name} would zero whole blocks and cut the "
+                                           f"network; set {name}: {str(value).lower()} or shortcut: true")
     _validate_fits(s)
 
 

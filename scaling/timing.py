@@ -170,7 +170,8 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
         peak = torch.cuda.max_memory_allocated(dev) - base_mem
     else:
         hwm = peak_rss_bytes()
-        peak = hwm - base_mem if (peak_ok and hwm is not None and base_mem is not None and train) else None
+        # RSS counters are approximate by a few pages: a tiny model's growth can read slightly negative
+        peak = max(0, hwm - base_mem) if (peak_ok and hwm is not None and base_mem is not None and train) else None
 
     lat, tput = time_inference(model, shape, dev, batch_size, warmup, iters, autocast, fmt)
     return Measurement(device=device_name(dev), batch_size=batch_size, resolution=spec.resolution,

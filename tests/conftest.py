@@ -30,11 +30,19 @@ def random_spec(rng: random.Random) -> ArchSpec:
             stochastic_depth=rng.choice([0.0, 0.1]),
             dropout=rng.choice([0.0, 0.2]),
         )
+        if rng.random() < 0.15:  # the plain (no-shortcut) network
+            fields.update(shortcut=False, stochastic_depth=0.0)
         if block == "bottleneck":
             fields.update(cardinality=rng.choice([1, 2, 4, 8]), bottleneck_width=rng.choice([16, 32, 64]),
                           avd=rng.random() < 0.3)
-            if not fields["preact"] and rng.random() < 0.3:
+            attention = rng.random()
+            if not fields["preact"] and attention < 0.3:
                 fields["radix"] = rng.choice([1, 2])
+            elif not fields["preact"] and attention < 0.5:
+                fields.update(sk_paths=rng.choice([2, 3]), sk_reduction=rng.choice([4, 16]),
+                              sk_min_width=rng.choice([8, 32]), sk_dilated=rng.random() < 0.5)
+            else:
+                fields["block_form"] = rng.choice(["grouped", "branches", "concat"])
         try:
             return ArchSpec(**fields)
         except ValueError:
