@@ -4,7 +4,7 @@ Three runs of the same trials (tiny ResNeXts on digits), side by side:
   1. ``archscale sweep`` on a local Ray: P concurrent trials x 1 CPU each (P = --parallel);
   2. the same trials one after another in this process, each with P threads (the same total
      parallelism), calling train_trial directly: no Ray, no store, no scheduler;
-  3. the sweep again with ASHA (grace period 1 epoch, reduction factor 2).
+  3. the sweep again with ASHA (grace period --grace epochs, reduction factor 2).
 Prints the sweep/back-to-back wall-time ratio (goal: at most 1.15), ASHA's compute saving in
 trained epochs, and whether FIFO's three best configs survive ASHA (are trained to the end).
 """
@@ -39,6 +39,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--parallel", type=int, default=2, help="concurrent trials (and threads back to back)")
+    p.add_argument("--grace", type=int, default=1, help="ASHA grace period (epochs)")
     args = p.parse_args(argv)
 
     from experiments.results import load_results
@@ -62,7 +63,7 @@ def main(argv=None) -> dict:
     serial_s = time.perf_counter() - t0
 
     asha_spec = load_sweep(sweep_spec(tmp / "asha", args.epochs, args.parallel,
-                                      {"name": "asha", "grace_period": 1, "reduction_factor": 2}))
+                                      {"name": "asha", "grace_period": args.grace, "reduction_factor": 2}))
     t0 = time.perf_counter()
     run_sweep(asha_spec, quiet=True, num_cpus=args.parallel)
     asha_s = time.perf_counter() - t0
@@ -76,7 +77,7 @@ def main(argv=None) -> dict:
     print(f"  back to back in one process ({args.parallel} threads each) {serial_s:7.1f} s")
     print(f"  archscale sweep on Ray (FIFO)                    {sweep_s:7.1f} s   ratio {sweep_s / serial_s:.3f}"
           f"  (goal <= 1.15)")
-    print(f"  archscale sweep on Ray (ASHA)                    {asha_s:7.1f} s   trained epochs "
+    print(f"  archscale sweep on Ray (ASHA, grace {args.grace})           {asha_s:7.1f} s   trained epochs "
           f"{int(asha.epochs_done.sum())}/{int(fifo.epochs_done.sum())}: {saving:.0%} compute saved, "
           f"{int((asha.status == 'stopped').sum())} trials stopped early")
     print(f"  FIFO's best three {best3}: {int(survived.sum())}/3 trained to the end under ASHA")
