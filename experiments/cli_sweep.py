@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from scaling import ArchScaleError
 
 
 def add_parsers(sub) -> None:
@@ -43,7 +41,7 @@ def add_parsers(sub) -> None:
 
 
 def run_sweep_command(args) -> int:
-    from .sweep_spec import load_sweep, make_plan, plan_table
+    from .sweep_spec import load_sweep, make_plan
 
     sweep = load_sweep(args.spec, output_dir=args.output_dir, data_root=args.data_root)
     if args.dry_run:

@@ -187,7 +187,7 @@ def _resources(r) -> dict:
         raise ArchScaleError("resources.gpus", f"GPUs per trial must be auto or a number >= 0 (0.5 packs two "
                                                f"trials per GPU), got {gpus!r}")
     if isinstance(gpus, (int, float)) and gpus > 1 and gpus != int(gpus):
-        raise ArchScaleError("resources.gpus", f"fractions are for sharing one GPU: use <= 1 or a whole number")
+        raise ArchScaleError("resources.gpus", "fractions are for sharing one GPU: use <= 1 or a whole number")
     mc = r.get("max_concurrent")
     if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
         raise ArchScaleError("resources.max_concurrent", f"expected a whole number >= 1, got {mc!r}")
@@ -264,12 +264,6 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
                        **config.tags, "config": trial.to_dict()}
                 trials.append(row)
     return trials, expansion
-
-
-def plan_table(trials: list[dict]):
-    import pandas as pd
-
-    return pd.DataFrame([{k: v for k, v in t.items() if k != "config"} for t in trials])
 
 
 # ----- manifest ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import pytest
 
 from scaling import ArchScaleError, ArchSpec, NAMED_DEPTHS, PRESETS, get_preset, load_spec
 from conftest import random_spec
+from test_block_forms import BAD_COMBINATIONS
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -95,6 +96,9 @@ BAD = [
     (dict(cardinality=2.5), "cardinality", "whole number"),
     (dict(preact="yes"), "preact", "true or false"),
 ]
+
+
+BAD += BAD_COMBINATIONS
 
 
 @pytest.mark.parametrize("fields,field,words", BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD)])
