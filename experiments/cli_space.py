@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import math
@@ -31,7 +32,7 @@ def normalise_argv(argv: list[str]) -> list[str]:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("space", help="expand, price and check a search space (dry run), match FLOPs, scale",
-                       description=__doc__, formatter_class=_Raw)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     s = actions.add_parser("show", help="every config of a space with its cost (the default action)")
@@ -69,10 +70,6 @@ def add_parser(sub) -> None:
 
     ls = actions.add_parser("list", help="list the space presets")
     ls.set_defaults(func=_list)
-
-
-class _Raw(__import__("argparse").RawDescriptionHelpFormatter):
-    pass
 
 
 def _presets() -> list[str]:

@@ -69,6 +69,8 @@ def _print_plan(sweep, trials, expansion, args) -> int:
 
     from search_spaces.pricing import rate_from_measurements
 
+    from .sweep_spec import train_size
+
     df = pd.DataFrame([{k: t[k] for k in ("trial_id", "name", "regime", "epochs", "seed", "params", "flops",
                                           "train_flops")} for t in trials])
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
@@ -76,7 +78,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
         df["est_hours"] = df["train_flops"] / rate / 3600
     if args.format == "json":
         print(json.dumps({"name": sweep.name, "space": expansion.summary(), "n_trials": len(df),
-                          "data_note": getattr(expansion, "data_note", ""),
+                          "data_note": train_size(sweep.dataset, strict=False)[1],
                           "train_flops_total": int(df["train_flops"].sum()),
                           "est_hours_total": float(df["est_hours"].sum()) if rate else None,
                           "trials": json.loads(df.to_json(orient="records"))}, indent=1))
@@ -94,8 +96,9 @@ def _print_plan(sweep, trials, expansion, args) -> int:
           f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {len(sweep.seeds)} seed(s); "
           f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
     print("  FLOPs: fvcore convention, 1 multiply-add = 1 FLOP; training cost = 3 x FLOPs x images x epochs")
-    if getattr(expansion, "data_note", ""):
-        print(f"  note: {expansion.data_note}")
+    note = train_size(sweep.dataset, strict=False)[1]
+    if note:
+        print(f"  note: {note}")
     print(table.to_string())
     unit, scale = _unit(df["train_flops"].sum())
     total = f"total training compute {df['train_flops'].sum() / scale:.4g} {unit}"

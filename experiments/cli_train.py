@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -17,7 +18,7 @@ from . import specargs
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train one network under one regime (one trial)", description=__doc__,
-                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", help="a preset name (see 'archscale count --help')")
     p.add_argument("--spec", help="an ArchSpec YAML/JSON file")
     p.add_argument("--regime", default="rs-10", help="rs-10, rs-100, rs-350 or classic-90 (default rs-10)")
@@ -32,9 +33,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--cpus", type=int, help="CPU threads for this trial")
-    p.add_argument("--amp", action=__import__("argparse").BooleanOptionalAction, default=None,
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (default: on for CUDA)")
-    p.add_argument("--channels-last", action=__import__("argparse").BooleanOptionalAction, default=None)
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--checkpoint-dir", help="keep a checkpoint here (written atomically each epoch)")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")

@@ -243,8 +243,7 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
     """
     expansion = sweep.space.expand()
     priced = price(expansion.configs).set_index("name")
-    images, note = train_size(sweep.dataset, strict_data)
-    expansion.data_note = note
+    images, _ = train_size(sweep.dataset, strict_data)
     trials = []
     for config in expansion.configs:
         cx = priced.loc[config.name]
