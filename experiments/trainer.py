@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset
-from scaling.timing import device_name, peak_rss_bytes, reset_peak_rss, resolve_device, time_inference
+from scaling.timing import device_name, peak_rss_bytes, reset_peak_rss, resolve_device, sync, time_inference
 
 from .datasets import DatasetConfig, dataset_from, load_dataset
 from .regimes import Regime, regime_from
@@ -285,7 +285,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
         step_model.train()
         total = torch.zeros((), device=device)
         steps, finite = 0, True
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         if cfg.fail_at_epoch == epoch + 1:
             raise RuntimeError(f"injected failure at epoch {epoch + 1} (fail_at_epoch)")
@@ -305,7 +305,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
             if steps % NAN_CHECK_EVERY == 0 and not torch.isfinite(total):
                 finite = False
                 break
-        _sync(device)
+        sync(device)
         epoch_time = time.perf_counter() - t0
         train_time += epoch_time
         train_loss = (total / max(steps, 1)).item()
@@ -361,8 +361,3 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
         **static, "peak_memory_bytes": peak_memory(), **timing, "lr": regime.lr,
         "spec": spec.to_dict(), "history": history,
     }
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

@@ -56,7 +56,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _sync(device: torch.device):
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on CPU), so wall-clock timings are real."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -64,12 +65,12 @@ def _sync(device: torch.device):
 def _timed(fn, device, warmup: int, iters: int) -> list[float]:
     for _ in range(warmup):
         fn()
-    _sync(device)
+    sync(device)
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - t0)
     return times
 
