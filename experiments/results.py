@@ -98,6 +98,18 @@ def read_events(output_dir: str | Path) -> list[dict]:
     return events
 
 
+def ended_trials(events: Iterable[dict], *, errored: bool = True) -> set[str]:
+    """Trials whose latest journal word is an end (done, stopped early, diverged; failed too when
+    ``errored``): on a resume these are skipped, whatever Ray Tune's own, periodically saved
+    experiment state says about them."""
+    last: dict[str, dict] = {}
+    for e in events:
+        if e.get("trial_id") is not None and e.get("event") in ("start", "end"):
+            last[e["trial_id"]] = e
+    return {tid for tid, e in last.items()
+            if e["event"] == "end" and (errored or e.get("status") != "error")}
+
+
 def read_plan(output_dir: str | Path) -> list[dict]:
     path = Path(output_dir) / PLAN
     if not path.is_file():

@@ -24,7 +24,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from scaling import ArchScaleError
 
-from .results import Journal, read_events, write_tables
+from .results import Journal, ended_trials, read_events, write_tables
 from .sweep_spec import SweepSpec, load_sweep, prepare
 
 EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
@@ -39,8 +39,15 @@ def _tid(trial) -> str:
 
 
 # ----- inside a trial (a Ray worker) ------------------------------------------------------------
-def archscale_trial(config: dict) -> None:
-    """Tune's entry point: the param space nests each trial's dict under 'trial'."""
+def archscale_trial(config: dict, already_ended: frozenset = frozenset()) -> None:
+    """Tune's entry point: the param space nests each trial's dict under 'trial'.
+
+    ``already_ended`` holds the trials the journal says ended before this launch. Tune saves its
+    experiment state only every few seconds, so after a kill it may restore a trial that had
+    finished as still running; such a trial returns at once instead of training again.
+    """
+    if config["trial"]["trial_id"] in already_ended:
+        return
     tune_trainable(config["trial"])
 
 
@@ -82,8 +89,16 @@ class StoreCallback(Callback):
     def __init__(self, output_dir: str, planned_epochs: dict[str, int]):
         self.output_dir, self.planned_epochs = output_dir, planned_epochs
 
+    def setup(self, **info):
+        # The trials this launch's driver found ended in the journal (its last "sweep" event):
+        # Tune may still run them after a resume (archscale_trial returns at once); they are not
+        # journaled again.
+        launches = [e for e in read_events(self.output_dir) if e.get("event") == "sweep"]
+        self.skip = frozenset(launches[-1].get("already_ended", ())) if launches else frozenset()
+
     def _append(self, event: dict) -> None:
-        Journal(self.output_dir).append(event)
+        if event["trial_id"] not in self.skip:
+            Journal(self.output_dir).append(event)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self._append({"event": "start", "trial_id": _tid(trial), "time": time.time()})
@@ -94,6 +109,8 @@ class StoreCallback(Callback):
         self._append(event)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        if _tid(trial) in self.skip:
+            return
         last = trial.last_result or {}
         if last.get("status") == "diverged":
             status = "diverged"
@@ -105,6 +122,8 @@ class StoreCallback(Callback):
         write_tables(self.output_dir)
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        if _tid(trial) in self.skip:
+            return
         self._append({"event": "end", "trial_id": _tid(trial), "status": "error",
                       "error": error_line(_error_text(trial)), "time": time.time()})
         write_tables(self.output_dir)
@@ -147,6 +166,7 @@ class ProgressCallback(Callback):
         self.t0, self.last_print, self.best = time.time(), 0.0, None
         self.durations: list[float] = []
         self.starts: dict[str, float] = {}
+        self.reported: set[str] = set()
 
     def line(self, trials) -> str:
         states = [t.status for t in trials]
@@ -176,14 +196,16 @@ class ProgressCallback(Callback):
         self.starts[trial.trial_id] = time.time()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.reported.add(trial.trial_id)
         top1 = result.get("val_top1")
         if top1 is not None and (self.best is None or top1 > self.best[0]):
             self.best = (top1, f"{result.get('name')} ({result.get('regime')}, seed {result.get('seed')})")
         self._print(trials)
 
     def _ended(self, trials, trial) -> None:
-        if trial.trial_id in self.starts:
-            self.durations.append(time.time() - self.starts.pop(trial.trial_id))
+        started = self.starts.pop(trial.trial_id, None)
+        if started is not None and trial.trial_id in self.reported:  # a skipped trial reports nothing
+            self.durations.append(time.time() - started)
         self._print(trials, force=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -312,14 +334,18 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepS
     if res["gpu"] > 0:
         slots = min(slots, cluster["GPU"] / res["gpu"])
     concurrency = max(1, int(min(slots, sweep.resources["max_concurrent"] or slots, len(trials))))
-    trainable = tune.with_resources(archscale_trial, res)
     exp_path = sweep.experiment_path
     resumed = tune.Tuner.can_restore(exp_path)
-    Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed})
+    # The journal, written as each trial ends, is the record of what finished; Tune's experiment
+    # state is saved only every few seconds and may lag behind it after a kill.
+    ended = (ended_trials(read_events(sweep.output_dir), errored=not sweep.retry_errored_on_resume)
+             if resumed else set())
+    trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended)), res)
+    Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed,
+                                      "already_ended": sorted(ended)})
     if resumed:
         if not quiet:
-            ended = sum(1 for e in read_events(sweep.output_dir) if e.get("event") == "end")
-            print(f"resuming {sweep.name} from {exp_path}: {ended} of {len(trials)} trials already ended",
+            print(f"resuming {sweep.name} from {exp_path}: {len(ended)} of {len(trials)} trials already ended",
                   flush=True)
         tuner = tune.Tuner.restore(exp_path, trainable, resume_unfinished=True,
                                    resume_errored=sweep.retry_errored_on_resume, restart_errored=False)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from experiments.results import EVENTS, Journal, build_tables, load_results, write_tables
+from experiments.results import EVENTS, Journal, build_tables, ended_trials, load_results, write_tables
 from scaling import ArchScaleError
 
 PLAN = [{"trial_id": f"t{i}", "name": f"c{i}", "regime": "rs-10", "epochs": 3, "seed": 0, "params": 10 * (i + 1),
@@ -32,6 +32,22 @@ def test_tables_replay_the_journal_without_duplicate_epochs():
     assert t.loc["t0", "starts"] == 2 and t.loc["t0", "latency_ms"] == 1.5
     assert t.loc["t2", "error"] == "boom" and math.isnan(t.loc["t2", "final_top1"])
     assert "config" not in trials.columns and "event" not in epochs.columns
+
+
+def test_ended_trials_are_those_whose_latest_word_is_an_end():
+    events = [
+        {"event": "sweep", "resumed": False},
+        {"event": "start", "trial_id": "t0"}, ep("t0", 1, 50), {"event": "end", "trial_id": "t0", "status": "done"},
+        {"event": "start", "trial_id": "t1"}, {"event": "end", "trial_id": "t1", "status": "stopped"},
+        {"event": "start", "trial_id": "t2"}, {"event": "end", "trial_id": "t2", "status": "error", "error": "x"},
+        {"event": "start", "trial_id": "t3"}, ep("t3", 1, 40),  # mid-run when killed
+        # t4 failed, was retried on a resume and is running again
+        {"event": "start", "trial_id": "t4"}, {"event": "end", "trial_id": "t4", "status": "error"},
+        {"event": "start", "trial_id": "t4"},
+    ]
+    assert ended_trials(events) == {"t0", "t1", "t2"}
+    assert ended_trials(events, errored=False) == {"t0", "t1"}
+    assert ended_trials([]) == set()
 
 
 def test_journal_survives_a_torn_last_line_and_tables_are_written(tmp_path):

@@ -67,8 +67,9 @@ def test_asha_stops_some_trials_early(tmp_path, fresh_ray):
     assert (trials[trials.status == "done"].epochs_done == 4).all()
 
 
-@pytest.mark.slow
-def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp_path):
+def _kill_mid_sweep(tmp_path, on_first_epoch=None):
+    """Start an 8-trial sweep in a subprocess and SIGKILL it once two trials have ended while
+    another is mid-run. Returns (command, env, output dir, trials that had ended, events so far)."""
     out = tmp_path / "out"
     spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=6)
     f = tmp_path / "sweep.yaml"
@@ -81,32 +82,66 @@ def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp
         events = read_events(out)
         ended = {e["trial_id"] for e in events if e.get("event") == "end"}
         running = {e["trial_id"] for e in events if e.get("event") == "epoch"} - ended
+        if on_first_epoch and running:
+            on_first_epoch(out)
+            on_first_epoch = None
         if len(ended) >= 2 and running:
             break
         assert driver.poll() is None, "the sweep ended before it could be killed"
         time.sleep(0.5)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    ended_before = {e["trial_id"] for e in read_events(out) if e.get("event") == "end"}
-    n_events_before = len(read_events(out))
+    events = read_events(out)
+    ended_before = {e["trial_id"] for e in events if e.get("event") == "end"}
     assert ended_before and len(ended_before) < 8
-
     time.sleep(2)
+    return cmd, env, out, ended_before, len(events)
+
+
+def _resume_and_check(cmd, env, out, ended_before, n_events_before) -> list[dict]:
+    """Rerun the sweep; check every trial finished once and nothing that had ended ran again.
+    Returns the events the rerun added."""
     rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    events = read_events(out)
     trials, epochs = load_results(out)
     assert (trials.status == "done").all() and (trials.epochs_done == 5).all()
     assert epochs.groupby(["trial_id", "epoch"]).size().max() == 1  # no duplicate rows
-    after = events[n_events_before:]
+    after = read_events(out)[n_events_before:]
     for tid in ended_before:  # finished trials were not re-run
-        assert not [e for e in after if e.get("trial_id") == tid and e["event"] in ("start", "epoch")]
+        assert not [e for e in after if e.get("trial_id") == tid and e["event"] in ("start", "epoch", "end")]
+    assert set(after[0]["already_ended"]) == ended_before
+    return after
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp_path):
+    after = _resume_and_check(*_kill_mid_sweep(tmp_path))
     # a trial that was mid-run continued from its checkpoint instead of starting over
     resumed = {}
     for e in after:
         if e.get("event") == "epoch" and e["trial_id"] not in resumed:
             resumed[e["trial_id"]] = e["epoch"]
     assert any(first > 1 for first in resumed.values()), resumed
+
+
+@pytest.mark.slow
+def test_resume_trusts_the_journal_when_tunes_saved_state_lags_behind(tmp_path):
+    """Tune saves its experiment state every few seconds, so a kill can leave it saying that a
+    trial which had ended (in the journal) is still running. Simulated deterministically: Tune's
+    state files are put back to their copy from the first epoch, when no trial had ended."""
+    saved = {}
+
+    def keep_early_state(out):
+        for p in (out / "ray" / "tiny").glob("*.json"):
+            saved[p] = p.read_bytes()
+
+    cmd, env, out, ended_before, n = _kill_mid_sweep(tmp_path, keep_early_state)
+    assert any(p.name.startswith("experiment_state") for p in saved), sorted(saved)
+    for p in (out / "ray" / "tiny").glob("experiment_state*.json"):
+        p.unlink()
+    for p, data in saved.items():
+        p.write_bytes(data)
+    _resume_and_check(cmd, env, out, ended_before, n)
 
 
 @pytest.mark.slow
