@@ -69,9 +69,11 @@ def test_asha_stops_some_trials_early(tmp_path, fresh_ray):
 
 def _kill_mid_sweep(tmp_path, on_first_epoch=None):
     """Start an 8-trial sweep in a subprocess and SIGKILL it once two trials have ended while
-    another is mid-run. Returns (command, env, output dir, trials that had ended, events so far)."""
+    another has reported 2 or 3 of its 5 epochs (Tune saves its state after every second
+    checkpoint, so that trial's checkpoint is on record). Returns (command, env, output dir,
+    trials that had ended, number of events so far)."""
     out = tmp_path / "out"
-    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=6)
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24)
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(spec))
     cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(f), "--quiet", "--num-cpus", "2"]
@@ -81,11 +83,15 @@ def _kill_mid_sweep(tmp_path, on_first_epoch=None):
     while time.time() < deadline:
         events = read_events(out)
         ended = {e["trial_id"] for e in events if e.get("event") == "end"}
-        running = {e["trial_id"] for e in events if e.get("event") == "epoch"} - ended
-        if on_first_epoch and running:
+        reached = {}
+        for e in events:
+            if e.get("event") == "epoch" and e["trial_id"] not in ended:
+                reached[e["trial_id"]] = e["epoch"]
+        if on_first_epoch and reached:
             on_first_epoch(out)
             on_first_epoch = None
-        if len(ended) >= 2 and running:
+        if len(ended) >= 2 and any(2 <= n <= 3 for n in reached.values()):
+            time.sleep(0.3)  # let Tune save the state the second checkpoint asked for
             break
         assert driver.poll() is None, "the sweep ended before it could be killed"
         time.sleep(0.5)
