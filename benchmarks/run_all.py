@@ -29,7 +29,7 @@ def main(argv=None) -> int:
         ("trainer: train_trial vs a bare PyTorch loop (CPU)",
          lambda: trainer_overhead.main(["--repeats", "1" if args.quick else "3"])),
         ("sweep: Ray Tune sweep vs the same trials back to back; ASHA's saving",
-         lambda: sweep_overhead.main(["--epochs", "3" if args.quick else "6"])),
+         lambda: sweep_overhead.main(["--epochs", "3", "--repeat", "1"] if args.quick else ["--epochs", "6", "--repeat", "3"])),
         ("block forms: grouped vs branches vs concat ResNeXt blocks (CPU)",
          lambda: block_forms.main(["--iters", "3" if args.quick else "10"])),
     ]

@@ -7,11 +7,14 @@ Three runs of the same trials (tiny ResNeXts on digits), side by side:
   3. the sweep again with ASHA (grace period --grace epochs, reduction factor 2).
 Prints the sweep/back-to-back wall-time ratio (goal: at most 1.15), ASHA's compute saving in
 trained epochs, and whether FIFO's three best configs survive ASHA (are trained to the end).
+With --repeat N, runs 1 and 2 alternate N times and the median ratio is reported (a shared VM's
+speed drifts by more than the overhead being measured).
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +43,8 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--parallel", type=int, default=2, help="concurrent trials (and threads back to back)")
     p.add_argument("--grace", type=int, default=1, help="ASHA grace period (epochs)")
+    p.add_argument("--repeat", type=int, default=1, help="alternate the FIFO sweep and the back-to-back run "
+                                                         "this many times; report the median ratio")
     args = p.parse_args(argv)
 
     from experiments.results import load_results
@@ -48,19 +53,22 @@ def main(argv=None) -> dict:
     from experiments.trainer import train_trial
 
     tmp = Path(tempfile.mkdtemp(prefix="archscale-bench-"))
-    fifo_spec = load_sweep(sweep_spec(tmp / "fifo", args.epochs, args.parallel))
-    trials, _ = make_plan(fifo_spec)
+    sweeps, serials = [], []
+    for i in range(max(1, args.repeat)):
+        fifo_spec = load_sweep(sweep_spec(tmp / f"fifo{i}", args.epochs, args.parallel))
+        trials, _ = make_plan(fifo_spec)
+        t0 = time.perf_counter()
+        run_sweep(fifo_spec, quiet=True, num_cpus=args.parallel)
+        sweeps.append(time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
-    run_sweep(fifo_spec, quiet=True, num_cpus=args.parallel)
-    sweep_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    for t in trials:
-        cfg = copy.deepcopy(t["config"])
-        cfg["cpus"] = args.parallel
-        train_trial(cfg)
-    serial_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for t in trials:
+            cfg = copy.deepcopy(t["config"])
+            cfg["cpus"] = args.parallel
+            train_trial(cfg)
+        serials.append(time.perf_counter() - t0)
+    ratios = [a / b for a, b in zip(sweeps, serials)]
+    sweep_s, serial_s, ratio = statistics.median(sweeps), statistics.median(serials), statistics.median(ratios)
 
     asha_spec = load_sweep(sweep_spec(tmp / "asha", args.epochs, args.parallel,
                                       {"name": "asha", "grace_period": args.grace, "reduction_factor": 2}))
@@ -68,20 +76,21 @@ def main(argv=None) -> dict:
     run_sweep(asha_spec, quiet=True, num_cpus=args.parallel)
     asha_s = time.perf_counter() - t0
 
-    fifo, _ = load_results(tmp / "fifo")
+    fifo, _ = load_results(tmp / "fifo0")
     asha, _ = load_results(tmp / "asha")
     saving = 1 - asha.epochs_done.sum() / fifo.epochs_done.sum()
     best3 = fifo.sort_values("final_top1", ascending=False).name.head(3).tolist()
     survived = asha.set_index("name").loc[best3, "status"].eq("done")
     print(f"sweep overhead: {len(trials)} trials x {args.epochs} epochs, {args.parallel} at a time")
     print(f"  back to back in one process ({args.parallel} threads each) {serial_s:7.1f} s")
-    print(f"  archscale sweep on Ray (FIFO)                    {sweep_s:7.1f} s   ratio {sweep_s / serial_s:.3f}"
-          f"  (goal <= 1.15)")
+    print(f"  archscale sweep on Ray (FIFO)                    {sweep_s:7.1f} s   ratio {ratio:.3f}"
+          f"  (goal <= 1.15)" + (f"; median of {len(ratios)}: " + ", ".join(f"{r:.3f}" for r in ratios)
+                                  if len(ratios) > 1 else ""))
     print(f"  archscale sweep on Ray (ASHA, grace {args.grace})           {asha_s:7.1f} s   trained epochs "
           f"{int(asha.epochs_done.sum())}/{int(fifo.epochs_done.sum())}: {saving:.0%} compute saved, "
           f"{int((asha.status == 'stopped').sum())} trials stopped early")
     print(f"  FIFO's best three {best3}: {int(survived.sum())}/3 trained to the end under ASHA")
-    return {"serial_s": serial_s, "sweep_s": sweep_s, "ratio": sweep_s / serial_s, "asha_s": asha_s,
+    return {"serial_s": serial_s, "sweep_s": sweep_s, "ratio": ratio, "ratios": ratios, "asha_s": asha_s,
             "asha_saving": saving, "best3_survived": int(survived.sum())}
 
 
