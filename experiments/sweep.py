@@ -337,16 +337,14 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepS
     exp_path = sweep.experiment_path
     resumed = tune.Tuner.can_restore(exp_path)
     # The journal, written as each trial ends, is the record of what finished; Tune's experiment
-    # state is saved only every few seconds and may lag behind it after a kill.
-    ended = (ended_trials(read_events(sweep.output_dir), errored=not sweep.retry_errored_on_resume)
-             if resumed else set())
+    # state is saved only every few seconds and may lag behind it after a kill, or be missing.
+    ended = ended_trials(read_events(sweep.output_dir), errored=not sweep.retry_errored_on_resume)
     trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended)), res)
     Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed,
                                       "already_ended": sorted(ended)})
+    if ended and not quiet:
+        print(f"resuming {sweep.name}: {len(ended)} of {len(trials)} trials already ended", flush=True)
     if resumed:
-        if not quiet:
-            print(f"resuming {sweep.name} from {exp_path}: {len(ended)} of {len(trials)} trials already ended",
-                  flush=True)
         tuner = tune.Tuner.restore(exp_path, trainable, resume_unfinished=True,
                                    resume_errored=sweep.retry_errored_on_resume, restart_errored=False)
     else:

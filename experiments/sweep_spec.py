@@ -321,12 +321,14 @@ def prepare(sweep: SweepSpec) -> tuple[list[dict], Any]:
     plan_file = out / PLAN
     if plan_file.is_file():
         old = json.loads(plan_file.read_text())
-        old_ids = [t["trial_id"] for t in old["trials"]]
-        same = old.get("name") == sweep.name and old["trials"] == json.loads(json.dumps(trials, default=str))
-        if not same:
+        by_id = {t["trial_id"]: t for t in json.loads(json.dumps(trials, default=str))}
+        old_by_id = {t["trial_id"]: t for t in old["trials"]}
+        if old.get("name") != sweep.name or old_by_id != by_id:  # the same trials in another order are fine
+            changed = sum(1 for k in by_id if k in old_by_id and by_id[k] != old_by_id[k])
             raise ArchScaleError("output_dir", f"{out} holds a different sweep ({old.get('name')!r}, "
-                                               f"{len(old_ids)} trials); use another output_dir, or delete it to "
-                                               f"start over")
+                                               f"{len(old_by_id)} trials; this spec: {sweep.name!r}, {len(by_id)} "
+                                               f"trials, {len(by_id.keys() - old_by_id.keys())} new, {changed} "
+                                               f"changed); use another output_dir, or delete it to start over")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan_file, json.dumps({"name": sweep.name, "trials": trials}, default=str))
     atomic_write_text(out / MANIFEST, json.dumps(manifest(sweep, expansion, len(trials)), indent=1, default=str))

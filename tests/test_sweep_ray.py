@@ -4,6 +4,7 @@ Each test starts its own Ray (local, loopback, dashboard off). Only the first ru
 the others are slow and run in CI's slow pass.
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,10 +132,12 @@ def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp
 
 
 @pytest.mark.slow
-def test_resume_trusts_the_journal_when_tunes_saved_state_lags_behind(tmp_path):
+@pytest.mark.parametrize("tune_state", ["lagging", "missing"])
+def test_resume_trusts_the_journal_over_tunes_saved_state(tmp_path, tune_state):
     """Tune saves its experiment state every few seconds, so a kill can leave it saying that a
     trial which had ended (in the journal) is still running. Simulated deterministically: Tune's
-    state files are put back to their copy from the first epoch, when no trial had ended."""
+    state files are put back to their copy from the first epoch, when no trial had ended; or
+    Tune's whole experiment directory is gone (a fresh Tuner runs the sweep again)."""
     saved = {}
 
     def keep_early_state(out):
@@ -143,11 +146,15 @@ def test_resume_trusts_the_journal_when_tunes_saved_state_lags_behind(tmp_path):
 
     cmd, env, out, ended_before, n = _kill_mid_sweep(tmp_path, keep_early_state)
     assert any(p.name.startswith("experiment_state") for p in saved), sorted(saved)
-    for p in (out / "ray" / "tiny").glob("experiment_state*.json"):
-        p.unlink()
-    for p, data in saved.items():
-        p.write_bytes(data)
-    _resume_and_check(cmd, env, out, ended_before, n)
+    if tune_state == "missing":
+        shutil.rmtree(out / "ray")
+    else:
+        for p in (out / "ray" / "tiny").glob("experiment_state*.json"):
+            p.unlink()
+        for p, data in saved.items():
+            p.write_bytes(data)
+    after = _resume_and_check(cmd, env, out, ended_before, n)
+    assert after[0]["resumed"] is (tune_state == "lagging")
 
 
 @pytest.mark.slow

@@ -37,8 +37,13 @@ def test_prepare_writes_plan_and_manifest_and_refuses_another_sweep(tmp_path):
     assert {"spec", "versions", "git_commit", "host", "devices", "regimes"} <= set(manifest)
     assert manifest["versions"]["torch"] and manifest["n_trials"] == 1
     prepare(spec)  # the same sweep again: fine (resume)
+    two = tiny_sweep(tmp_path / "two", widths=(1.0, 2.0), depths=(8, 14))
+    prepare(load_sweep(two))
+    two["space"]["axes"] = dict(reversed(list(two["space"]["axes"].items())))  # other order, same trials
+    prepare(load_sweep(two))
     other = load_sweep(tiny_sweep(tmp_path / "out", widths=(1.0, 2.0)))
-    with pytest.raises(ArchScaleError, match="holds a different sweep"):
+    with pytest.raises(ArchScaleError, match=r"holds a different sweep .*1 trials; this spec: 'tiny', 2 trials, "
+                                             r"1 new, 0 changed"):
         prepare(other)
 
 
