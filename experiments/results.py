@@ -76,9 +76,13 @@ class Journal:
         self.path = Path(output_dir) / EVENTS
 
     def append(self, event: dict) -> None:
-        line = json.dumps({k: _clean(v) for k, v in event.items()}, default=str)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
+        line = (json.dumps({k: _clean(v) for k, v in event.items()}, default=str) + "\n").encode()
+        with open(self.path, "ab+") as f:
+            if f.seek(0, os.SEEK_END) > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a kill tore the last line: end it, so this event stays whole
+                    line = b"\n" + line
+            f.write(line)
             f.flush()
             os.fsync(f.fileno())
 

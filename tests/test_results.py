@@ -61,6 +61,9 @@ def test_journal_survives_a_torn_last_line_and_tables_are_written(tmp_path):
         f.write('{"event": "epoch", "trial_id": "t0", "ep')  # a kill mid-write
     trials, epochs = load_results(tmp_path)
     assert len(epochs) == 1 and trials.set_index("trial_id").loc["t0", "status"] == "running"
+    j.append(ep("t0", 2, 60.0))  # the resumed sweep's next event is not glued to the torn line
+    trials, epochs = load_results(tmp_path)
+    assert list(epochs.epoch) == [1, 2] and trials.set_index("trial_id").loc["t0", "final_top1"] == 60.0
     write_tables(tmp_path)
     for name in ("trials.csv", "trials.parquet", "epochs.csv", "epochs.parquet"):
         assert (tmp_path / name).is_file()
