@@ -174,9 +174,11 @@ class ProgressCallback(Callback):
         running = states.count("RUNNING") + states.count("PAUSED")
         pending = max(self.total - done - failed - running, 0)
         eta = ""
-        if self.durations:
-            mean = sum(self.durations) / len(self.durations)
-            eta = f" | ETA {_fmt_s(mean * (pending + running / 2) / self.concurrency)}"
+        if self.durations:  # the work left (pending trials, the rest of running ones) over the slots
+            mean, now = sum(self.durations) / len(self.durations), time.time()
+            left = pending * mean + sum(max(mean - (now - self.starts[t.trial_id]), 0.0) for t in trials
+                                        if t.status == "RUNNING" and t.trial_id in self.starts)
+            eta = f" | ETA {_fmt_s(left / self.concurrency)}"
         best = f" | best top-1 {self.best[0]:.2f}% {self.best[1]}" if self.best else ""
         return (f"[{_fmt_s(time.time() - self.t0)}] {done + failed}/{self.total} finished ({failed} failed), "
                 f"{running} running, {pending} pending{best}{eta}")

@@ -200,3 +200,21 @@ def test_two_node_cluster_places_trials_on_both_nodes_into_one_store(tmp_path, f
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_progress_line_counts_down_the_work_left(monkeypatch):
+    from types import SimpleNamespace
+
+    from experiments.sweep import ProgressCallback
+
+    cb = ProgressCallback(total=5, concurrency=2)
+    monkeypatch.setenv("ARCHSCALE_QUIET", "1")
+    cb.setup()
+    now = 1000.0
+    monkeypatch.setattr("experiments.sweep.time.time", lambda: now)
+    trials = [SimpleNamespace(trial_id=i, status=s) for i, s in enumerate(["TERMINATED", "ERROR", "RUNNING"])]
+    cb.durations, cb.starts = [10.0], {2: now - 4.0}
+    # 2 pending x 10 s + the running trial's 6 s left, over 2 slots: 13 s
+    assert cb.line(trials).endswith("2/5 finished (1 failed), 1 running, 2 pending | ETA 0:13")
+    now += 20.0  # the running trial outlives the mean: its share is 0, not negative
+    assert cb.line(trials).endswith("ETA 0:10")
