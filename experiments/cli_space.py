@@ -113,7 +113,7 @@ def regime_epochs(names: str) -> dict[str, int]:
 
 def _show(args) -> int:
     from search_spaces import load_space, price, verify_against_fvcore
-    from search_spaces.pricing import rate_from_measurements
+    from search_spaces.pricing import exact_sum, rate_from_measurements
 
     space = load_space(args.space)
     expansion = space.expand()
@@ -132,7 +132,7 @@ def _show(args) -> int:
     if args.format == "json":
         specs = {c.name: c.spec.to_dict() for c in expansion.configs}
         rows = [{**_plain(r), "spec": specs[r["name"]]} for r in df.to_dict("records")]
-        totals = {k: int(df[k].sum()) if k.startswith("train_flops") else float(df[k].sum())
+        totals = {k: exact_sum(df[k]) if k.startswith("train_flops") else float(df[k].sum())
                   for k in df.columns if k.startswith(("train_flops_", "est_hours_"))}
         print(json.dumps({**meta, "n_configs": len(rows), "totals": totals, "configs": rows}, indent=1))
         return 0
@@ -170,6 +170,8 @@ def _plain(row: dict) -> dict:
 def _space_table(df, regimes: dict, hours: bool) -> str:
     import pandas as pd
 
+    from search_spaces.pricing import exact_sum
+
     cols = {"name": df["name"], "depth": df["depth"], "width": df["width_multiplier"].map("{:g}".format),
             "C x d": df["cardinality"].astype(str) + "x" + df["bottleneck_width"].astype(str),
             "res": df["resolution"], "params (M)": (df["params"] / 1e6).map("{:.2f}".format),
@@ -188,7 +190,7 @@ def _space_table(df, regimes: dict, hours: bool) -> str:
                   "GFLOPs": f"{df['flops'].sum() / 1e9:.1f}"})
     for r in regimes:
         if f"train_flops_{r}" in df:
-            total[f"PFLOPs {r}"] = f"{df[f'train_flops_{r}'].sum() / 1e15:.4g}"
+            total[f"PFLOPs {r}"] = f"{exact_sum(df[f'train_flops_{r}']) / 1e15:.4g}"
         if hours and f"est_hours_{r}" in df:
             total[f"hours {r}"] = f"{df[f'est_hours_{r}'].sum():.4g}"
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)

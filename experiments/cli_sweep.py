@@ -67,7 +67,7 @@ def run_sweep_command(args) -> int:
 def _print_plan(sweep, trials, expansion, args) -> int:
     import pandas as pd
 
-    from search_spaces.pricing import rate_from_measurements
+    from search_spaces.pricing import exact_sum, rate_from_measurements
 
     from .sweep_spec import train_size
 
@@ -79,13 +79,13 @@ def _print_plan(sweep, trials, expansion, args) -> int:
     if args.format == "json":
         print(json.dumps({"name": sweep.name, "space": expansion.summary(), "n_trials": len(df),
                           "data_note": train_size(sweep.dataset, strict=False)[1],
-                          "train_flops_total": int(df["train_flops"].sum()),
+                          "train_flops_total": exact_sum(df["train_flops"]),
                           "est_hours_total": float(df["est_hours"].sum()) if rate else None,
                           "trials": json.loads(df.to_json(orient="records"))}, indent=1))
         return 0
     per_config = df.groupby("name", sort=False).agg(params=("params", "first"), flops=("flops", "first"),
                                                      trials=("trial_id", "count"),
-                                                     train_flops=("train_flops", "sum"))
+                                                     train_flops=("train_flops", exact_sum))
     unit, scale = _unit(per_config["train_flops"].max())
     table = pd.DataFrame({"params (M)": (per_config["params"] / 1e6).map("{:.3f}".format),
                           "GFLOPs": (per_config["flops"] / 1e9).map("{:.4f}".format),
@@ -100,8 +100,9 @@ def _print_plan(sweep, trials, expansion, args) -> int:
     if note:
         print(f"  note: {note}")
     print(table.to_string())
-    unit, scale = _unit(df["train_flops"].sum())
-    total = f"total training compute {df['train_flops'].sum() / scale:.4g} {unit}"
+    total_flops = exact_sum(df["train_flops"])
+    unit, scale = _unit(total_flops)
+    total = f"total training compute {total_flops / scale:.4g} {unit}"
     if rate:
         total += f", about {df['est_hours'].sum():.3g} device-hours at {rate / 1e12:.3g} TFLOP/s measured on {device}"
     print(total)

@@ -44,6 +44,12 @@ def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None
     return pd.DataFrame(rows)
 
 
+def exact_sum(values: Iterable) -> int:
+    """The exact total of training-FLOP counts. A sweep's can pass 2**63, where a pandas int64
+    sum silently wraps around; Python integers do not."""
+    return sum(int(v) for v in values)
+
+
 def _depth_str(depth) -> str:
     return "_".join(map(str, depth)) if isinstance(depth, tuple) else str(depth)
 

@@ -20,6 +20,8 @@ def test_shipped_spec_dry_runs(path, capsys):
     assert main(["sweep", str(path), "--dry-run", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["n_trials"] >= 10 and doc["train_flops_total"] > 0
+    # exact, also where an int64 sum would wrap around (the ImageNet specs pass 2**63)
+    assert doc["train_flops_total"] == pytest.approx(sum(t["train_flops"] for t in doc["trials"]), rel=1e-12)
 
 
 def test_digits_demo_is_a_real_scaling_grid():
