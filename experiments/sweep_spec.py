@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from scaling import ArchScaleError
-from scaling.errors import did_you_mean
+from scaling.errors import did_you_mean, yaml_problem
 from search_spaces import load_space, parse_space, price
 from search_spaces.pricing import TRAIN_FLOPS_PER_FORWARD
 
@@ -99,7 +99,7 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
-            raise ArchScaleError("sweep", f"{path} is not valid YAML ({str(e).splitlines()[0]})") from None
+            raise ArchScaleError("sweep", f"{path} is not valid YAML ({yaml_problem(e)})") from None
         if not isinstance(data, dict):
             raise ArchScaleError("sweep", f"{path} must hold a mapping with space, regimes, dataset, output_dir")
         where = path.parent

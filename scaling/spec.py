@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchScaleError, did_you_mean
+from .errors import ArchScaleError, did_you_mean, yaml_problem
 
 # Blocks per stage for the named depths, keyed by (block type, number of stages).
 # 4-stage ImageNet layouts are torchvision's (18-152) and the ResNet-RS / TF model garden's
@@ -231,7 +231,7 @@ class ArchSpec:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ArchScaleError("spec", f"not valid YAML ({str(e).splitlines()[0]})") from None
+            raise ArchScaleError("spec", f"not valid YAML ({yaml_problem(e)})") from None
         return cls.from_dict(data)
 
     def replace(self, **changes) -> "ArchSpec":

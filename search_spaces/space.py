@@ -43,7 +43,7 @@ from pathlib import Path
 import yaml
 
 from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset
-from scaling.errors import did_you_mean
+from scaling.errors import did_you_mean, yaml_problem
 
 from .matching import match_flops, parse_count, resolve_target
 from .strategies import DEFAULT_TOLERANCE, STRATEGIES, scale
@@ -288,8 +288,7 @@ def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ArchScaleError("space", f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the syntax "
-                                      f"near the reported line") from None
+        raise ArchScaleError("space", f"{path} is not valid YAML ({yaml_problem(e)})") from None
     if not isinstance(data, dict):
         raise ArchScaleError("space", f"{path} must hold a mapping with at least 'base' and 'axes'")
     return data
@@ -314,8 +313,9 @@ def parse_space(data: dict, default_name: str = "space") -> Space:
         name=str(data.get("name", default_name)), base=base, kind=kind, axes=axes, paired=tuple(paired),
         match=_parse_match(data.get("match")), constraints=_parse_constraints(data.get("constraints") or {}),
         samples=_samples(data, kind),
-        seed=int(data.get("seed", 0)), description=str(data.get("description", "")),
-        dataset_size=_positive_int(data, "dataset_size", 0) or None, raw=data, **_parse_scaling(data, kind))
+        seed=_whole(data, "seed", 0), description=str(data.get("description", "")),
+        dataset_size=None if data.get("dataset_size") is None else _positive_int(data, "dataset_size", None),
+        raw=data, **_parse_scaling(data, kind))
     return space
 
 
@@ -364,8 +364,14 @@ def _parse_range(name: str, r: dict) -> dict:
         raise ArchScaleError(f"axes.{name}", f"dist {dist!r} is not one of {', '.join(DISTS)}")
     if not 0 < lo <= hi if dist != "uniform" else not lo <= hi:
         raise ArchScaleError(f"axes.{name}", f"need low <= high (and low > 0 for {dist}), got {lo}..{hi}")
+    if dist == "pow2" and 2 ** math.ceil(math.log2(lo)) > hi:
+        raise ArchScaleError(f"axes.{name}", f"no power of two lies in {lo:g}..{hi:g}; widen the range or use "
+                                             f"dist: uniform")
+    step = r.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
+        raise ArchScaleError(f"axes.{name}.step", f"expected a positive number, got {step!r}")
     integer = isinstance(getattr(ArchSpec(), name), int) and not isinstance(getattr(ArchSpec(), name), bool)
-    return {"low": lo, "high": hi, "dist": dist, "step": r.get("step"), "integer": integer}
+    return {"low": lo, "high": hi, "dist": dist, "step": step, "integer": integer}
 
 
 def _parse_paired(paired, axis_names: set) -> list[dict]:
@@ -400,6 +406,8 @@ def _parse_match(match) -> dict | None:
     unknown = set(match) - {"solve", "target", "target_from", "tolerance"}
     if unknown:
         raise ArchScaleError("match", f"unknown key {sorted(unknown)[0]!r}; use solve, target, target_from, tolerance")
+    if "tolerance" in match:
+        _fraction(match, "tolerance", None, where="match.tolerance")
     if match["solve"] not in SOLVABLE:
         raise ArchScaleError("match.solve", f"cannot solve {match['solve']!r}{did_you_mean(match['solve'], SOLVABLE)}"
                                             f"; solvable: {', '.join(SOLVABLE)}")
@@ -431,9 +439,24 @@ def _parse_constraints(c: dict) -> dict:
 
 def _positive_int(data: dict, key: str, default):
     value = data.get(key, default)
-    if value is None or isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if value is None or isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ArchScaleError(key, f"expected a whole number >= 1, got {data.get(key)!r}")
     return value
+
+
+def _whole(data: dict, key: str, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArchScaleError(key, f"expected a whole number, got {value!r}")
+    return value
+
+
+def _fraction(data: dict, key: str, default, where: str | None = None) -> float:
+    """A relative tolerance: a number above 0 (0.1 = within 10 %)."""
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ArchScaleError(where or key, f"expected a number above 0 (0.1 = within 10 %), got {value!r}")
+    return float(value)
 
 
 def _samples(data: dict, kind: str) -> int:
@@ -466,4 +489,4 @@ def _parse_scaling(data: dict, kind: str) -> dict:
         raise ArchScaleError("multipliers", f"expected a list of positive FLOP multipliers, got {multipliers!r}")
     return {"strategies": tuple(strategies), "multipliers": tuple(float(m) for m in multipliers),
             "regime_epochs": _positive_int(data, "regime_epochs", 350),
-            "tolerance": float(data.get("tolerance", DEFAULT_TOLERANCE))}
+            "tolerance": _fraction(data, "tolerance", DEFAULT_TOLERANCE)}

@@ -143,6 +143,17 @@ def test_price_training_cost_formula():
     ({"base": "resnet50", "axes": {"depth": [50]}, "constraints": {"max_flop": 1}}, "constraints.max_flop", "did you mean"),
     ({"base": "resnet50", "axes": {"depth": [50]}, "match": {"solve": "depthh", "target": "resnet50"}}, "match.solve", "cannot solve"),
     ({"base": "resnet50", "kind": "scaling", "strategies": ["deep"]}, "strategies", "did you mean 'depth'"),
+    ({"base": "resnet50", "kind": "scaling", "tolerance": "abc"}, "tolerance", "number above 0"),
+    ({"base": "resnet50", "axes": {"depth": [50]}, "seed": "abc"}, "seed", "whole number"),
+    ({"base": "resnet50", "axes": {"depth": [50]}, "dataset_size": 0}, "dataset_size", ">= 1"),
+    ({"base": "resnet50", "axes": {"cardinality": [1]},
+      "match": {"solve": "bottleneck_width", "target": "resnet50", "tolerance": "abc"}}, "match.tolerance", "above 0"),
+    ({"base": "resnet50", "kind": "random", "samples": 2,
+      "axes": {"width_multiplier": {"low": 0.5, "high": 2, "step": "abc"}}}, "axes.width_multiplier.step", "positive"),
+    ({"base": "resnet50", "kind": "random", "samples": 2,
+      "axes": {"width_multiplier": {"low": 0.5, "high": 2, "step": -0.25}}}, "axes.width_multiplier.step", "positive"),
+    ({"base": "resnet50", "kind": "random", "samples": 2,
+      "axes": {"width_multiplier": {"low": 0.6, "high": 0.9, "dist": "pow2"}}}, "axes.width_multiplier", "no power of two"),
 ])
 def test_bad_space_specs_name_the_problem(data, field, words):
     with pytest.raises(ArchScaleError) as e:
@@ -159,7 +170,7 @@ def test_empty_space_after_constraints_is_an_error():
 def test_malformed_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: resnet50\naxes: {depth: [50, 101\n")
-    with pytest.raises(ArchScaleError, match="not valid YAML"):
+    with pytest.raises(ArchScaleError, match=r"not valid YAML \(line 3, column 1: expected ',' or ']'"):
         load_space(str(bad))
     with pytest.raises(ArchScaleError, match="no such file"):
         load_space(str(tmp_path / "missing.yaml"))
