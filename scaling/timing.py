@@ -129,6 +129,9 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
     """
     if batch_size < 1:
         raise ArchScaleError("batch_size", f"must be positive, got {batch_size}")
+    if iters < 1 or warmup < 0:
+        raise ArchScaleError("iters", f"need at least 1 timed iteration and no negative warm-up, got iters={iters}, "
+                                      f"warmup={warmup}")
     if resolution is not None:
         spec = replace(spec, resolution=int(resolution))
     dev = resolve_device(device)
@@ -165,7 +168,15 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
             loss.backward()
             opt.step()
 
-        times = _timed(step, dev, warmup, iters)
+        try:
+            times = _timed(step, dev, warmup, iters)
+        except ValueError as e:  # batch norm in training mode over a single value per channel
+            if "more than 1 value per channel" not in str(e):
+                raise
+            raise ArchScaleError("batch_size", f"{batch_size} is too small to train {spec.slug()} at "
+                                               f"{spec.resolution} px: a batch-norm layer sees 1 value per channel "
+                                               f"(a 1x1 feature map or a pooled attention branch); use 2 or more"
+                                 ) from None
         train_ips = batch_size / statistics.median(times)
     if cuda:
         peak = torch.cuda.max_memory_allocated(dev) - base_mem

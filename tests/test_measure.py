@@ -11,6 +11,39 @@ def test_measure_on_cpu_reports_named_device_and_positive_figures():
     assert m.peak_memory_bytes is None or m.peak_memory_bytes >= 0
 
 
+def test_cpu_peak_memory_holds_at_least_weights_grads_and_momentum():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from scaling import complexity, get_preset
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak RSS is read from /proc")
+    # a fresh process: in this one, memory freed by earlier tests could be reused without the RSS growing
+    code = ("from scaling import get_preset, measure; "
+            "print(measure(get_preset('resnet18').replace(resolution=64), device='cpu', batch_size=2, warmup=1, "
+            "iters=1).peak_memory_bytes)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    weights = 4 * complexity(get_preset("resnet18"), counter="analytic").params  # float32
+    assert int(out.split()[-1]) >= 3 * weights
+
+
+def test_measure_rejects_bad_iters_and_a_batch_batch_norm_cannot_train_on():
+    import pytest
+
+    from scaling import ArchScaleError, get_preset
+
+    spec = ArchSpec(block="basic", depth=8, widths=(8, 16, 32), stem="cifar", resolution=16)
+    with pytest.raises(ArchScaleError, match="iters"):
+        measure(spec, device="cpu", iters=0)
+    with pytest.raises(ArchScaleError, match="batch_size: 1 is too small.*1 value per channel"):
+        measure(get_preset("resnet18").replace(resolution=32), device="cpu", batch_size=1, warmup=0, iters=1)
+
+
 def test_measure_rejects_missing_cuda_and_bad_batch():
     import pytest
     import torch
