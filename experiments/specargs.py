@@ -45,12 +45,12 @@ def specs_from_args(presets: list[str], spec_files: list[str], overrides: dict) 
     for name in presets:
         spec = get_preset(name)
         if overrides:
-            spec = ArchSpec.from_dict({**spec.to_dict(), **overrides})
+            spec = spec.replace(**overrides)
         out.append((f"{name}[{tag}]" if tag else name, spec))
     for path in spec_files:
         spec = load_spec(path)
         if overrides:
-            spec = ArchSpec.from_dict({**spec.to_dict(), **overrides})
+            spec = spec.replace(**overrides)
         out.append((spec.slug(), spec))
     if not presets and not spec_files:
         if not overrides:

@@ -8,7 +8,6 @@ elsewhere (ResNet-B/C/D from "Bag of Tricks", SE, ResNeSt, SKNet, ResNet v2, Res
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass, fields
@@ -91,7 +90,9 @@ class ArchSpec:
     #: inner width stem_width/2), "cifar" (one 3x3 stride-1 conv).
     stem: str = "imagenet"
     #: What follows the stem conv: "max" (3x3 stride-2 max-pool), "conv" (3x3 stride-2 conv +
-    #: BN + ReLU, as ResNet-RS), "none". "auto" means "none" for the CIFAR stem, else "max".
+    #: BN + ReLU, as ResNet-RS), "none". "auto" means "none" for the CIFAR stem, else "max"; a
+    #: pool that is its stem's default follows the stem when a change (replace, an override, a
+    #: space axis) gives another stem.
     stem_pool: str = "auto"
     #: Where a stage downsamples: "a" stride on the first 1x1 (original ResNet), "b" stride on the
     #: 3x3 (torchvision, "v1.5"), "d" as "b" plus a 2x2 average-pool before the 1x1 shortcut conv.
@@ -200,13 +201,8 @@ class ArchSpec:
             from .presets import get_preset
 
             base = get_preset(data.pop("preset")).to_dict()
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise ArchScaleError(str(key), f"unknown ArchSpec field{did_you_mean(key, known)}; "
-                                               f"known fields: {', '.join(sorted(known))}")
-        base.update(data)
-        return cls(**base)
+        _check_fields(data)
+        return cls(**_override(base, data))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=False)
@@ -236,7 +232,29 @@ class ArchSpec:
 
     def replace(self, **changes) -> "ArchSpec":
         """A copy with some fields changed (validated like any new spec)."""
-        return dataclasses.replace(self, **changes)
+        _check_fields(changes)
+        return ArchSpec(**_override(self.to_dict(), changes))
+
+
+def _check_fields(data: dict) -> None:
+    known = [f.name for f in fields(ArchSpec)]
+    for key in data:
+        if key not in known:
+            raise ArchScaleError(str(key), f"unknown ArchSpec field{did_you_mean(key, known)}; "
+                                           f"known fields: {', '.join(sorted(known))}")
+
+
+def _default_pool(stem: str) -> str:
+    return "none" if stem == "cifar" else "max"
+
+
+def _override(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes``; a stem pool that was the old stem's default follows a new stem."""
+    out = {**base, **changes}
+    if base and "stem" in changes and "stem_pool" not in changes \
+            and base.get("stem_pool") == _default_pool(base.get("stem", "imagenet")):
+        out["stem_pool"] = "auto"
+    return out
 
 
 def load_spec(path: str | Path) -> ArchSpec:
@@ -292,7 +310,7 @@ def _normalise(spec: ArchSpec) -> None:
             raise ArchScaleError(name, f"{v!r} is not one of {', '.join(choices)}{did_you_mean(v, choices)}")
         _set(spec, name, v)
     if spec.stem_pool == "auto":
-        _set(spec, "stem_pool", "none" if spec.stem == "cifar" else "max")
+        _set(spec, "stem_pool", _default_pool(spec.stem))
     for name in ("depth", "widths"):
         v = getattr(spec, name)
         if isinstance(v, (list, tuple)):

@@ -137,7 +137,7 @@ class Space:
             try:
                 if isinstance(changes, ArchScaleError):
                     raise changes
-                spec = ArchSpec.from_dict({**self.base.to_dict(), **changes})
+                spec = self.base.replace(**changes)
                 if self.match:
                     spec, tags = self._solve(spec, tags)
                 if spec in seen:

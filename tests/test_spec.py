@@ -63,6 +63,18 @@ def test_stem_pool_auto_resolves():
     assert ArchSpec().stem_pool == "max"
 
 
+def test_a_default_stem_pool_follows_a_changed_stem_and_an_explicit_one_stays():
+    from scaling import get_preset
+
+    assert get_preset("resnet50").replace(stem="cifar").stem_pool == "none"
+    assert get_preset("resnext29_8x64d").replace(stem="imagenet").stem_pool == "max"
+    assert ArchSpec.from_dict({"preset": "resnet50", "stem": "cifar"}).stem_pool == "none"
+    assert get_preset("resnetrs50").replace(stem="cifar").stem_pool == "conv"  # ResNet-RS's own choice
+    assert get_preset("resnet50").replace(stem="cifar", stem_pool="max").stem_pool == "max"
+    with pytest.raises(ArchScaleError, match="unknown ArchSpec field.*did you mean 'cardinality'"):
+        get_preset("resnet50").replace(cardinalty=2)
+
+
 def test_yaml_numbers_are_coerced():
     spec = ArchSpec.from_yaml("depth: 50\nwidth_multiplier: 2\ncardinality: 32.0\nbottleneck_width: 4\n")
     assert spec.width_multiplier == 2.0 and isinstance(spec.width_multiplier, float)
