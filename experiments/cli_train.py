@@ -117,7 +117,7 @@ def run(args) -> int:
               f"seed {args.seed}")
     result = train_trial(cfg, checkpoint_dir=args.checkpoint_dir, resume=resume)
     if args.json:
-        print(json.dumps({k: v for k, v in result.items() if k != "history"}, default=_json_default))
+        print(json.dumps(_strict_json({k: v for k, v in result.items() if k != "history"}), default=str))
         return 0
     print(f"{result['status']}: final top-1 {result['final_top1']:.2f}%  best top-1 {result['best_top1']:.2f}%  "
           f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
@@ -131,7 +131,12 @@ def _mb(b) -> str:
     return "n/a" if b is None else f"{b / 2**20:.0f} MB"
 
 
-def _json_default(o):
-    if isinstance(o, float) and math.isnan(o):
+def _strict_json(o):
+    """NaN and infinities (a diverged trial's metrics) as null: strict JSON has no NaN."""
+    if isinstance(o, float) and not math.isfinite(o):
         return None
-    return str(o)
+    if isinstance(o, dict):
+        return {k: _strict_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_strict_json(v) for v in o]
+    return o

@@ -81,11 +81,13 @@ def dataset_from(value) -> DatasetConfig:
     if cfg.name in ("cifar10", "cifar100", "imagefolder") and not cfg.root:
         raise ArchScaleError("dataset.root", f"{cfg.name} loads from local files: give root: PATH "
                                              f"({_LAYOUTS[cfg.name]})")
-    if not 0 < cfg.val_fraction < 1:
-        raise ArchScaleError("dataset.val_fraction", f"must be in (0, 1), got {cfg.val_fraction}")
+    v = cfg.val_fraction
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+        raise ArchScaleError("dataset.val_fraction", f"must be a number in (0, 1), got {v!r}")
     for key in ("train_size", "val_size", "num_classes"):
-        if getattr(cfg, key) < 1:
-            raise ArchScaleError(f"dataset.{key}", f"must be >= 1, got {getattr(cfg, key)}")
+        v = getattr(cfg, key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ArchScaleError(f"dataset.{key}", f"must be a whole number >= 1, got {v!r}")
     return cfg
 
 

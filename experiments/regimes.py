@@ -89,7 +89,12 @@ class Regime:
         epochs = changes.pop("epochs", None)
         out = self.with_epochs(int(epochs)) if epochs is not None and epochs != self.epochs else self
         if "step_epochs" in changes:
-            changes["step_epochs"] = tuple(changes["step_epochs"])
+            v = changes["step_epochs"]
+            v = [v] if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            if not isinstance(v, (list, tuple)) or not all(
+                    isinstance(e, (int, float)) and not isinstance(e, bool) and e >= 0 for e in v):
+                raise ArchScaleError("regime.step_epochs", f"expected a list of epochs (numbers >= 0), got {v!r}")
+            changes["step_epochs"] = tuple(v)
         out = dataclasses.replace(out, **changes)
         _validate(out)
         return out
@@ -117,7 +122,7 @@ class Regime:
                 return spec_value
             return float(value)
 
-        magnitude = pick(self.randaugment_magnitude, "randaugment_magnitude", 0)
+        magnitude = min(pick(self.randaugment_magnitude, "randaugment_magnitude", 0), MAX_RANDAUGMENT_MAGNITUDE)
         layers = self.randaugment_layers if magnitude > 0 else 0
         return {"dropout": pick(self.dropout, "dropout", spec.dropout),
                 "stochastic_depth": pick(self.stochastic_depth, "stochastic_depth", spec.stochastic_depth),
@@ -129,6 +134,9 @@ class Regime:
         d["lr"] = self.lr
         return d
 
+
+#: torchvision's RandAugment has 31 magnitude bins: 0..30.
+MAX_RANDAUGMENT_MAGNITUDE = 30
 
 # (upper bound on fvcore FLOPs, dropout, stochastic depth, RandAugment magnitude): the ResNet-RS table
 SIZE_TABLE = ((5e9, 0.25, 0.0, 10), (18e9, 0.25, 0.0, 15), (45e9, 0.25, 0.1, 15), (math.inf, 0.4, 0.1, 15))
@@ -191,9 +199,15 @@ def regime_from(value) -> Regime:
 def _validate(r: Regime) -> None:
     if r.schedule not in ("cosine", "step"):
         raise ArchScaleError("regime.schedule", f"{r.schedule!r} is not one of cosine, step")
-    for key in ("batch_size",):
-        if not isinstance(getattr(r, key), int) or getattr(r, key) < 1:
-            raise ArchScaleError(f"regime.{key}", f"must be a whole number >= 1, got {getattr(r, key)!r}")
+    for key, low in (("batch_size", 1), ("randaugment_layers", 0)):
+        v = getattr(r, key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ArchScaleError(f"regime.{key}", f"must be a whole number >= {low}, got {v!r}")
+    for key in ("nesterov", "decay_norm_and_bias"):
+        if not isinstance(getattr(r, key), bool):
+            raise ArchScaleError(f"regime.{key}", f"must be true or false, got {getattr(r, key)!r}")
+    if isinstance(r.step_gamma, bool) or not isinstance(r.step_gamma, (int, float)) or not r.step_gamma > 0:
+        raise ArchScaleError("regime.step_gamma", f"must be a number above 0, got {r.step_gamma!r}")
     for key in ("lr_per_256", "weight_decay", "label_smoothing", "momentum", "warmup_epochs", "ema_decay",
                 "regularization_scale"):
         v = getattr(r, key)
@@ -201,7 +215,10 @@ def _validate(r: Regime) -> None:
             raise ArchScaleError(f"regime.{key}", f"must be a number >= 0, got {v!r}")
     if not r.ema_decay < 1 or not r.label_smoothing < 1:
         raise ArchScaleError("regime", "ema_decay and label_smoothing must be below 1")
-    for key in ("dropout", "stochastic_depth", "randaugment_magnitude"):
+    if r.nesterov and r.momentum == 0:
+        raise ArchScaleError("regime.nesterov", "Nesterov momentum needs momentum > 0; set nesterov: false")
+    for key, top in (("dropout", 1), ("stochastic_depth", 1), ("randaugment_magnitude", MAX_RANDAUGMENT_MAGNITUDE + 1)):
         v = getattr(r, key)
-        if v not in ("auto", "spec") and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
-            raise ArchScaleError(f"regime.{key}", f"must be auto, spec or a number >= 0, got {v!r}")
+        if v not in ("auto", "spec") and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < top):
+            bound = "below 1" if top == 1 else f"at most {MAX_RANDAUGMENT_MAGNITUDE}"
+            raise ArchScaleError(f"regime.{key}", f"must be auto, spec or a number >= 0 and {bound}, got {v!r}")

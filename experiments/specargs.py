@@ -8,6 +8,7 @@ import yaml
 
 from scaling import ArchSpec, get_preset, load_spec
 from scaling.errors import ArchScaleError
+from scaling.yamlio import load_yaml
 
 SPEC_FIELDS = [f.name for f in dataclasses.fields(ArchSpec)]
 
@@ -17,7 +18,7 @@ def parse_value(text: str):
     if "," in text:
         return [parse_value(t.strip()) for t in text.split(",") if t.strip()]
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 

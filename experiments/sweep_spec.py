@@ -37,7 +37,8 @@ from typing import Any
 import yaml
 
 from scaling import ArchScaleError
-from scaling.errors import did_you_mean, yaml_problem
+from scaling.errors import did_you_mean
+from scaling.yamlio import load_yaml, yaml_problem
 from search_spaces import load_space, parse_space, price
 from search_spaces.pricing import TRAIN_FLOPS_PER_FORWARD
 
@@ -97,7 +98,7 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
         if not path.is_file():
             raise ArchScaleError("sweep", f"no such file: {path}")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
         except yaml.YAMLError as e:
             raise ArchScaleError("sweep", f"{path} is not valid YAML ({yaml_problem(e)})") from None
         if not isinstance(data, dict):

@@ -165,6 +165,17 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(p, map_location="cpu", weights_only=True)
 
 
+def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
+    """A checkpoint resumes only the network and regime it was written for."""
+    now = cfg.to_dict()
+    for key in ("spec", "regime"):
+        if key in saved and saved[key] != now[key]:
+            diff = sorted(k for k in set(saved[key]) | set(now[key]) if saved[key].get(k) != now[key].get(k))
+            src = "the checkpoint" if isinstance(where, dict) else f"the checkpoint at {where}"
+            raise ArchScaleError("resume", f"{src} was written for another {key} (differs in {', '.join(diff)}); "
+                                           f"use another checkpoint directory, or drop --resume to start over")
+
+
 def _topk(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     k = min(k, logits.shape[1])
     return (logits.topk(k, dim=1).indices == y[:, None]).any(1).sum()
@@ -249,6 +260,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
     train_time, start_epoch = 0.0, 0
     if resume is not None:
         state = resume if isinstance(resume, dict) else load_checkpoint(resume)
+        _check_same_run(state.get("config") or {}, cfg, resume)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])

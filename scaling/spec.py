@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchScaleError, did_you_mean, yaml_problem
+from .errors import ArchScaleError, did_you_mean
+from .yamlio import load_yaml, yaml_problem
 
 # Blocks per stage for the named depths, keyed by (block type, number of stages).
 # 4-stage ImageNet layouts are torchvision's (18-152) and the ResNet-RS / TF model garden's
@@ -225,7 +226,7 @@ class ArchSpec:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as e:
             raise ArchScaleError("spec", f"not valid YAML ({yaml_problem(e)})") from None
         return cls.from_dict(data)

@@ -1,6 +1,6 @@
 """Space specs: a base ArchSpec plus the axes to vary, expanded into named configs.
 
-A space spec is YAML (read with ``yaml.safe_load``) or a dict, validated before anything runs::
+A space spec is YAML (read with ``scaling.yamlio.load_yaml``) or a dict, validated before anything runs::
 
     name: my_space                  # optional
     base: resnet50                  # a preset name, or ArchSpec fields (``preset:`` allowed)
@@ -43,7 +43,8 @@ from pathlib import Path
 import yaml
 
 from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset
-from scaling.errors import did_you_mean, yaml_problem
+from scaling.errors import did_you_mean
+from scaling.yamlio import load_yaml, yaml_problem
 
 from .matching import match_flops, parse_count, resolve_target
 from .strategies import DEFAULT_TOLERANCE, STRATEGIES, scale
@@ -286,7 +287,7 @@ def space_presets() -> list[str]:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise ArchScaleError("space", f"{path} is not valid YAML ({yaml_problem(e)})") from None
     if not isinstance(data, dict):

@@ -99,6 +99,8 @@ def test_synthetic_any_size():
     ({"name": "imagefolder", "root": "/nonexistent"}, "ROOT/train/<class>/<image>"),
     ({"name": "imagenet"}, "did you mean 'imagefolder'"),
     ({"name": "digits", "size": 3}, "unknown dataset field"),
+    ({"name": "digits", "val_fraction": "abc"}, "val_fraction: must be a number in (0, 1), got 'abc'"),
+    ({"name": "synthetic", "train_size": "10"}, "train_size: must be a whole number >= 1"),
 ])
 def test_bad_dataset_paths_name_the_expected_layout(cfg, words):
     with pytest.raises(ArchScaleError) as e:

@@ -57,6 +57,35 @@ def test_overrides_and_errors():
         get_regime("rs-10", schedule="linear")
 
 
+@pytest.mark.parametrize("overrides,field", [
+    ({"step_epochs": "abc"}, "regime.step_epochs"),
+    ({"step_epochs": [30, "x"]}, "regime.step_epochs"),
+    ({"nesterov": True, "momentum": 0}, "regime.nesterov"),
+    ({"nesterov": "maybe"}, "regime.nesterov"),
+    ({"randaugment_magnitude": 40}, "regime.randaugment_magnitude"),
+    ({"randaugment_layers": -2}, "regime.randaugment_layers"),
+    ({"step_gamma": -1}, "regime.step_gamma"),
+    ({"dropout": 1.5}, "regime.dropout"),
+])
+def test_bad_regime_overrides_are_one_line_errors(overrides, field):
+    with pytest.raises(ArchScaleError) as e:
+        get_regime("classic-90", **overrides)
+    assert e.value.field == field and "\n" not in str(e.value)
+
+
+def test_scientific_notation_is_a_number_in_flags_and_specs(capsys):
+    from experiments.cli import main
+
+    assert main(["train", "--show-regime", "rs-10", "--set", "weight_decay=1e-4"]) == 0
+    assert "0.0001" in capsys.readouterr().out
+    assert regime_from({"name": "x", "base": "classic-90", "weight_decay": 5e-5}).weight_decay == 5e-5
+    from scaling.yamlio import load_yaml
+
+    doc = load_yaml("regimes: [{name: my-recipe, base: classic-90, epochs: 120, weight_decay: 5e-5}]\nlr: 1E3")
+    assert doc["regimes"][0]["weight_decay"] == 5e-5 and doc["lr"] == 1000.0
+    assert load_yaml("a: 1e\nb: '1e-4'") == {"a": "1e", "b": "1e-4"}  # not a number; quoted stays text
+
+
 def test_regularisation_grows_with_model_size_and_regime_length():
     small, big = get_preset("resnetrs50"), get_preset("resnetrs350")
     rs350 = get_regime("rs-350")

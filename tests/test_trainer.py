@@ -108,6 +108,10 @@ def test_train_cli_prints_progress_and_resumes(tmp_path, capsys):
     assert "epoch   1/2" in out and "epoch   2/2" in out and "done: final top-1" in out
     assert main(args + ["--resume"]) == 0
     assert "epoch" not in capsys.readouterr().out.split("\n", 1)[1].split("done:")[0]  # nothing left to train
+    other = [a if a != "8,16,32" else "8,16,64" for a in args]
+    assert main(other + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "resume: the checkpoint at" in err and "another spec (differs in widths)" in err and err.count("\n") == 1
 
 
 def test_train_cli_errors(capsys):
@@ -116,3 +120,17 @@ def test_train_cli_errors(capsys):
     assert main(["train"]) == 2
     assert main(["train", "--preset", "resnet18", "--set", "weight_decay"]) == 2
     assert main(["train", "--show-regime", "rs-35"]) == 2
+
+
+def test_train_json_of_a_diverged_trial_is_strict_json(capsys):
+    from experiments.cli import main
+
+    assert main(["train", "--block", "basic", "--depth", "8", "--widths", "8,16,32", "--stem", "cifar",
+                 "--stem-width", "8", "--resolution", "16", "--epochs", "2", "--max-steps-per-epoch", "3",
+                 "--set", "lr_per_256=1e12", "--set", "warmup_epochs=0", "--json"]) == 0
+
+    def no_nan(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    result = json.loads(capsys.readouterr().out, parse_constant=no_nan)
+    assert result["status"] == "diverged" and result["final_top1"] is None

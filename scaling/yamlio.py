@@ -1,0 +1,36 @@
+"""YAML reading shared by every spec format (ArchSpecs, spaces, sweeps, --set values).
+
+PyYAML follows YAML 1.1, where ``1e-4`` (no dot) is a string; users write it as a number, as
+YAML 1.2 and JSON do. ``load_yaml`` reads such scientific notation as floats.
+"""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str):
+    """``yaml.safe_load`` that also reads ``1e-4`` and ``5E3`` as floats (raises yaml.YAMLError)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def yaml_problem(error) -> str:
+    """A YAML parse error in a few words with its place: 'line 3, column 5: expected ',' or ']''."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
