@@ -34,6 +34,16 @@ def test_digits_demo_is_a_real_scaling_grid():
     assert len(expansion.configs) >= 12
 
 
+def test_shipped_gpu_specs_follow_their_papers_learning_rates_at_a_one_gpu_batch():
+    from experiments.sweep_spec import load_sweep
+
+    spec = {p.stem: p for p in CONFIGS}
+    cifar = load_sweep(spec["cifar10_resnext29_cardinality"]).regimes[0]
+    assert (cifar.batch_size, cifar.lr, cifar.weight_decay) == (128, pytest.approx(0.1), 5e-4)  # ResNeXt, 5.2
+    for r in load_sweep(spec["resnet_rs_imagenet"]).regimes:  # ResNet-RS: lr 0.1 per 256 images
+        assert r.name in ("rs-10", "rs-100") and r.batch_size == 256 and r.lr == pytest.approx(0.1)
+
+
 def test_derived_regime_keeps_its_base_and_takes_a_name():
     r = regime_from({"name": "resnext-cifar-300", "base": "classic-90", "epochs": 300, "batch_size": 128,
                      "step_epochs": [150, 225]})
