@@ -8,7 +8,8 @@ from matplotlib.lines import Line2D
 from .binning import equal_flop_table
 from .distributions import axis_effects, design_axes, error_edf
 from .results import dataset_name, finished_trials, regime_order
-from .style import OKABE_ITO, QUALITATIVE, name_labels, new_figure, regime_colors, regime_title, styled
+from .style import (OKABE_ITO, QUALITATIVE, WIDE_TITLE, name_labels, new_figure, regime_colors, regime_title,
+                    styled)
 
 __all__ = ["plot_equal_flop", "plot_error_edf", "plot_axis_effects", "plot_learning_curves"]
 
@@ -53,7 +54,7 @@ def plot_equal_flop(trials: pd.DataFrame, tolerance: float = 0.15, *, table: pd.
     short, omitted = name_labels(finished_trials(trials)["name"])
     ypos = {r: i for i, r in enumerate(rows)}
     height = 0.19 * len(rows) + 1.6
-    fig, axes = new_figure(1, len(regimes), (3.4, height), sharey=True)
+    fig, axes = new_figure(1, len(regimes), (3.4, height), min_width=WIDE_TITLE, sharey=True)
     epochs_of = finished_trials(trials).groupby("regime")["epochs"].max()
     for ax, regime in zip(axes.flat, regimes):
         t = table[table["regime"] == regime]
@@ -203,7 +204,7 @@ def plot_learning_curves(epochs: pd.DataFrame, configs: dict[str, list[str]], *,
     regimes = [r for r, names in configs.items() if names and ((ep["regime"] == r) & ep["name"].isin(names)).any()]
     if not regimes:
         return None
-    fig, axes = new_figure(1, len(regimes), (4.0, 3.2), extra_height=0.9)
+    fig, axes = new_figure(1, len(regimes), (4.0, 3.2), extra_height=0.9, min_width=WIDE_TITLE)
     short, omitted = name_labels(ep["name"])
     for ax, regime in zip(axes.flat, regimes):
         for i, name in enumerate(configs[regime][:len(QUALITATIVE)]):

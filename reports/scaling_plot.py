@@ -9,8 +9,8 @@ from matplotlib.lines import Line2D
 from .dimensions import DIMENSIONS, dimension_members, scaling_law_fits
 from .powerlaw import MIN_SPAN
 from .results import ARCH_FIELDS, aggregate_seeds, dataset_name, finished_trials, regime_order
-from .style import (MARKERS, OKABE_ITO, dimension_color, flop_axis_label, flop_unit, log_axis, name_labels,
-                    new_figure, regime_title, sequential_colors, styled)
+from .style import (MARKERS, OKABE_ITO, WIDE_TITLE, dimension_color, flop_axis_label, flop_unit, log_axis,
+                    name_labels, new_figure, regime_title, sequential_colors, styled)
 
 __all__ = ["plot_scaling_curves", "plot_dimension_curves", "study_grid"]
 
@@ -29,7 +29,8 @@ def study_grid(trials: pd.DataFrame) -> pd.DataFrame:
     Other architecture fields (cardinality, block, SE, ...) are held at their most common
     combination, so every depth line compares widths of one network family; configurations with
     other values are left out (the equal-FLOP and per-dimension figures show them). Adds
-    ``depth_key`` (nominal depth, or the depth text when not numeric).
+    ``depth_key`` (nominal depth, or the depth text when not numeric); ``attrs["held"]`` names the
+    fields held and their values.
     """
     configs = aggregate_seeds(trials)
     configs = configs[configs["flops"].notna() & (configs["flops"] > 0)].copy()
@@ -40,6 +41,7 @@ def study_grid(trials: pd.DataFrame) -> pd.DataFrame:
     if others:
         key = configs[others].astype(str).agg("|".join, axis=1)
         configs = configs[key == key.value_counts().index[0]].copy()
+    configs.attrs["held"] = {f: configs[f].iloc[0] for f in others}
     dn = configs["depth_number"]
     configs["depth_key"] = dn.where(dn.notna(), configs["depth"])
     return configs
@@ -65,7 +67,8 @@ def plot_scaling_curves(trials: pd.DataFrame):
     depth_colour = dict(zip(depths, sequential_colors(len(depths), "viridis", 0.0, 0.85)))
     width_marker = dict(zip(widths, MARKERS))
     div, unit = flop_unit(finished_trials(trials)["flops"])
-    fig, axes = new_figure(len(resolutions), len(regimes), (3.7, 2.9), extra_height=0.9, sharex=True)
+    fig, axes = new_figure(len(resolutions), len(regimes), (3.7, 2.9), extra_height=0.9, min_width=WIDE_TITLE,
+                           sharex=True)
     epochs_of = grid.groupby("regime")["epochs"].max()
     for i, res in enumerate(resolutions):
         for j, regime in enumerate(regimes):
@@ -97,8 +100,10 @@ def plot_scaling_curves(trials: pd.DataFrame):
     for ax in axes[-1]:
         ax.set_xlabel(flop_axis_label(unit))
     dataset = dataset_name(trials)
+    held = ", ".join(f"{f} {_fmt(v) if isinstance(v, (int, float)) else v}"
+                     for f, v in grid.attrs.get("held", {}).items())
     fig.suptitle("Scaling depth and width at each resolution and training length"
-                 + (f" ({dataset})" if dataset else ""))
+                 + (f" ({dataset})" if dataset else "") + (f"\nwith {held} (the most common)" if held else ""))
     handles = [Line2D([], [], color=depth_colour[d], lw=2, label=f"depth {d}") for d in depths]
     handles += [Line2D([], [], color="#555555", marker=width_marker[w], lw=0, label=f"width x{_fmt(w)}")
                 for w in widths]
@@ -135,8 +140,7 @@ def plot_dimension_curves(trials: pd.DataFrame, fits: pd.DataFrame | None = None
     div, unit = flop_unit(done["flops"])
     short, omitted = name_labels(done["name"])
     fitted = False
-    # one panel needs the width of the two-line title
-    fig, axes = new_figure(1, len(regimes), (4.2 if len(regimes) > 1 else 6.6, 3.6), extra_height=1.1, sharex=True)
+    fig, axes = new_figure(1, len(regimes), (4.2, 3.6), extra_height=1.1, min_width=WIDE_TITLE, sharex=True)
     epochs_of = configs.groupby(level="regime")["epochs"].max()
     for ax, regime in zip(axes.flat, regimes):
         m = members[members["regime"] == regime]

@@ -96,10 +96,15 @@ def regime_title(regime: str, epochs=None) -> str:
     return f"{regime} ({int(epochs)} epochs)"
 
 
+#: Inches a figure needs for a two-line title and a legend row when it has one or two panels.
+WIDE_TITLE = 6.6
+
+
 def new_figure(nrows: int, ncols: int, panel: tuple[float, float] = (4.2, 3.3), *, extra_height: float = 0.0,
-               **subplot_kw) -> tuple[Figure, np.ndarray]:
-    """A constrained-layout Figure on the Agg canvas and its axes as a 2-D array."""
-    fig = Figure(figsize=(ncols * panel[0], nrows * panel[1] + extra_height), layout="constrained")
+               min_width: float = 0.0, **subplot_kw) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout Figure on the Agg canvas and its axes as a 2-D array; ``min_width``
+    (inches) keeps a long title and legend whole when there are few panels."""
+    fig = Figure(figsize=(max(ncols * panel[0], min_width), nrows * panel[1] + extra_height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
     return fig, axes

@@ -118,3 +118,33 @@ def test_plots_on_too_little_data_return_none():
     assert plot_scaling_curves(trials) is None
     assert plot_dimension_curves(trials) is None
     assert plot_pareto(trials, "flops") is not None
+
+
+def _text_inside(fig) -> list[str]:
+    """The texts (titles, legends) that a rendered figure cuts off at its edges."""
+    fig.canvas.draw()
+    renderer, box = fig.canvas.get_renderer(), fig.bbox
+    artists = [fig._suptitle] + [ax.title for ax in fig.axes] + fig.legends
+    out = []
+    for a in artists:
+        if a is None or (hasattr(a, "get_text") and not a.get_text()):
+            continue
+        e = a.get_window_extent(renderer)
+        if e.x0 < box.x0 - 1 or e.x1 > box.x1 + 1:
+            out.append(getattr(a, "get_text", lambda: "legend")())
+    return out
+
+
+def test_one_regime_figures_keep_titles_and_legends_whole():
+    from reports.compare_plot import plot_equal_flop, plot_learning_curves
+
+    trials, epochs = synthetic_trials(regimes=(("rs-10", 10),), failures=False)
+    ext = trials.copy()  # a second network family, as the digits demo's 4x8d next to 1x64d
+    ext["cardinality"], ext["name"] = 4, ext["name"].str.replace("c1x64", "c4x64")
+    ext["trial_id"] = ext["trial_id"].str.replace("c1x64", "c4x64")
+    both = pd.concat([trials, ext], ignore_index=True)
+    curves = plot_scaling_curves(both)
+    assert "with cardinality" in curves._suptitle.get_text()  # the family the lines hold fixed is named
+    names = trials["name"].unique()[:5].tolist()
+    for fig in (curves, plot_equal_flop(both), plot_learning_curves(epochs, {"rs-10": names})):
+        assert fig is not None and not _text_inside(fig), _text_inside(fig)
