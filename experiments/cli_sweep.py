@@ -129,7 +129,8 @@ def run_report_command(args) -> int:
     out = Path(args.out) if args.out else run_dir / "report"
     summary = write_report(trials, epochs, out, manifest=manifest, title=title)
     print(f"report written to {summary['report_md']} (and {Path(summary['report_html']).name}, "
-          f"{len(summary['figures'])} figures, {len(summary['tables'])} tables)")
+          f"{sum(f.endswith('.png') for f in summary['figures'])} figures as PNG and SVG, "
+          f"{len(summary['tables'])} tables)")
     counts = summary.get("status_counts", {})
     print("trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     for regime, names in summary.get("pareto", {}).items():

@@ -57,7 +57,12 @@ class DatasetConfig:
         return self.label or self.name
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field that applies to this data set (the synthetic sizes only for synthetic)."""
+        d = dataclasses.asdict(self)
+        if self.name != "synthetic":
+            for key in ("train_size", "val_size", "num_classes"):
+                d.pop(key)
+        return d
 
 
 def dataset_from(value) -> DatasetConfig:

@@ -33,6 +33,15 @@ EPOCH_COLUMNS = ["trial_id", "name", "regime", "seed", "epoch", "train_loss", "v
                  "lr", "images_per_s", "epoch_time_s", "time_s"]
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Move a finished temporary file into place, readable as a plain new file would be (mkstemp
+    makes it private, 0600; results on a shared cluster are read by others)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that a reader or a kill never sees it half-written."""
     path = Path(path)
@@ -43,7 +52,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -57,7 +66,7 @@ def _atomic_frame(df: pd.DataFrame, path: Path) -> None:
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -173,7 +182,7 @@ def build_tables(plan: list[dict], events: Iterable[dict]) -> tuple[pd.DataFrame
             "peak_memory_bytes": max((h.get("peak_memory_bytes") or 0 for h in hist), default=math.nan) or math.nan,
             "device": last.get("device", ""), "node": last.get("node", ""), "gpu_ids": last.get("gpu_ids", ""),
             "latency_ms": _num(last.get("latency_ms")), "throughput": _num(last.get("throughput")),
-            "batch_size": last.get("batch_size"), "starts": s.get("starts", 0),
+            "batch_size": last.get("batch_size"), "lr_peak": _num(last.get("lr_peak")), "starts": s.get("starts", 0),
             "started_at": s.get("started_at"), "finished_at": s.get("finished_at"),
         })
         for key in ("effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude"):

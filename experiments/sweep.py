@@ -72,9 +72,8 @@ def tune_trainable(config: dict) -> None:
     def report(metrics: dict, checkpoint_dir: str | None) -> None:
         metrics = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
         metrics.update(where, trial_id=config["trial_id"])
-        if checkpoint_dir:
+        if checkpoint_dir:  # train_trial removes it once Tune has persisted its copy
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Tune has persisted its copy
         else:
             tune.report(metrics)
 

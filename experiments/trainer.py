@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import random
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from scaling.timing import device_name, peak_rss_bytes, reset_peak_rss, resolve_
 
 from .datasets import DatasetConfig, dataset_from, load_dataset
 from .regimes import Regime, regime_from
+from .results import publish
 
 NAN_CHECK_EVERY = 50
 STATE_FILE = "state.pt"
@@ -150,7 +152,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -355,7 +357,11 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
                   f"top-1 {val['val_top1']:5.2f}%  top-5 {val['val_top5']:5.2f}%  lr {metrics['lr']:.4g}  "
                   f"{metrics['images_per_s']:.0f} img/s  {epoch_time:.1f}s", flush=True)
         if report:
-            report(metrics, ckpt)
+            try:
+                report(metrics, ckpt)
+            finally:  # the reporter (Ray Tune) has copied what it keeps of a temporary checkpoint
+                if ckpt and not checkpoint_dir:
+                    shutil.rmtree(ckpt, ignore_errors=True)
     evals = [h for h in history if "val_top1" in h]
     last = evals[-1] if evals else {}
     timing = {k: last[k] for k in ("latency_ms", "throughput") if k in last}

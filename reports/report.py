@@ -20,7 +20,7 @@ import pandas as pd
 
 from scaling.errors import ArchScaleError
 
-from .binning import equal_flop_table
+from .binning import equal_flop_table, flop_unit
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
 from .dimensions import best_dimension, dimension_members, scaling_law_fits
 from .distributions import axis_effects
@@ -138,7 +138,8 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
     status_text = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     doc.paragraph(f"{len(df)} trials ({status_text}) over {len(regimes)} regime(s): "
                   + ", ".join(f"`{r}`" for r in regimes) + f"; dataset: {dataset or 'not recorded'}; "
-                  f"{df['name'].nunique()} configurations, {df['seed'].nunique()} seed(s).")
+                  f"{df['name'].nunique()} configurations, {df['seed'].nunique()} seed(s)."
+                  + _trained_at(df))
     doc.paragraph(f"FLOPs everywhere are per image in fvcore's convention ({FLOP_CONVENTION}), as in the "
                   "ResNeXt paper; the ResNet-RS paper's FLOPs are twice these. Accuracies are final top-1 "
                   "on the validation split, in %, averaged over seeds where a configuration has several. "
@@ -230,7 +231,7 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
                    "**One dimension at a time.** From the common base (star, the cheapest configuration, or the "
                    "sweep's scaling strategies) along depth, width, cardinality or resolution only; top-1 error "
                    "against FLOPs, with the fitted power law dashed.")
-        _fit_section(doc, fits, summary, add_table)
+        _fit_section(doc, fits, summary, add_table, df["flops"])
 
     # ----- equal-FLOP comparison ---------------------------------------------------------
     doc.heading("Equal-FLOP comparison")
@@ -300,13 +301,26 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
     return _finish(doc, out, summary)
 
 
-def _fit_section(doc: Document, fits: pd.DataFrame, summary: dict, add_table) -> None:
+def _trained_at(df: pd.DataFrame) -> str:
+    """' Trained at batch 64 (peak learning rate 0.025).': what the trials used, which on small
+    data sets is less than the regime's nominal batch."""
+    parts = []
+    for col, label in (("batch_size", "batch"), ("lr_peak", "peak learning rate")):
+        if col in df:
+            values = sorted(pd.to_numeric(df[col], errors="coerce").dropna().unique())
+            if values:
+                parts.append(f"{label} {', '.join(f'{v:g}' for v in values[:6])}{' ...' if len(values) > 6 else ''}")
+    return f" Trained at {parts[0]}" + (f" ({parts[1]})" if len(parts) > 1 else "") + "." if parts else ""
+
+
+def _fit_section(doc: Document, fits: pd.DataFrame, summary: dict, add_table, run_flops: pd.Series) -> None:
     csv = add_table(fits, "scaling_law_fits")
     doc.heading("Scaling-law fits per dimension (an estimate)", 3)
+    div, unit = flop_unit(run_flops)  # the unit of the run's figures
     shown = pd.DataFrame({
         "regime": fits["regime"], "dimension": fits["dimension"], "configs": fits["n_configs"],
-        "points": fits["n_points"], "GFLOPs range": [f"{_num(a, 3)}-{_num(b, 3)}" for a, b in
-                                                      zip(fits["gflops_min"], fits["gflops_max"])],
+        "points": fits["n_points"], f"{unit} range": [f"{_num(a * 1e9 / div, 3)}-{_num(b * 1e9 / div, 3)}"
+                                                      for a, b in zip(fits["gflops_min"], fits["gflops_max"])],
         "b": [_pm(b, s, 2) for b, s in zip(fits["b"], fits["b_std"])],
         "floor c (%)": [_pm(c, s, 1) for c, s in zip(fits["c"], fits["c_std"])],
         "pp per 2x FLOPs at budget": [_pm(g, s, 2) for g, s in zip(fits["gain_per_doubling"], fits["gain_std"])],

@@ -148,3 +148,15 @@ def test_one_regime_figures_keep_titles_and_legends_whole():
     names = trials["name"].unique()[:5].tolist()
     for fig in (curves, plot_equal_flop(both), plot_learning_curves(epochs, {"rs-10": names})):
         assert fig is not None and not _text_inside(fig), _text_inside(fig)
+
+
+def test_report_says_the_batch_trained_at_and_sizes_fit_ranges_in_the_runs_unit(tmp_path):
+    trials, epochs = synthetic_trials(regimes=(("rs-10", 10),), failures=False)
+    trials["flops"] = (trials["flops"] / 1e3).astype(int)  # tiny networks: MFLOPs, not GFLOPs
+    trials["batch_size"], trials["lr_peak"] = 64, 0.025
+    write_report(trials, epochs, tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "Trained at batch 64 (peak learning rate 0.025)." in md
+    fits = pd.read_csv(tmp_path / "r" / "tables" / "scaling_law_fits.csv")
+    header = next(line for line in md.splitlines() if "| dimension |" in line)
+    assert "MFLOPs range" in header and "0.000-0.000" not in md and len(fits) > 0

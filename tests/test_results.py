@@ -68,6 +68,8 @@ def test_journal_survives_a_torn_last_line_and_tables_are_written(tmp_path):
     for name in ("trials.csv", "trials.parquet", "epochs.csv", "epochs.parquet"):
         assert (tmp_path / name).is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    for name in ("trials.csv", "trials.parquet", "epochs.parquet"):  # as readable as a plain new file
+        assert (tmp_path / name).stat().st_mode & 0o777 == (tmp_path / EVENTS).stat().st_mode & 0o777
     import pandas as pd
 
     assert len(pd.read_parquet(tmp_path / "trials.parquet")) == 4
