@@ -2,9 +2,10 @@
 
 torchvision's (``torchvision.models.resnet``): resnet18/34/50/101/152, resnext50_32x4d,
 resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2; identical parameters,
-state-dict keys and outputs (tests/test_torchvision_equivalence.py).
+state-dict keys and outputs (tests/test_equivalence.py).
 
-From their papers (and equal to timm's implementations of them, tests/test_timm_equivalence.py):
+From their papers (and equal to timm's implementations of them, tests/test_equivalence.py and
+tests/test_sknet.py):
 resnet50d ("Bag of Tricks": deep stem + average-pool shortcut), seresnext50_32x4d (SENet,
 reduction 16), resnest50 (ResNeSt-50: radix 2, deep stem of width 32/64, avd, avg-down),
 skresnext50_32x4d (SKNet-50: ResNeXt-50 32x4d with a selective kernel of a 3x3 and a dilated 3x3

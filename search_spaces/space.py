@@ -59,7 +59,9 @@ PRESET_DIR = Path(__file__).with_name("presets")
 # Short tags for varied fields that the slug (d.., w.., c..x.., r..) does not already show.
 TAGS = {"se_ratio": "se", "stem": "stem", "stem_pool": "pool", "downsample": "ds", "radix": "rx", "avd": "avd",
         "preact": "pre", "stochastic_depth": "sd", "dropout": "do", "widen_factor": "wf", "stem_width": "sw",
-        "block": "", "widths": "wd", "num_classes": "k", "in_channels": "in", "zero_init_residual": "zi"}
+        "block": "", "widths": "wd", "num_classes": "k", "in_channels": "in", "zero_init_residual": "zi",
+        "block_form": "", "shortcut": "sc", "sk_paths": "sk", "sk_reduction": "skr", "sk_min_width": "skl",
+        "sk_dilated": "skd"}
 IN_SLUG = ("depth", "width_multiplier", "cardinality", "bottleneck_width", "resolution")
 
 

@@ -27,6 +27,10 @@ def test_other_varied_fields_are_tagged_in_names():
     e = parse_space({"base": "resnet50", "axes": {"se_ratio": [0.0, 0.25], "stem": ["imagenet", "deep"]}}).expand()
     assert {c.name for c in e.configs} == {"d50-w1-c1x64-r224-se0-stemimagenet", "d50-w1-c1x64-r224-se0.25-stemimagenet",
                                           "d50-w1-c1x64-r224-se0-stemdeep", "d50-w1-c1x64-r224-se0.25-stemdeep"}
+    e = parse_space({"base": "resnext50_32x4d", "axes": {"block_form": ["grouped", "concat"], "shortcut": [True, False],
+                                                         "sk_paths": [0, 2]}}).expand()
+    names = {c.name for c in e.configs}
+    assert "d50-w1-c32x4-r224-concat-sc0-sk0" in names and "d50-w1-c32x4-r224-grouped-sc1-sk2" in names
 
 
 def test_per_stage_depth_lists_are_axis_values():
