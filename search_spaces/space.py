@@ -91,6 +91,9 @@ class Expansion:
     def summary(self) -> str:
         """One line: how many configs, how many dropped and why, duplicates removed."""
         parts = [f"{len(self.configs)} configs"]
+        if self.space.kind == "random" and len(self.configs) < self.space.samples:
+            parts[0] += (f" (of {self.space.samples} samples asked: the space ran out of distinct valid "
+                         f"configs; widen the ranges or ask for fewer)")
         if self.dropped:
             why = "; ".join(f"{n} by {k} (e.g. {msg})" for k, (n, msg) in self.dropped.items())
             parts.append(f"{self.n_dropped} dropped: {why}")

@@ -89,6 +89,9 @@ def test_random_sampling_is_reproducible_and_respects_distributions():
         assert 0.5 <= s.width_multiplier <= 4.0 and (s.width_multiplier / 0.25).is_integer()
         assert s.stem_width in (4, 8, 16, 32)
         assert s.resolution in (16, 24, 32, 40, 48) and isinstance(s.resolution, int)
+    assert "asked" not in a.summary()
+    small = parse_space({"base": SMALL, "kind": "random", "samples": 10, "axes": {"depth": [8, 14]}}).expand()
+    assert len(small.configs) == 2 and small.summary().startswith("2 configs (of 10 samples asked")
 
 
 def test_match_gives_each_config_an_equal_flop_partner_group():
