@@ -67,6 +67,16 @@ class TrialConfig:
     #: Print one line per epoch.
     verbose: bool = False
 
+    def __post_init__(self):
+        for key, low, optional in (("seed", 0, False), ("cpus", 1, True), ("checkpoint_every", 0, False),
+                                   ("max_steps_per_epoch", 1, True), ("fail_at_epoch", 1, True)):
+            v = getattr(self, key)
+            if v is None and optional:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ArchScaleError(f"trial.{key}", f"must be a whole number >= {low}"
+                                                     f"{' (or left out)' if optional else ''}, got {v!r}")
+
     @classmethod
     def from_dict(cls, d: dict | "TrialConfig") -> "TrialConfig":
         if isinstance(d, TrialConfig):

@@ -124,6 +124,12 @@ def test_train_cli_errors(capsys):
     assert main(["train"]) == 2
     assert main(["train", "--preset", "resnet18", "--set", "weight_decay"]) == 2
     assert main(["train", "--show-regime", "rs-35"]) == 2
+    capsys.readouterr()
+    for flag, value, field in (("--checkpoint-every", "-1", "trial.checkpoint_every"), ("--cpus", "0", "trial.cpus"),
+                               ("--max-steps-per-epoch", "0", "trial.max_steps_per_epoch")):
+        assert main(["train", "--preset", "resnet18", "--resolution", "32", flag, value]) == 2
+        err = capsys.readouterr().err
+        assert f"{field}: must be a whole number" in err and err.count("\n") == 1
 
 
 def test_train_json_of_a_diverged_trial_is_strict_json(capsys):
