@@ -34,11 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from scaling import ArchScaleError
 from scaling.errors import did_you_mean
-from scaling.yamlio import load_yaml, yaml_problem
+from scaling.yamlio import read_mapping
 from search_spaces import load_space, parse_space, price
 from search_spaces.pricing import TRAIN_FLOPS_PER_FORWARD
 
@@ -97,12 +95,7 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
         path = Path(source)
         if not path.is_file():
             raise ArchScaleError("sweep", f"no such file: {path}")
-        try:
-            data = load_yaml(path.read_text())
-        except yaml.YAMLError as e:
-            raise ArchScaleError("sweep", f"{path} is not valid YAML ({yaml_problem(e)})") from None
-        if not isinstance(data, dict):
-            raise ArchScaleError("sweep", f"{path} must hold a mapping with space, regimes, dataset, output_dir")
+        data = read_mapping(path, "sweep", "space, regimes, dataset, output_dir")
         where = path.parent
     for key in data:
         if key not in KEYS:

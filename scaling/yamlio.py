@@ -6,6 +6,7 @@ YAML 1.2 and JSON do. ``load_yaml`` reads such scientific notation as floats.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
@@ -27,6 +28,20 @@ _Loader.add_implicit_resolver(
 def load_yaml(text: str):
     """``yaml.safe_load`` that also reads ``1e-4`` and ``5E3`` as floats (raises yaml.YAMLError)."""
     return yaml.load(text, Loader=_Loader)
+
+
+def read_mapping(path, field: str, holds: str) -> dict:
+    """The mapping a YAML file holds; ArchScaleError(field) when it is not valid YAML or not a
+    mapping (``holds`` says what it should hold, e.g. "space, regimes, dataset, output_dir")."""
+    from .errors import ArchScaleError
+
+    try:
+        data = load_yaml(Path(path).read_text())
+    except yaml.YAMLError as e:
+        raise ArchScaleError(field, f"{path} is not valid YAML ({yaml_problem(e)})") from None
+    if not isinstance(data, dict):
+        raise ArchScaleError(field, f"{path} must hold a mapping with {holds}")
+    return data
 
 
 def yaml_problem(error) -> str:

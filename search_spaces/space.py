@@ -40,11 +40,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset
 from scaling.errors import did_you_mean
-from scaling.yamlio import load_yaml, yaml_problem
+from scaling.yamlio import read_mapping
 
 from .matching import match_flops, parse_count, resolve_target
 from .strategies import DEFAULT_TOLERANCE, STRATEGIES, scale
@@ -291,13 +289,7 @@ def space_presets() -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = load_yaml(path.read_text())
-    except yaml.YAMLError as e:
-        raise ArchScaleError("space", f"{path} is not valid YAML ({yaml_problem(e)})") from None
-    if not isinstance(data, dict):
-        raise ArchScaleError("space", f"{path} must hold a mapping with at least 'base' and 'axes'")
-    return data
+    return read_mapping(path, "space", "at least 'base' and 'axes'")
 
 
 def parse_space(data: dict, default_name: str = "space") -> Space:
