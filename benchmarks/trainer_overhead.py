@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from experiments.trainer import train_trial  # noqa: E402
 from scaling import ArchSpec, build_model, complexity, get_preset  # noqa: E402
-from scaling.timing import device_name, resolve_device  # noqa: E402
+from scaling.device import device_name, resolve_device  # noqa: E402
 
 # Dense bf16 tensor-core peaks (FLOP/s, multiply and add counted separately), by device-name fragment.
 BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset
-from scaling.timing import device_name, peak_rss_bytes, reset_peak_rss, resolve_device, sync, time_inference
+from scaling.device import device_name, resolve_device, sync
+from scaling.timing import peak_rss_bytes, reset_peak_rss, time_inference
 
 from .datasets import DatasetConfig, dataset_from, load_dataset
 from .regimes import Regime, regime_from

@@ -15,8 +15,8 @@ import importlib
 _EXPORTS = {
     "ArchSpec": "spec", "NAMED_DEPTHS": "spec", "load_spec": "spec",
     "ArchScaleError": "errors",
-    "Complexity": "counting", "FLOP_CONVENTION": "counting", "analytic_counts": "counting",
-    "complexity": "counting", "min_resolution": "counting",
+    "Complexity": "counting", "FLOP_CONVENTION": "conventions", "analytic_counts": "counting",
+    "complexity": "counting", "min_resolution": "counting", "check_fits": "counting",
     "Measurement": "timing", "measure": "timing",
     "build_model": "model", "convert_block_form": "model",
     "PRESETS": "presets", "TORCHVISION_PRESETS": "presets", "get_preset": "presets",

@@ -12,13 +12,13 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from .conventions import FLOP_CONVENTION
 from .model import Cx, FeatureMapTooSmall, ResNet, build_model
 from .spec import ArchSpec
 
 __all__ = ["Complexity", "complexity", "analytic_counts", "fvcore_counts", "min_resolution",
-           "FeatureMapTooSmall", "FLOP_CONVENTION"]
+           "FeatureMapTooSmall", "FLOP_CONVENTION", "check_fits"]
 
-FLOP_CONVENTION = "fvcore: 1 multiply-add = 1 FLOP"
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,18 @@ def fvcore_counts(spec: ArchSpec, model: torch.nn.Module | None = None) -> tuple
         flops = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         acts = ActivationCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return params, int(flops.total()), int(acts.total())
+
+
+def check_fits(spec: ArchSpec) -> None:
+    """Refuse a network its input cannot pass through: ArchScaleError("resolution") naming the
+    smallest resolution that fits, when a strided layer would get fewer pixels than its stride."""
+    from .errors import ArchScaleError
+
+    try:
+        analytic_counts(spec)
+    except FeatureMapTooSmall:
+        raise ArchScaleError("resolution", f"{spec.resolution} px is too small for this network's "
+                                           f"downsampling; use at least {min_resolution(spec)} px") from None
 
 
 def min_resolution(spec: ArchSpec, limit: int = 8192) -> int:

@@ -414,11 +414,6 @@ def _validate(s: ArchSpec) -> None:
 
 def _validate_fits(s: ArchSpec) -> None:
     """The network must divide by its channel groups and keep at least 1x1 pixels to the end."""
-    from .counting import FeatureMapTooSmall, analytic_counts, min_resolution
+    from .counting import check_fits
 
-    try:
-        analytic_counts(s)
-    except FeatureMapTooSmall:
-        need = min_resolution(s)
-        raise ArchScaleError("resolution", f"{s.resolution} px is too small for this network's "
-                                           f"downsampling; use at least {need} px") from None
+    check_fits(s)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from .device import device_name, resolve_device, sync
 from .errors import ArchScaleError
 from .model import build_model
 from .spec import ArchSpec
@@ -34,32 +35,6 @@ class Measurement:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def device_name(device: torch.device) -> str:
-    """A human-readable device name, including the GPU model or the CPU thread count."""
-    if device.type == "cuda":
-        return f"{device} {torch.cuda.get_device_name(device)}"
-    return f"{device.type} ({torch.get_num_threads()} threads)"
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto'/None picks CUDA when available, else CPU; an unusable device is a user error."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ArchScaleError("device", f"{device!r} is not a device; use cpu, cuda, cuda:N or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ArchScaleError("device", "CUDA was asked for but no GPU is visible; use --device cpu")
-    return dev
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (a no-op on CPU), so wall-clock timings are real."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _timed(fn, device, warmup: int, iters: int) -> list[float]:

@@ -1,0 +1,83 @@
+"""Atomic file writes: a reader, or a kill, never sees a file half-written.
+
+Every file the project writes (results tables, the journal's companions, checkpoints, reports,
+figures) goes through ``atomic_write``: the content is written to a private temporary file in the
+same directory, flushed to disk, and renamed over the target in one step.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+__all__ = ["atomic_write", "atomic_write_text", "atomic_dir"]
+
+
+def _publish(tmp: str | Path, path: str | Path) -> None:
+    """Move a finished temporary file into place, readable as a plain new file would be (mkstemp
+    makes it private, 0600; results on a shared cluster are read by others)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None], *, fsync: bool = True) -> Path:
+    """Write ``path`` by calling ``write(tmp_path)`` on a temporary file, then renaming it into place.
+
+    ``write`` must write the whole file at the path it is given (``df.to_parquet``, ``torch.save``,
+    ``fig.savefig(..., format=...)``: the temporary name ends in ``.tmp``, so pass the format
+    where it is inferred from the suffix). Returns ``path``. On any error the temporary file is
+    removed and the old ``path``, if any, is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        _publish(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Build a whole directory, then swap it in for ``path`` in one step.
+
+    Yields a fresh temporary directory beside ``path``; when the block ends without an error it
+    replaces ``path`` (the old directory, if any, is removed after the swap). On an error the
+    temporary directory is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.rmdir(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
