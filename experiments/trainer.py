@@ -29,7 +29,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset
+from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset, spec_from_dict
 from scaling.device import device_name, resolve_device, sync
 from scaling.timing import peak_rss_bytes, reset_peak_rss, time_inference
 
@@ -93,7 +93,7 @@ class TrialConfig:
         if isinstance(spec, str):
             spec = get_preset(spec)
         elif isinstance(spec, dict):
-            spec = ArchSpec.from_dict(spec)
+            spec = spec_from_dict(spec)
         return cls(spec=spec, regime=regime_from(d.pop("regime")), dataset=dataset_from(d.pop("dataset", "digits")),
                    **d)
 

@@ -13,7 +13,7 @@ layers that must not import torch (reports/).
 import importlib
 
 _EXPORTS = {
-    "ArchSpec": "spec", "NAMED_DEPTHS": "spec", "load_spec": "spec",
+    "ArchSpec": "spec", "NAMED_DEPTHS": "spec", "load_spec": "presets", "spec_from_dict": "presets",
     "ArchScaleError": "errors",
     "Complexity": "counting", "FLOP_CONVENTION": "conventions", "analytic_counts": "counting",
     "complexity": "counting", "min_resolution": "counting", "check_fits": "counting",

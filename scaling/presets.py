@@ -16,8 +16,14 @@ strided conv, at the paper's training resolutions, with the paper's dropout and 
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import yaml
+
 from .errors import ArchScaleError, did_you_mean
-from .spec import ArchSpec
+from .spec import ArchSpec, check_fields, override
+from .yamlio import load_yaml, yaml_problem
 
 _RS = dict(stem="deep", stem_pool="conv", downsample="d", se_ratio=0.25)
 
@@ -68,3 +74,37 @@ def get_preset(name: str) -> ArchSpec:
 
 def preset_names() -> list[str]:
     return list(PRESETS)
+
+
+def spec_from_dict(data: dict[str, Any]) -> ArchSpec:
+    """An ArchSpec from a mapping of its fields; ``preset: NAME`` starts from that preset and the
+    other keys override it (a stem pool that was the preset stem's default follows a new stem)."""
+    if not isinstance(data, dict):
+        raise ArchScaleError("spec", f"expected a mapping of ArchSpec fields, got {type(data).__name__}")
+    data = dict(data)
+    if "preset" not in data:
+        return ArchSpec.from_dict(data)
+    base = get_preset(data.pop("preset")).to_dict()
+    check_fields(data)
+    return ArchSpec(**override(base, data))
+
+
+def load_spec(path: str | Path) -> ArchSpec:
+    """Read an ArchSpec from a .yaml/.yml/.json file (``preset: NAME`` plus overrides allowed)."""
+    import json
+
+    p = Path(path)
+    if not p.is_file():
+        raise ArchScaleError("spec", f"no such file: {p}")
+    text = p.read_text()
+    if p.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ArchScaleError("spec", f"not valid JSON ({e})") from None
+    else:
+        try:
+            data = load_yaml(text)
+        except yaml.YAMLError as e:
+            raise ArchScaleError("spec", f"not valid YAML ({yaml_problem(e)})") from None
+    return spec_from_dict(data)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from .errors import ArchScaleError, did_you_mean
+from .validate import check_keys
 from .yamlio import load_yaml, yaml_problem
 
 # Blocks per stage for the named depths, keyed by (block type, number of stages).
@@ -193,17 +193,12 @@ class ArchSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ArchSpec":
-        """Build from a dict. ``preset: NAME`` starts from a named preset; other keys override it."""
+        """Build from a dict of ArchSpec fields (``scaling.presets.spec_from_dict`` also reads
+        ``preset: NAME`` plus overrides)."""
         if not isinstance(data, dict):
             raise ArchScaleError("spec", f"expected a mapping of ArchSpec fields, got {type(data).__name__}")
-        data = dict(data)
-        base: dict[str, Any] = {}
-        if "preset" in data:
-            from .presets import get_preset
-
-            base = get_preset(data.pop("preset")).to_dict()
-        _check_fields(data)
-        return cls(**_override(base, data))
+        check_fields(data)
+        return cls(**data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=False)
@@ -233,38 +228,26 @@ class ArchSpec:
 
     def replace(self, **changes) -> "ArchSpec":
         """A copy with some fields changed (validated like any new spec)."""
-        _check_fields(changes)
-        return ArchSpec(**_override(self.to_dict(), changes))
+        check_fields(changes)
+        return ArchSpec(**override(self.to_dict(), changes))
 
 
-def _check_fields(data: dict) -> None:
-    known = [f.name for f in fields(ArchSpec)]
-    for key in data:
-        if key not in known:
-            raise ArchScaleError(str(key), f"unknown ArchSpec field{did_you_mean(key, known)}; "
-                                           f"known fields: {', '.join(sorted(known))}")
+def check_fields(data: dict) -> None:
+    """Refuse keys that are not ArchSpec fields (a one-line error with 'did you mean')."""
+    check_keys(data, sorted(f.name for f in fields(ArchSpec)), what="ArchSpec field")
 
 
 def _default_pool(stem: str) -> str:
     return "none" if stem == "cifar" else "max"
 
 
-def _override(base: dict, changes: dict) -> dict:
+def override(base: dict, changes: dict) -> dict:
     """``base`` with ``changes``; a stem pool that was the old stem's default follows a new stem."""
     out = {**base, **changes}
     if base and "stem" in changes and "stem_pool" not in changes \
             and base.get("stem_pool") == _default_pool(base.get("stem", "imagenet")):
         out["stem_pool"] = "auto"
     return out
-
-
-def load_spec(path: str | Path) -> ArchSpec:
-    """Read an ArchSpec from a .yaml/.yml/.json file (``preset: NAME`` plus overrides allowed)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ArchScaleError("spec", f"no such file: {p}")
-    text = p.read_text()
-    return ArchSpec.from_json(text) if p.suffix == ".json" else ArchSpec.from_yaml(text)
 
 
 def _fmt(x: float) -> str:

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset
+from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset, spec_from_dict
 from scaling.errors import did_you_mean
 from scaling.spec import NAMED_DEPTHS
 
@@ -54,7 +54,7 @@ def resolve_target(target: Any) -> tuple[int, str]:
     if isinstance(target, ArchSpec):
         return flops_of(target), target.slug()
     if isinstance(target, dict):
-        spec = ArchSpec.from_dict(target)
+        spec = spec_from_dict(target)
         return flops_of(spec), str(target.get("preset", spec.slug()))
     if isinstance(target, (int, float)) and not isinstance(target, bool):
         if target <= 0:

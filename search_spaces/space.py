@@ -40,7 +40,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset
+from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset, spec_from_dict
 from scaling.errors import did_you_mean
 from scaling.yamlio import read_mapping
 
@@ -321,7 +321,7 @@ def _parse_base(base) -> ArchSpec:
     if isinstance(base, str):
         return get_preset(base)
     if isinstance(base, dict):
-        return ArchSpec.from_dict(base)
+        return spec_from_dict(base)
     raise ArchScaleError("base", f"expected a preset name or ArchSpec fields, got {base!r}")
 
 

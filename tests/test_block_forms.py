@@ -5,7 +5,8 @@ import itertools
 import pytest
 import torch
 
-from scaling import ArchScaleError, ArchSpec, analytic_counts, build_model, convert_block_form, get_preset
+from scaling import ArchScaleError, ArchSpec, analytic_counts, build_model, convert_block_form, get_preset, spec_from_dict
+from scaling.yamlio import load_yaml
 from scaling.counting import fvcore_counts
 from scaling.model import CardinalBranch
 from test_equivalence import _randomise_norms
@@ -173,7 +174,7 @@ BAD_COMBINATIONS = [  # checked by tests/test_spec.py with the other bad specs
 
 
 def test_new_fields_round_trip_and_default_to_the_old_network():
-    spec = ArchSpec.from_yaml("preset: resnext50_32x4d\nblock_form: Concat\nshortcut: false\n")
+    spec = spec_from_dict(load_yaml("preset: resnext50_32x4d\nblock_form: Concat\nshortcut: false\n"))
     assert (spec.block_form, spec.shortcut) == ("concat", False)
     assert ArchSpec.from_yaml(spec.to_yaml()) == spec
     default = ArchSpec()

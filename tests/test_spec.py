@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from scaling import ArchScaleError, ArchSpec, NAMED_DEPTHS, PRESETS, get_preset, load_spec
+from scaling import ArchScaleError, ArchSpec, NAMED_DEPTHS, PRESETS, get_preset, load_spec, spec_from_dict
 from conftest import random_spec
 from test_block_forms import BAD_COMBINATIONS
 
@@ -68,7 +68,7 @@ def test_a_default_stem_pool_follows_a_changed_stem_and_an_explicit_one_stays():
 
     assert get_preset("resnet50").replace(stem="cifar").stem_pool == "none"
     assert get_preset("resnext29_8x64d").replace(stem="imagenet").stem_pool == "max"
-    assert ArchSpec.from_dict({"preset": "resnet50", "stem": "cifar"}).stem_pool == "none"
+    assert spec_from_dict({"preset": "resnet50", "stem": "cifar"}).stem_pool == "none"
     assert get_preset("resnetrs50").replace(stem="cifar").stem_pool == "conv"  # ResNet-RS's own choice
     assert get_preset("resnet50").replace(stem="cifar", stem_pool="max").stem_pool == "max"
     with pytest.raises(ArchScaleError, match="unknown ArchSpec field.*did you mean 'cardinality'"):
