@@ -40,13 +40,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset, spec_from_dict
+from scaling import ArchScaleError, ArchSpec, analytic_counts, check_fits, get_preset, spec_from_dict
 from scaling.errors import did_you_mean
 from scaling.yamlio import read_mapping
 
 from .matching import match_flops, parse_count, resolve_target
 from .strategies import DEFAULT_TOLERANCE, STRATEGIES, scale
 
+#: The fields a space can vary: every ArchSpec field.
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ArchSpec))
 KINDS = ("grid", "random", "scaling")
 DISTS = ("uniform", "log_uniform", "pow2")
@@ -61,6 +62,8 @@ TAGS = {"se_ratio": "se", "stem": "stem", "stem_pool": "pool", "downsample": "ds
         "block_form": "", "shortcut": "sc", "sk_paths": "sk", "sk_reduction": "skr", "sk_min_width": "skl",
         "sk_dilated": "skd"}
 IN_SLUG = ("depth", "width_multiplier", "cardinality", "bottleneck_width", "resolution")
+#: The fields the scaling kind's strategies change.
+SCALED_FIELDS = ["depth", "width_multiplier", "resolution", "cardinality"]
 
 
 @dataclass(frozen=True)
@@ -122,84 +125,100 @@ class Space:
     raw: dict = field(default_factory=dict, compare=False)
 
     def varied_fields(self) -> list[str]:
+        """The ArchSpec fields the space varies, in order: axes, paired groups, the solved field, scaled fields."""
         names = list(self.axes)
         for group in self.paired:
             names += list(group)
         if self.match:
             names.append(self.match["solve"])
         if self.kind == "scaling":
-            names += ["depth", "width_multiplier", "resolution", "cardinality"]
+            names += SCALED_FIELDS
         return list(dict.fromkeys(names))
 
     def expand(self) -> Expansion:
-        """Every config of the space, validated, matched, constrained, deduplicated and named."""
-        dropped: dict[str, list] = {}
+        """Every config of the space, validated, matched, constrained, deduplicated and named.
+
+        Points that make no valid network are dropped and counted by the field at fault (with the
+        first message as an example); ArchScaleError("space") when none is left.
+        """
+        dropped: dict[str, tuple[int, str]] = {}
         kept: list[tuple[ArchSpec, dict]] = []
         seen: set[ArchSpec] = set()
         duplicates = 0
-        for changes, tags in self._assignments():
+        for point in self._points():
             try:
-                if isinstance(changes, ArchScaleError):
-                    raise changes
-                spec = self.base.replace(**changes)
-                if self.match:
-                    spec, tags = self._solve(spec, tags)
+                spec, tags = self._realise(point)
                 if spec in seen:
                     duplicates += 1
                     continue
                 seen.add(spec)
                 self._check_constraints(spec)
             except ArchScaleError as e:
-                entry = dropped.setdefault(e.field, [0, e.message])
-                entry[0] += 1
+                count, example = dropped.get(e.field, (0, e.message))
+                dropped[e.field] = (count + 1, example)
                 continue
             kept.append((spec, tags))
             if self.kind == "random" and len(kept) == self.samples:
                 break
-        result = Expansion(self, self._name(kept), {k: (n, m) for k, (n, m) in dropped.items()}, duplicates)
+        result = Expansion(self, self._name(kept), dropped, duplicates)
         if not result.configs:
             raise ArchScaleError("space", f"space {self.name!r} is empty after validation and constraints "
                                           f"({result.summary()}); loosen the constraints or change the axes")
         return result
 
     # ----- expansion steps ---------------------------------------------------------------
-    def _assignments(self):
-        """Yield (field changes, tags) for each raw point of the space."""
+    def _points(self):
+        """The raw points of the space, in order: (strategy, FLOP multiplier) pairs for the scaling
+        kind (the base first), field changes for the grid and random kinds."""
         if self.kind == "scaling":
-            yield {}, {"strategy": "base", "flop_multiplier": 1.0}
-            for strategy in self.strategies:
-                for m in self.multipliers:
-                    try:
-                        s = scale(self.base, strategy, m, tolerance=self.tolerance,
-                                  regime_epochs=self.regime_epochs)
-                    except ArchScaleError as e:
-                        yield e, {}
-                        continue
-                    changes = {k: v for k, v in s.spec.to_dict().items() if v != self.base.to_dict()[k]}
-                    yield changes, {"strategy": strategy, "flop_multiplier": float(m), "target_flops": s.target,
-                                    "flop_ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance}
-            return
-        grid_axes = list(self.axes.items())
-        if self.kind == "grid":
-            axis_values = [[(k, v) for v in values] for k, values in grid_axes]
-            pair_values = [[tuple(zip(g, combo)) for combo in zip(*g.values())] for g in self.paired]
-            for combo in itertools.product(*axis_values, *pair_values):
-                changes = {}
-                for item in combo:
-                    if item and isinstance(item[0], tuple):
-                        changes.update(dict(item))
-                    else:
-                        changes[item[0]] = item[1]
-                yield changes, {}
-            return
+            yield "base", 1.0
+            yield from itertools.product(self.strategies, self.multipliers)
+        elif self.kind == "grid":
+            yield from self._grid_points()
+        else:
+            yield from self._random_points()
+
+    def _grid_points(self):
+        """Field changes of the product of the axes and the paired groups (each group zipped)."""
+        axes = [[{name: v} for v in values] for name, values in self.axes.items()]
+        groups = [[dict(zip(group, combo)) for combo in zip(*group.values())] for group in self.paired]
+        for combo in itertools.product(*axes, *groups):
+            changes = {}
+            for part in combo:
+                changes.update(part)
+            yield changes
+
+    def _random_points(self):
+        """Field changes drawn with the space's seed; enough draws to find ``samples`` distinct valid ones."""
         rng = random.Random(self.seed)
-        tries = max(100, self.samples * 50)
-        for _ in range(tries):
-            changes = {k: _sample(rng, v) for k, v in grid_axes}
-            for g in self.paired:
-                i = rng.randrange(len(next(iter(g.values()))))
-                changes.update({k: vals[i] for k, vals in g.items()})
-            yield changes, {}
+        for _ in range(max(100, self.samples * 50)):
+            changes = {name: _sample(rng, axis) for name, axis in self.axes.items()}
+            for group in self.paired:
+                i = rng.randrange(len(next(iter(group.values()))))
+                changes.update({name: values[i] for name, values in group.items()})
+            yield changes
+
+    def _realise(self, point) -> tuple[ArchSpec, dict]:
+        """The spec and tags of one point, matched when the space asks; ArchScaleError when invalid."""
+        if self.kind == "scaling":
+            spec, tags = self._scaled(*point)
+        else:
+            spec, tags = self.base.replace(**point), {}
+        check_fits(spec)
+        if self.match:
+            spec, tags = self._solve(spec, tags)
+            check_fits(spec)
+        return spec, tags
+
+    def _scaled(self, strategy: str, multiplier: float) -> tuple[ArchSpec, dict]:
+        """The base grown by ``strategy`` to ``multiplier`` x its FLOPs, tagged with how close it came."""
+        if strategy == "base":
+            return self.base.replace(), {"strategy": "base", "flop_multiplier": 1.0}
+        s = scale(self.base, strategy, multiplier, tolerance=self.tolerance, regime_epochs=self.regime_epochs)
+        base = self.base.to_dict()
+        spec = self.base.replace(**{k: v for k, v in s.spec.to_dict().items() if v != base[k]})
+        return spec, {"strategy": strategy, "flop_multiplier": float(multiplier), "target_flops": s.target,
+                      "flop_ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance}
 
     def _solve(self, spec: ArchSpec, tags: dict) -> tuple[ArchSpec, dict]:
         m = self.match

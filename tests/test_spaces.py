@@ -129,6 +129,29 @@ def test_scaling_space_tags_strategy_and_multiplier():
         ("depth", 2.0), ("depth", 4.0), ("width", 2.0), ("width", 4.0)}
 
 
+def test_scaling_space_drops_and_counts_unreachable_multipliers():
+    # At 24 px, resnet_rs's first step (0.01x FLOPs -> 12 px) is too small for ResNet-18's stem.
+    space = parse_space({"base": {"preset": "resnet18", "resolution": 24}, "kind": "scaling",
+                         "strategies": ["resnet_rs", "cardinality"], "multipliers": [0.01, 2]})
+    points = list(space._points())
+    assert not any(isinstance(x, BaseException) for p in points for x in (p if isinstance(p, tuple) else (p,)))
+    e = space.expand()
+    assert [(c.tags["strategy"], c.tags["flop_multiplier"]) for c in e.configs] == [("base", 1.0), ("resnet_rs", 2.0)]
+    assert e.dropped["multipliers"] == (1, "resnet_rs scaling cannot reach 0.01x the FLOPs of d18-w1-c1x64-r24")
+    assert e.dropped["strategies"][0] == 2 and "bottleneck" in e.dropped["strategies"][1]
+    assert "3 dropped: 1 by multipliers" in e.summary()
+
+
+def test_expansion_checks_that_each_config_fits_its_resolution(monkeypatch):
+    import scaling.spec
+
+    # Specs may stop checking the feature map on construction; expansion still drops what does not fit.
+    monkeypatch.setattr(scaling.spec, "_validate_fits", lambda spec: None, raising=False)
+    e = parse_space({"base": "resnet18", "axes": {"resolution": [8, 224]}}).expand()
+    assert [c.spec.resolution for c in e.configs] == [224]
+    assert e.dropped["resolution"][0] == 1 and "use at least" in e.dropped["resolution"][1]
+
+
 def test_price_training_cost_formula():
     e = parse_space({"base": "resnet50", "axes": {"resolution": [160, 224]}}).expand()
     df = price(e.configs, regimes={"rs-10": 10, "rs-350": 350}, dataset_size=1000, train_flops_per_s=1e12)
