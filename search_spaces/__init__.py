@@ -1,13 +1,15 @@
 """search_spaces: sets of ArchSpecs.
 
-Grids, paired axes and random samples over any ArchSpec field (``space``), the papers' spaces as
+Grids, paired axes and random samples over any ArchSpec field (``space``, parsed from YAML by
+``space_spec``), the papers' spaces as
 presets (``presets/*.yaml``: resnet_rs, resnext_equal_complexity, resnext_cifar), equal-FLOP
 matching (``matching``), scaling strategies (``strategies``), and pricing for the dry run
 (``pricing``). Uses scaling/ only. FLOPs follow fvcore: one multiply-add is one flop.
 """
 from .matching import MatchResult, match_flops, resolve_target
 from .pricing import price, verify_against_fvcore
-from .space import Config, Expansion, Space, config_name, load_space, parse_space, space_presets
+from .space import Config, Expansion, Space, config_name
+from .space_spec import load_space, parse_space, space_presets
 from .strategies import STRATEGIES, ScaledConfig, scale, scale_all
 
 __all__ = ["Config", "Expansion", "MatchResult", "STRATEGIES", "ScaledConfig", "Space", "config_name",
