@@ -1,10 +1,10 @@
 """search_spaces: sets of ArchSpecs.
 
 Grids, paired axes and random samples over any ArchSpec field (``space``, parsed from YAML by
-``space_spec``), the papers' spaces as
-presets (``presets/*.yaml``: resnet_rs, resnext_equal_complexity, resnext_cifar), equal-FLOP
-matching (``matching``), scaling strategies (``strategies``), and pricing for the dry run
-(``pricing``). Uses scaling/ only. FLOPs follow fvcore: one multiply-add is one flop.
+``space_spec``), the papers' spaces as presets (``presets/*.yaml``: resnet_rs,
+resnext_equal_complexity, resnext_cifar), equal-FLOP matching (``matching``), scaling strategies
+(``strategies``), and pricing for the dry run (``pricing``). Uses scaling/ only. FLOPs follow
+``scaling.conventions.FLOP_CONVENTION``.
 """
 from .matching import MatchResult, match_flops, resolve_target
 from .pricing import price, verify_against_fvcore

@@ -1,6 +1,6 @@
 """Equal-FLOP matching: solve one free dimension so a network costs what a target costs.
 
-All FLOPs are fvcore's (one multiply-add = one flop), priced with the closed-form counter.
+All FLOPs follow ``scaling.conventions.FLOP_CONVENTION``, priced with the closed-form counter.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class MatchResult:
 
 
 def flops_of(spec: ArchSpec) -> int:
-    """Forward FLOPs of one image (fvcore convention), closed form."""
+    """Forward FLOPs of one image (``scaling.conventions.FLOP_CONVENTION``), closed form."""
     return analytic_counts(spec).flops
 
 

@@ -1,9 +1,9 @@
 """Pricing a space before launch: complexity per config and training cost per regime.
 
 Training cost of one run = epochs x dataset size x training FLOPs per image, with training FLOPs
-per image = 3 x forward FLOPs (the backward pass costs about twice the forward). FLOPs follow
-fvcore's convention (one multiply-add = one flop). Given the training FLOP rate a device actually
-achieved (see ``rate_from_measurements``), the cost becomes estimated hours.
+per image = ``TRAIN_FLOPS_PER_FORWARD`` x forward FLOPs and FLOPs counted as
+``FLOP_CONVENTION`` says (both from ``scaling.conventions``). Given the training FLOP rate a device
+actually achieved (see ``rate_from_measurements``), the cost becomes estimated hours.
 """
 from __future__ import annotations
 
@@ -16,11 +16,9 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from scaling import ArchScaleError, analytic_counts
+from scaling.conventions import TRAIN_FLOPS_PER_FORWARD
 
 from .space import Config
-
-TRAIN_FLOPS_PER_FORWARD = 3
-IMAGENET_TRAIN_SIZE = 1_281_167
 
 
 def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None,
@@ -71,7 +69,8 @@ def verify_against_fvcore(configs: list[Config], n: int, seed: int = 0) -> tuple
 def rate_from_measurements(path: str | Path) -> tuple[float, str]:
     """(training FLOP/s, device) from the JSON lines of ``archscale count --measure --json``.
 
-    Each line's rate is 3 x forward FLOPs x training images/s; the median over lines is returned.
+    Each line's rate is TRAIN_FLOPS_PER_FORWARD x forward FLOPs x training images/s; the median over
+    lines is returned.
     """
     p = Path(path)
     if not p.is_file():

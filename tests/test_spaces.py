@@ -3,9 +3,9 @@ import re
 import pytest
 
 from scaling import ArchScaleError, get_preset
+from scaling.conventions import TRAIN_FLOPS_PER_FORWARD
 from scaling.counting import analytic_counts
 from search_spaces import load_space, parse_space, price, space_presets
-from search_spaces.pricing import TRAIN_FLOPS_PER_FORWARD
 
 SMALL = {"block": "basic", "depth": 8, "widths": [8, 16, 32], "stem": "cifar", "stem_width": 8,
          "num_classes": 10, "resolution": 16}
