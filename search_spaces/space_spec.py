@@ -24,7 +24,7 @@ runs::
     multipliers: [2, 4, 8, 16]
     regime_epochs: 350              # for the resnet_rs strategy
     tolerance: 0.1
-    dataset_size: 50000             # training images, for pricing
+    dataset_size: cifar10           # training images for pricing: a number or a data set's name
 
 Random ranges: ``{low, high, dist}`` with dist uniform | log_uniform | pow2 (powers of two in
 [low, high], as pycls samples design spaces) and an optional ``step`` to quantise; a plain list is
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Mapping
 
 from scaling import ArchScaleError, ArchSpec, get_preset, spec_from_dict
+from scaling.conventions import DATASET_TRAIN_SIZES
 from scaling.errors import did_you_mean
 from scaling.validate import check_choice, check_keys, number, whole
 from scaling.yamlio import read_mapping
@@ -215,7 +216,10 @@ def _parse_samples(data: dict, kind: str) -> int:
 
 
 def _parse_dataset_size(value) -> int | None:
-    """Training images for pricing, or None when the spec does not say."""
+    """Training images for pricing: a whole number, or a data set known by name (its published train
+    split, from ``scaling.conventions.DATASET_TRAIN_SIZES``); None when the spec does not say."""
+    if isinstance(value, str):
+        return DATASET_TRAIN_SIZES[check_choice(value, DATASET_TRAIN_SIZES, "dataset_size", "data set")]
     return whole(value, "dataset_size", low=1, optional=True)
 
 

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from scaling import ArchScaleError, get_preset
-from scaling.conventions import TRAIN_FLOPS_PER_FORWARD
+from scaling.conventions import DATASET_TRAIN_SIZES, TRAIN_FLOPS_PER_FORWARD
 from scaling.counting import analytic_counts
 from search_spaces import load_space, parse_space, price, space_presets
 
@@ -118,6 +118,14 @@ def test_presets_expand():
     assert all(c.spec.se_ratio == 0.25 and c.spec.downsample == "d" for c in rs.configs)
     cifar = load_space("resnext_cifar").expand()
     assert len(cifar.configs) == 10 and all(c.spec.resolution == 32 for c in cifar.configs)
+    assert cifar.space.dataset_size == DATASET_TRAIN_SIZES["cifar10"]  # named, not copied, in the preset
+
+
+def test_dataset_size_is_a_number_or_a_known_data_set():
+    spec = {"base": "resnet50", "axes": {"depth": [50]}}
+    assert parse_space(spec).dataset_size is None
+    assert parse_space({**spec, "dataset_size": 1000}).dataset_size == 1000
+    assert parse_space({**spec, "dataset_size": "imagenet"}).dataset_size == DATASET_TRAIN_SIZES["imagenet"]
 
 
 def test_scaling_space_tags_strategy_and_multiplier():
@@ -176,6 +184,7 @@ def test_price_training_cost_formula():
     ({"base": "resnet50", "kind": "scaling", "tolerance": "abc"}, "tolerance", "number > 0 (0.1 = within 10 %)"),
     ({"base": "resnet50", "axes": {"depth": [50]}, "seed": "abc"}, "seed", "whole number"),
     ({"base": "resnet50", "axes": {"depth": [50]}, "dataset_size": 0}, "dataset_size", ">= 1"),
+    ({"base": "resnet50", "axes": {"depth": [50]}, "dataset_size": "cifar"}, "dataset_size", "did you mean 'cifar10'"),
     ({"base": "resnet50", "axes": {"cardinality": [1]},
       "match": {"solve": "bottleneck_width", "target": "resnet50", "tolerance": "abc"}}, "match.tolerance", "> 0"),
     ({"base": "resnet50", "kind": "random", "samples": 2,
