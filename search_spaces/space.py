@@ -188,9 +188,11 @@ class Space:
                       "flop_ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance}
 
     def _solve(self, spec: ArchSpec, tags: dict) -> tuple[ArchSpec, dict]:
+        """``spec`` with the match's field solved to the target's FLOPs, tagged with its group."""
         m = self.match
         if "target_from" in m:
             template = spec.replace(**m["target_from"])
+            check_fits(template)
             target, label = template, template.slug()
         else:
             target, label = m["target"], m["label"]

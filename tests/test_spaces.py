@@ -158,6 +158,9 @@ def test_expansion_checks_that_each_config_fits_its_resolution(monkeypatch):
     e = parse_space({"base": "resnet18", "axes": {"resolution": [8, 224]}}).expand()
     assert [c.spec.resolution for c in e.configs] == [224]
     assert e.dropped["resolution"][0] == 1 and "use at least" in e.dropped["resolution"][1]
+    with pytest.raises(ArchScaleError, match="2 dropped: 2 by resolution .*use at least"):
+        parse_space({"base": "resnet18", "axes": {"depth": [18, 34]},
+                     "match": {"solve": "width_multiplier", "target_from": {"resolution": 8}}}).expand()
 
 
 def test_price_training_cost_formula():
