@@ -91,7 +91,7 @@ def parse_space(data: Mapping, default_name: str = "space") -> Space:
     """Validate a space-spec mapping (see the module docstring) into a Space."""
     data = dict(data)
     check_keys(data, KEYS, what="space-spec key")
-    kind = check_choice(data.get("kind", "grid"), KINDS, "kind", "kind")
+    kind = check_choice(data.get("kind", DEFAULTS["kind"]), KINDS, "kind", "kind")
     base = _parse_base(data.get("base", {}))
     axes = _parse_axes(data.get("axes") or {}, kind)
     paired = _parse_paired(data.get("paired") or [], set(axes))
