@@ -260,7 +260,7 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
         add_figure(plot_axis_effects(df, table=effects), "axis_effects",
                    "**Per-axis effects**: mean top-1 error per value of each design axis, other axes averaged over.")
         cells = [f"{_num(m, 1)} (n={n})" for m, n in zip(effects["error_mean"], effects["n_trials"])]
-        pivot = effects.assign(cell=cells)
+        pivot = effects.assign(cell=cells, order=effects["order"].fillna(0))  # text axes: by value (NaN rows drop)
         pivot = pivot.pivot_table(index=["axis", "value", "order"], columns="regime", values="cell",
                                   aggfunc="first", sort=False).reset_index()
         pivot["_a"] = pivot["axis"].map({a: i for i, a in enumerate(dict.fromkeys(effects["axis"]))})

@@ -160,3 +160,43 @@ def test_report_says_the_batch_trained_at_and_sizes_fit_ranges_in_the_runs_unit(
     fits = pd.read_csv(tmp_path / "r" / "tables" / "scaling_law_fits.csv")
     header = next(line for line in md.splitlines() if "| dimension |" in line)
     assert "MFLOPs range" in header and "0.000-0.000" not in md and len(fits) > 0
+
+
+def _store_trials(tmp_path, axes: dict) -> pd.DataFrame:
+    """The trials table the results store builds for a tiny digits sweep over ``axes``: the sweep's
+    plan, and a journal whose epochs carry made-up accuracies in place of training."""
+    from experiments.results import build_tables
+    from experiments.sweep_spec import load_sweep, make_plan
+    from sweep_helpers import TINY_BASE, tiny_sweep
+
+    spec = tiny_sweep(tmp_path / "run", seeds=(0, 1), epochs=1)
+    spec["space"] = {"base": {**TINY_BASE, "block": "bottleneck", "depth": 11, "cardinality": 2,
+                              "bottleneck_width": 32}, "axes": axes}
+    plan, _ = make_plan(load_sweep(spec))
+    events = []
+    for i, trial in enumerate(plan):
+        tid = trial["trial_id"]
+        events += [{"event": "start", "trial_id": tid},
+                   {"event": "epoch", "trial_id": tid, "epoch": 1, "val_top1": 80.0 + 1.5 * i, "train_loss": 0.5},
+                   {"event": "end", "trial_id": tid, "status": "done"}]
+    trials, _ = build_tables(plan, events)
+    return trials
+
+
+def test_a_sweep_over_block_form_and_shortcut_shows_both_axes(tmp_path):
+    trials = _store_trials(tmp_path, {"block_form": ["grouped", "branches"], "shortcut": [True, False]})
+    assert len(trials) == 8 and (trials["status"] == "done").all()
+    out = tmp_path / "report"
+    write_report(trials, None, out)
+    effects = pd.read_csv(out / "tables" / "axis_effects.csv")
+    assert {"block_form", "shortcut"} <= set(effects["axis"])
+    assert set(effects.loc[effects["axis"] == "block_form", "value"]) == {"grouped", "branches"}
+    md = (out / "report.md").read_text()
+    assert "| block_form | grouped |" in md and "| shortcut |" in md
+    svg = (out / "figures" / "axis_effects.svg").read_text()
+    assert ">block form" in svg and ">shortcut" in svg  # the panels' x labels
+    # grouped and branches cost the same: one equal-FLOP group whose members the table tells apart
+    equal = pd.read_csv(out / "tables" / "equal_flop.csv")
+    assert {"block_form", "shortcut"} <= set(equal.columns)
+    configs = pd.read_csv(out / "tables" / "configs.csv")
+    assert {"block_form", "shortcut"} <= set(configs.columns)
