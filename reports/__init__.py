@@ -21,7 +21,7 @@ from .pareto_plot import COSTS, plot_pareto
 from .powerlaw import PowerLawFit, fit_power_law
 from .reference import IMAGENET_NAMES, is_imagenet, load_reference
 from .report import write_report
-from .results import aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts
+from .tables import aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves, study_grid
 from .style import DIMENSION_COLORS, FLOP_CONVENTION, save_figure
 

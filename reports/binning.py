@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import ARCH_FIELDS, aggregate_seeds, regime_order
+from .tables import ARCH_FIELDS, aggregate_seeds, regime_order
 
 __all__ = ["flop_bins", "flop_bin_labels", "equal_flop_groups", "equal_flop_table", "format_flops", "flop_unit"]
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .powerlaw import fit_power_law
-from .results import ARCH_FIELDS, aggregate_seeds, finished_trials, regime_order
+from .tables import ARCH_FIELDS, aggregate_seeds, finished_trials, regime_order
 
 __all__ = ["DIMENSIONS", "dimension_members", "scaling_law_fits", "best_dimension"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import aggregate_seeds
+from .tables import aggregate_seeds
 
 __all__ = ["pareto_front", "pareto_configs"]
 

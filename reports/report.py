@@ -28,7 +28,7 @@ from .document import Document
 from .pareto import pareto_configs
 from .pareto_plot import COSTS, REFERENCE_MIN_EPOCHS, plot_pareto
 from .reference import IMAGENET_NAMES, is_imagenet, load_reference
-from .results import aggregate_seeds, dataset_name, normalize_trials, regime_order, status_counts
+from .tables import aggregate_seeds, dataset_name, normalize_trials, regime_order, status_counts
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves
 from .style import FLOP_CONVENTION, save_figure
 

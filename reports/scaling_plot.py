@@ -8,7 +8,7 @@ from matplotlib.lines import Line2D
 
 from .dimensions import DIMENSIONS, dimension_members, scaling_law_fits
 from .powerlaw import MIN_SPAN
-from .results import ARCH_FIELDS, aggregate_seeds, dataset_name, finished_trials, regime_order
+from .tables import ARCH_FIELDS, aggregate_seeds, dataset_name, finished_trials, regime_order
 from .style import (MARKERS, OKABE_ITO, WIDE_TITLE, dimension_color, flop_axis_label, flop_unit, log_axis,
                     name_labels, new_figure, regime_title, sequential_colors, styled)
 

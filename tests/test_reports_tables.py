@@ -1,7 +1,7 @@
-"""reports/results.py: the normalised results tables the reports read."""
+"""reports/tables.py: the normalised results tables the reports read."""
 import dataclasses
 
-from reports.results import ARCH_FIELDS
+from reports.tables import ARCH_FIELDS
 from scaling.spec import ArchSpec
 
 
