@@ -19,6 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from scaling.conventions import FLOP_CONVENTION
+
 from .binning import flop_unit
 
 __all__ = ["OKABE_ITO", "DIMENSION_COLORS", "QUALITATIVE", "MARKERS", "FLOP_CONVENTION",
@@ -37,7 +39,6 @@ QUALITATIVE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "
                                       "black", "yellow")]
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "p", "h", "*")
 GREY = "#8c8c8c"
-FLOP_CONVENTION = "fvcore: 1 multiply-add = 1 FLOP"
 
 _RC = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
