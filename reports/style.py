@@ -9,7 +9,6 @@ regimes) use sequential maps whose lightness changes monotonically.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 from scaling.conventions import FLOP_CONVENTION
+from scaling.files import atomic_write
 
 from .binning import flop_unit
 
@@ -145,16 +145,12 @@ def freeze_layout(fig: Figure) -> None:
 def save_figure(fig: Figure, stem: Path | str) -> list[Path]:
     """Write ``stem``.png (150 dpi) and ``stem``.svg atomically; return the two paths."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with matplotlib.rc_context(_RC):
         for ext in ("png", "svg"):
-            final = stem.with_name(f"{stem.name}.{ext}")
-            tmp = final.with_name(f".{final.name}.tmp")
-            meta = {"Date": None} if ext == "svg" else {"Software": None}
-            fig.savefig(tmp, format=ext, facecolor="white", metadata=meta)
-            os.replace(tmp, final)
-            paths.append(final)
+            meta = {"Date": None} if ext == "svg" else {"Software": None}  # no timestamps: same figure, same bytes
+            path = stem.with_name(f"{stem.name}.{ext}")
+            paths.append(atomic_write(path, lambda tmp: fig.savefig(tmp, format=ext, facecolor="white", metadata=meta)))
     return paths
 
 
