@@ -101,7 +101,8 @@ def equal_flop_groups(configs: pd.DataFrame, tolerance: float = 0.15) -> pd.Data
     return out
 
 
-def equal_flop_table(trials: pd.DataFrame, tolerance: float = 0.15, min_size: int = 2) -> pd.DataFrame:
+def equal_flop_table(trials: pd.DataFrame, tolerance: float = 0.15, min_size: int = 2, *,
+                     configs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Configurations at roughly equal FLOPs, ranked by top-1 within each regime and group.
 
     One row per (regime, configuration) over finished trials, seeds averaged. Columns:
@@ -112,8 +113,9 @@ def equal_flop_table(trials: pd.DataFrame, tolerance: float = 0.15, min_size: in
     two configurations' seed standard deviations added; NaN with one seed), and the architecture
     columns that tell the group's members apart. Groups with fewer than ``min_size``
     configurations in a regime are left out.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
-    configs = aggregate_seeds(trials)
+    configs = aggregate_seeds(trials) if configs is None else configs.copy()
     if configs.empty:
         return pd.DataFrame(columns=["regime", "group", "rank", "name", "gflops", "params_m",
                                      "top1_mean", "top1_std", "n_seeds", "delta_top1", "within_spread"])
