@@ -12,6 +12,8 @@ partial or failed one, or on tables made by hand:
 FLOPs are per image in fvcore's convention (1 multiply-add = 1 FLOP), as in the ResNeXt paper;
 the ResNet-RS paper's FLOPs are twice these. Accuracies and errors are percentages.
 """
+from scaling.conventions import FLOP_CONVENTION
+
 from .binning import equal_flop_groups, equal_flop_table, flop_bin_labels, flop_bins, format_flops
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
 from .dimensions import DIMENSIONS, best_dimension, dimension_members, scaling_law_fits
@@ -21,9 +23,9 @@ from .pareto_plot import COSTS, plot_pareto
 from .powerlaw import PowerLawFit, fit_power_law
 from .reference import IMAGENET_NAMES, is_imagenet, load_reference
 from .report import write_report
-from .results import aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts
+from .tables import aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves, study_grid
-from .style import DIMENSION_COLORS, FLOP_CONVENTION, save_figure
+from .style import DIMENSION_COLORS, save_figure
 
 __all__ = [
     "write_report",

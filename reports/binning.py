@@ -9,9 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import aggregate_seeds, regime_order
+from .tables import ARCH_FIELDS, aggregate_seeds, regime_order
 
 __all__ = ["flop_bins", "flop_bin_labels", "equal_flop_groups", "equal_flop_table", "format_flops", "flop_unit"]
+
+#: Architecture columns that can tell an equal-FLOP group's members apart: the scaling dimensions
+#: first, then every other ArchSpec field except the depth as text, the base widths, the data's
+#: shape and the per-size regularisation.
+_DIMENSION_COLUMNS = ("block", "depth_number", "width_multiplier", "cardinality", "bottleneck_width",
+                      "widen_factor", "resolution")
+_NOT_TELLING = ("depth", "widths", "stem_width", "num_classes", "in_channels", "stochastic_depth", "dropout")
+_GROUP_COLUMNS = _DIMENSION_COLUMNS + tuple(f for f in ARCH_FIELDS if f not in _DIMENSION_COLUMNS + _NOT_TELLING)
 
 
 def flop_bins(flops, tolerance: float = 0.15) -> pd.Series:
@@ -93,7 +101,8 @@ def equal_flop_groups(configs: pd.DataFrame, tolerance: float = 0.15) -> pd.Data
     return out
 
 
-def equal_flop_table(trials: pd.DataFrame, tolerance: float = 0.15, min_size: int = 2) -> pd.DataFrame:
+def equal_flop_table(trials: pd.DataFrame, tolerance: float = 0.15, min_size: int = 2, *,
+                     configs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Configurations at roughly equal FLOPs, ranked by top-1 within each regime and group.
 
     One row per (regime, configuration) over finished trials, seeds averaged. Columns:
@@ -104,8 +113,9 @@ def equal_flop_table(trials: pd.DataFrame, tolerance: float = 0.15, min_size: in
     two configurations' seed standard deviations added; NaN with one seed), and the architecture
     columns that tell the group's members apart. Groups with fewer than ``min_size``
     configurations in a regime are left out.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
-    configs = aggregate_seeds(trials)
+    configs = aggregate_seeds(trials) if configs is None else configs.copy()
     if configs.empty:
         return pd.DataFrame(columns=["regime", "group", "rank", "name", "gflops", "params_m",
                                      "top1_mean", "top1_std", "n_seeds", "delta_top1", "within_spread"])
@@ -127,8 +137,7 @@ def equal_flop_table(trials: pd.DataFrame, tolerance: float = 0.15, min_size: in
     order = {r: i for i, r in enumerate(regime_order(trials))}
     t["_r"] = t["regime"].map(order)
     t = t.sort_values(["_r", "group_order", "group", "rank"]).drop(columns="_r")
-    arch = [c for c in ("block", "depth_number", "width_multiplier", "cardinality", "bottleneck_width",
-                        "widen_factor", "resolution") if c in t and t[c].nunique(dropna=True) > 1]
+    arch = [c for c in _GROUP_COLUMNS if c in t and t[c].nunique(dropna=True) > 1]
     cols = ["regime", "group", "rank", "name", "gflops", "params_m", "top1_mean", "top1_std",
             "n_seeds", "delta_top1", "within_spread"] + arch
     return t[cols].reset_index(drop=True)

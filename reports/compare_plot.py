@@ -7,7 +7,7 @@ from matplotlib.lines import Line2D
 
 from .binning import equal_flop_table
 from .distributions import axis_effects, design_axes, error_edf
-from .results import dataset_name, finished_trials, regime_order
+from .tables import dataset_name, finished_trials, regime_order
 from .style import (OKABE_ITO, QUALITATIVE, WIDE_TITLE, name_labels, new_figure, regime_colors, regime_title,
                     styled)
 

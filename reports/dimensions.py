@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .powerlaw import fit_power_law
-from .results import ARCH_FIELDS, aggregate_seeds, finished_trials, regime_order
+from .tables import ARCH_FIELDS, aggregate_seeds, finished_trials, regime_order
 
 __all__ = ["DIMENSIONS", "dimension_members", "scaling_law_fits", "best_dimension"]
 
@@ -44,15 +44,16 @@ def _as_key(value) -> str:
     return str(value)
 
 
-def dimension_members(trials: pd.DataFrame) -> pd.DataFrame:
+def dimension_members(trials: pd.DataFrame, *, configs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Which configurations lie on which one-dimensional scaling path, per regime.
 
     One row per (regime, dimension, config): columns ``regime``, ``dimension``, ``name``,
     ``is_base`` (the common starting point; it appears under every dimension that has at least
     one other member) and ``flops``. Configurations without a FLOP count are left out. Empty when
     no configuration differs from a base in one dimension only.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
-    configs = aggregate_seeds(trials)
+    configs = aggregate_seeds(trials) if configs is None else configs
     configs = configs[configs["flops"].notna() & (configs["flops"] > 0)]  # curves and fits are against FLOPs
     rows = []
     if configs.empty:

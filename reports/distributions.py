@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import ARCH_FIELDS, finished_trials, regime_order
+from .tables import ARCH_FIELDS, finished_trials, regime_order
 
 __all__ = ["error_edf", "design_axes", "axis_effects"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import aggregate_seeds
+from .tables import aggregate_seeds
 
 __all__ = ["pareto_front", "pareto_configs"]
 
@@ -47,14 +47,15 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, minimize_x: bool = True,
 
 
 def pareto_configs(trials: pd.DataFrame, cost: str = "flops", *, minimize_cost: bool = True,
-                   metric: str = "top1_mean") -> pd.DataFrame:
+                   metric: str = "top1_mean", configs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed-averaged configurations (``aggregate_seeds``) with a ``pareto`` column, front taken per regime.
 
     ``pareto`` is True for the configurations on the front of ``metric`` (maximised; default the
     mean top-1 over seeds, in %) against ``cost`` (minimised unless ``minimize_cost`` is False,
     as for throughput) within their regime. Rows missing the cost or metric are never on it.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
-    configs = aggregate_seeds(trials)
+    configs = aggregate_seeds(trials) if configs is None else configs.copy()
     configs["pareto"] = False
     for _, g in configs.groupby("regime", sort=False):
         configs.loc[g.index, "pareto"] = pareto_front(g, cost, metric, minimize_x=minimize_cost)

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from .pareto import pareto_configs
-from .results import dataset_name, finished_trials, regime_order
+from .tables import dataset_name, finished_trials, regime_order
 from .style import (GREY, OKABE_ITO, flop_axis_label, flop_unit, freeze_layout, log_axis, name_labels, new_figure,
                     place_labels, regime_title, styled, time_unit)
 
@@ -62,7 +62,7 @@ def cost_axis(cost: str, values) -> tuple[float, str]:
 
 @styled
 def plot_pareto(trials: pd.DataFrame, cost: str = "flops", *, reference: pd.DataFrame | None = None,
-                regimes: list[str] | None = None, label_front: bool = True):
+                regimes: list[str] | None = None, label_front: bool = True, configs: pd.DataFrame | None = None):
     """Top-1 accuracy (%, mean over seeds, bars: min-max over seeds) against ``cost``, a panel per regime.
 
     ``cost`` is a key of ``COSTS`` (FLOPs, params, latency, throughput, training time), drawn on a
@@ -73,9 +73,10 @@ def plot_pareto(trials: pd.DataFrame, cost: str = "flops", *, reference: pd.Data
     FLOP and parameter panels of regimes of at least ``REFERENCE_MIN_EPOCHS`` epochs (all panels
     when no regime is that long): pass it only for ImageNet runs. Returns the Figure, or None when
     no finished trial has this cost.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
     spec = COSTS[cost]
-    configs = pareto_configs(trials, spec.column, minimize_cost=spec.minimize)
+    configs = pareto_configs(trials, spec.column, minimize_cost=spec.minimize, configs=configs)
     configs = configs[configs[spec.column].notna() & (configs[spec.column] > 0)]
     if configs.empty:
         return None

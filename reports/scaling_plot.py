@@ -8,7 +8,7 @@ from matplotlib.lines import Line2D
 
 from .dimensions import DIMENSIONS, dimension_members, scaling_law_fits
 from .powerlaw import MIN_SPAN
-from .results import ARCH_FIELDS, aggregate_seeds, dataset_name, finished_trials, regime_order
+from .tables import ARCH_FIELDS, aggregate_seeds, dataset_name, finished_trials, regime_order
 from .style import (MARKERS, OKABE_ITO, WIDE_TITLE, dimension_color, flop_axis_label, flop_unit, log_axis,
                     name_labels, new_figure, regime_title, sequential_colors, styled)
 
@@ -23,7 +23,7 @@ def _fmt(v) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-def study_grid(trials: pd.DataFrame) -> pd.DataFrame:
+def study_grid(trials: pd.DataFrame, *, configs: pd.DataFrame | None = None) -> pd.DataFrame:
     """The seed-averaged configurations of the depth x width x resolution study.
 
     Other architecture fields (cardinality, block, SE, ...) are held at their most common
@@ -31,8 +31,9 @@ def study_grid(trials: pd.DataFrame) -> pd.DataFrame:
     other values are left out (the equal-FLOP and per-dimension figures show them). Adds
     ``depth_key`` (nominal depth, or the depth text when not numeric); ``attrs["held"]`` names the
     fields held and their values.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
-    configs = aggregate_seeds(trials)
+    configs = aggregate_seeds(trials) if configs is None else configs
     configs = configs[configs["flops"].notna() & (configs["flops"] > 0)].copy()
     if configs.empty:
         return configs
@@ -48,15 +49,16 @@ def study_grid(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 @styled
-def plot_scaling_curves(trials: pd.DataFrame):
+def plot_scaling_curves(trials: pd.DataFrame, *, configs: pd.DataFrame | None = None):
     """Top-1 accuracy (%) against FLOPs: one line per depth, one point (marker) per width multiplier.
 
     A grid of panels: one row per input resolution, one column per regime (shortest training on
     the left), as in the ResNet-RS scaling study, so one sees at each resolution whether adding
     depth or width buys more accuracy and how that flips with the training length. Points are
     seed means with min-max bars. Returns the Figure, or None when neither depth nor width varies.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
-    grid = study_grid(trials)
+    grid = study_grid(trials, configs=configs)
     if grid.empty or (grid["depth_key"].nunique() < 2 and grid["width_multiplier"].nunique() < 2):
         return None
     regimes = [r for r in regime_order(trials) if r in set(grid["regime"])]
@@ -120,7 +122,8 @@ def _why(fit: pd.Series) -> str:
 
 @styled
 def plot_dimension_curves(trials: pd.DataFrame, fits: pd.DataFrame | None = None,
-                          members: pd.DataFrame | None = None):
+                          members: pd.DataFrame | None = None, *,
+                          configs: pd.DataFrame | None = None):
     """Top-1 error (%) against FLOPs when scaling one dimension from a common base, a panel per regime.
 
     Each dimension (depth, width, cardinality, resolution, or the sweep's strategy labels) has
@@ -129,12 +132,13 @@ def plot_dimension_curves(trials: pd.DataFrame, fits: pd.DataFrame | None = None
     standard error and the number of points in the legend; the dotted vertical line is the
     budget at which the dimensions are compared. Returns the Figure, or None when no
     configuration differs from a base in one dimension only.
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
     """
-    members = dimension_members(trials) if members is None else members
+    members = dimension_members(trials, configs=configs) if members is None else members
     if members.empty:
         return None
     fits = scaling_law_fits(trials, members) if fits is None else fits
-    configs = aggregate_seeds(trials).set_index(["regime", "name"])
+    configs = (aggregate_seeds(trials) if configs is None else configs).set_index(["regime", "name"])
     regimes = [r for r in regime_order(trials) if r in set(members["regime"])]
     done = finished_trials(trials)
     div, unit = flop_unit(done["flops"])

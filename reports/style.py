@@ -9,7 +9,6 @@ regimes) use sequential maps whose lightness changes monotonically.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +17,9 @@ from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
+
+from scaling.conventions import FLOP_CONVENTION
+from scaling.files import atomic_write
 
 from .binning import flop_unit
 
@@ -37,7 +39,6 @@ QUALITATIVE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "
                                       "black", "yellow")]
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "p", "h", "*")
 GREY = "#8c8c8c"
-FLOP_CONVENTION = "fvcore: 1 multiply-add = 1 FLOP"
 
 _RC = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
@@ -144,16 +145,12 @@ def freeze_layout(fig: Figure) -> None:
 def save_figure(fig: Figure, stem: Path | str) -> list[Path]:
     """Write ``stem``.png (150 dpi) and ``stem``.svg atomically; return the two paths."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with matplotlib.rc_context(_RC):
         for ext in ("png", "svg"):
-            final = stem.with_name(f"{stem.name}.{ext}")
-            tmp = final.with_name(f".{final.name}.tmp")
-            meta = {"Date": None} if ext == "svg" else {"Software": None}
-            fig.savefig(tmp, format=ext, facecolor="white", metadata=meta)
-            os.replace(tmp, final)
-            paths.append(final)
+            meta = {"Date": None} if ext == "svg" else {"Software": None}  # no timestamps: same figure, same bytes
+            path = stem.with_name(f"{stem.name}.{ext}")
+            paths.append(atomic_write(path, lambda tmp: fig.savefig(tmp, format=ext, facecolor="white", metadata=meta)))
     return paths
 
 

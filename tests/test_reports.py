@@ -1,7 +1,9 @@
 """reports/: Pareto fronts, FLOP bins, equal-FLOP tables, the power-law fit, dimensions, distributions."""
 import itertools
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -253,3 +255,13 @@ def test_reports_does_not_import_torch_or_ray():
     code = ("import sys, reports; bad = [m for m in ('torch', 'ray') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_flop_convention_is_imported_not_copied():
+    import reports.style
+    import scaling.conventions
+
+    assert reports.FLOP_CONVENTION is scaling.conventions.FLOP_CONVENTION is reports.style.FLOP_CONVENTION
+    folder = Path(reports.style.__file__).parent
+    copies = [p.name for p in folder.glob("*.py") if re.search(r"^\s*FLOP_CONVENTION\s*=", p.read_text(), re.M)]
+    assert not copies, copies

@@ -1,4 +1,6 @@
 """reports/: figures and write_report on partial, failed, empty and ImageNet runs."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,12 +17,30 @@ def partial_run(tmp_path_factory):
     trials, epochs = synthetic_trials()
     trials = trials.drop(columns=["train_time_s"])  # an older results table without it
     out = tmp_path_factory.mktemp("report")
-    summary = write_report(trials, epochs, out, manifest={"dataset": "cifar10", "space": {"depth": [26, 50, 101]}})
-    return trials, out, summary
+    with pytest.MonkeyPatch.context() as mp:
+        aggregations = _count_aggregations(mp)
+        summary = write_report(trials, epochs, out, manifest={"dataset": "cifar10", "space": {"depth": [26, 50, 101]}})
+    return trials, out, summary, len(aggregations)
+
+
+def _count_aggregations(monkeypatch) -> list:
+    """Count the calls of ``aggregate_seeds`` from every reports module; returns the growing list of calls."""
+    import reports
+
+    calls, original = [], reports.tables.aggregate_seeds
+
+    def counted(trials):
+        calls.append(1)
+        return original(trials)
+
+    for name, module in vars(reports).items():
+        if getattr(module, "aggregate_seeds", None) is original and name != "tables":
+            monkeypatch.setattr(module, "aggregate_seeds", counted)
+    return calls
 
 
 def test_report_on_a_partial_failed_run_writes_every_file(partial_run):
-    trials, out, summary = partial_run
+    trials, out, summary, _ = partial_run
     assert (out / "report.md").is_file() and (out / "report.html").is_file() and (out / "summary.json").is_file()
     for name in ("pareto_flops", "pareto_params", "scaling_curves", "dimension_curves", "equal_flop", "error_edf",
                  "axis_effects", "learning_curves"):
@@ -32,8 +52,13 @@ def test_report_on_a_partial_failed_run_writes_every_file(partial_run):
     assert summary["status_counts"]["error"] == 1 and summary["n_finished"] == len(trials) - 4
 
 
+def test_report_aggregates_the_seeds_once(partial_run):
+    *_, aggregations = partial_run
+    assert aggregations == 1  # every section and figure reads the one seed aggregate
+
+
 def test_report_lists_failed_trials_and_skips_unmeasured_costs(partial_run):
-    trials, out, summary = partial_run
+    trials, out, summary, _ = partial_run
     md = (out / "report.md").read_text()
     assert "CUDA out of memory; lower --batch-size" in md
     for status in ("diverged", "running", "pending"):
@@ -48,7 +73,7 @@ def test_report_lists_failed_trials_and_skips_unmeasured_costs(partial_run):
 
 
 def test_report_pareto_summary_holds_only_finished_configs(partial_run):
-    trials, out, summary = partial_run
+    trials, out, summary, _ = partial_run
     assert set(summary["pareto"]) == {"rs-10", "rs-100"}
     for regime, names in summary["pareto"].items():
         assert names and set(names) <= set(trials.loc[trials["regime"] == regime, "name"])
@@ -61,7 +86,7 @@ def test_report_pareto_summary_holds_only_finished_configs(partial_run):
 
 
 def test_report_html_is_self_contained_and_not_imagenet(partial_run):
-    trials, out, summary = partial_run
+    trials, out, summary, _ = partial_run
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(summary["figures"]) // 2
     assert 'src="figures/' not in html and "<table>" in html
@@ -160,3 +185,93 @@ def test_report_says_the_batch_trained_at_and_sizes_fit_ranges_in_the_runs_unit(
     fits = pd.read_csv(tmp_path / "r" / "tables" / "scaling_law_fits.csv")
     header = next(line for line in md.splitlines() if "| dimension |" in line)
     assert "MFLOPs range" in header and "0.000-0.000" not in md and len(fits) > 0
+
+
+def _store_trials(tmp_path, axes: dict) -> pd.DataFrame:
+    """The trials table the results store builds for a tiny digits sweep over ``axes``: the sweep's
+    plan, and a journal whose epochs carry made-up accuracies in place of training."""
+    from experiments.results import build_tables
+    from experiments.sweep_spec import load_sweep, make_plan
+    from sweep_helpers import TINY_BASE, tiny_sweep
+
+    spec = tiny_sweep(tmp_path / "run", seeds=(0, 1), epochs=1)
+    spec["space"] = {"base": {**TINY_BASE, "block": "bottleneck", "depth": 11, "cardinality": 2,
+                              "bottleneck_width": 32}, "axes": axes}
+    plan, _ = make_plan(load_sweep(spec))
+    events = []
+    for i, trial in enumerate(plan):
+        tid = trial["trial_id"]
+        events += [{"event": "start", "trial_id": tid},
+                   {"event": "epoch", "trial_id": tid, "epoch": 1, "val_top1": 80.0 + 1.5 * i, "train_loss": 0.5},
+                   {"event": "end", "trial_id": tid, "status": "done"}]
+    trials, _ = build_tables(plan, events)
+    return trials
+
+
+def test_a_sweep_over_block_form_and_shortcut_shows_both_axes(tmp_path):
+    trials = _store_trials(tmp_path, {"block_form": ["grouped", "branches"], "shortcut": [True, False]})
+    assert len(trials) == 8 and (trials["status"] == "done").all()
+    out = tmp_path / "report"
+    write_report(trials, None, out)
+    effects = pd.read_csv(out / "tables" / "axis_effects.csv")
+    assert {"block_form", "shortcut"} <= set(effects["axis"])
+    assert set(effects.loc[effects["axis"] == "block_form", "value"]) == {"grouped", "branches"}
+    md = (out / "report.md").read_text()
+    assert "| block_form | grouped |" in md and "| shortcut |" in md
+    svg = (out / "figures" / "axis_effects.svg").read_text()
+    assert ">block form" in svg and ">shortcut" in svg  # the panels' x labels
+    # grouped and branches cost the same: one equal-FLOP group whose members the table tells apart
+    equal = pd.read_csv(out / "tables" / "equal_flop.csv")
+    assert {"block_form", "shortcut"} <= set(equal.columns)
+    configs = pd.read_csv(out / "tables" / "configs.csv")
+    assert {"block_form", "shortcut"} <= set(configs.columns)
+
+
+def test_a_report_that_fails_midway_leaves_the_old_one_and_no_temporary_files(tmp_path, monkeypatch):
+    import reports.report as sections
+
+    trials, epochs = synthetic_trials(depths=(26, 50), widths=(1.0,), resolutions=(32,), failures=False)
+    short = (sections.run_section, sections.configs_section, sections.learning_curves_section,
+             sections.distributions_section)
+    monkeypatch.setattr(sections, "SECTIONS", short)  # a short report, to be quick
+    out = tmp_path / "report"
+    write_report(trials, epochs, out, title="first")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed while drawing")
+
+    monkeypatch.setattr(sections, "plot_error_edf", boom)  # a section halfway through the report
+    with pytest.raises(RuntimeError, match="killed while drawing"):
+        write_report(trials.assign(final_top1=trials["final_top1"] - 1), None, out, title="second")
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before and b"# first" in after[Path("report.md")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temporary folder beside it
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
+
+
+def test_a_new_report_replaces_the_whole_folder(tmp_path, monkeypatch):
+    import reports.report as sections
+
+    short = (sections.run_section, sections.pareto_section, sections.learning_curves_section, sections.configs_section)
+    monkeypatch.setattr(sections, "SECTIONS", short)  # a short report, to be quick
+    trials, epochs = synthetic_trials(depths=(26, 50), widths=(1.0,), resolutions=(32,), failures=False)
+    out = tmp_path / "report"
+    first = write_report(trials, epochs, out)
+    assert (out / "figures" / "learning_curves.png").is_file()
+    second = write_report(trials, None, out)  # no epochs: no learning curves, and none left from before
+    assert not (out / "figures" / "learning_curves.png").exists()
+    assert len(second["figures"]) == len(first["figures"]) - 2
+    assert all(Path(p).is_file() for p in second["figures"] + second["tables"] + [second["summary_json"]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_folder_holding_other_files_is_not_replaced(tmp_path):
+    trials, _ = synthetic_trials(depths=(26,), widths=(1.0,), resolutions=(32,), failures=False)
+    (tmp_path / "trials.csv").write_text("precious")
+    with pytest.raises(ArchScaleError) as e:
+        write_report(trials, None, tmp_path)
+    assert e.value.field == "out" and "trials.csv" in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.csv"]
+    with pytest.raises(ArchScaleError, match="is a file"):
+        write_report(trials, None, tmp_path / "trials.csv")

@@ -6,8 +6,12 @@ reports need so the other modules can rely on it. Accuracies are percentages (0-
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
+
+from scaling.spec import ArchSpec
 
 __all__ = ["FINISHED", "NOT_PLOTTED", "STATUSES", "ARCH_FIELDS", "normalize_trials",
            "finished_trials", "aggregate_seeds", "regime_order", "status_counts", "dataset_name"]
@@ -18,11 +22,17 @@ FINISHED = ("done", "stopped")
 NOT_PLOTTED = ("diverged", "error")
 STATUSES = ("done", "stopped", "diverged", "error", "running", "pending")
 
-#: Architecture fields of a trial row (ArchSpec fields plus ``depth_number``), in spec order.
-ARCH_FIELDS = ("block", "depth", "depth_number", "widths", "stem_width", "width_multiplier",
-               "cardinality", "bottleneck_width", "widen_factor", "stem", "stem_pool", "downsample",
-               "se_ratio", "radix", "avd", "preact", "stochastic_depth", "dropout",
-               "zero_init_residual", "num_classes", "in_channels", "resolution")
+
+def _arch_fields() -> tuple[str, ...]:
+    """ArchSpec's fields in spec order, with ``depth_number`` (the nominal depth) after ``depth``."""
+    names = [f.name for f in dataclasses.fields(ArchSpec)]
+    at = names.index("depth") + 1
+    return tuple(names[:at] + ["depth_number"] + names[at:])
+
+
+#: Architecture fields of a trial row: every ArchSpec field plus ``depth_number``, in spec order.
+#: Derived, never copied, so a new ArchSpec field is a report axis with no other edit.
+ARCH_FIELDS = _arch_fields()
 
 _NUMERIC = ("epochs", "seed", "depth_number", "width_multiplier", "cardinality", "bottleneck_width",
             "widen_factor", "resolution", "params", "flops", "activations", "final_top1", "best_top1",

@@ -1,0 +1,139 @@
+"""The report's tables as display text: numbers formatted with their spread, long tables digested.
+
+Pure functions from the analysis tables (``pareto_configs``, ``scaling_law_fits``,
+``equal_flop_table``, ``axis_effects``, the trials table) to the short DataFrames of strings that
+``Document.table`` shows; the full tables go to CSV unchanged. Accuracies and errors are in %,
+FLOPs per image (fvcore convention).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .binning import flop_unit
+
+__all__ = ["front_digest", "fits_digest", "best_dimension_text", "equal_flop_digest", "axis_effects_digest",
+           "trial_digest", "trial_columns", "trained_at", "clipped", "spread_along", "num", "sig", "pm"]
+
+
+def front_digest(front: pd.DataFrame) -> pd.DataFrame:
+    """The FLOP front as display text: GFLOPs, params (M), top-1 ± std, seeds."""
+    return pd.DataFrame({
+        "regime": front["regime"], "config": front["name"],
+        "GFLOPs": front["flops"].map(lambda v: sig(v / 1e9)),
+        "params (M)": front["params"].map(lambda v: sig(v / 1e6)),
+        "top-1 (%)": [pm(m, s) for m, s in zip(front["top1_mean"], front["top1_std"])],
+        "seeds": front["n_seeds"].astype(int)})
+
+
+def fits_digest(fits: pd.DataFrame, run_flops: pd.Series) -> pd.DataFrame:
+    """The scaling-law fits as display text, FLOP ranges in the unit of the run's figures."""
+    div, unit = flop_unit(run_flops)
+    return pd.DataFrame({
+        "regime": fits["regime"], "dimension": fits["dimension"], "configs": fits["n_configs"],
+        "points": fits["n_points"], f"{unit} range": [f"{num(a * 1e9 / div, 3)}-{num(b * 1e9 / div, 3)}"
+                                                      for a, b in zip(fits["gflops_min"], fits["gflops_max"])],
+        "b": [pm(b, s, 2) for b, s in zip(fits["b"], fits["b_std"])],
+        "floor c (%)": [pm(c, s, 1) for c, s in zip(fits["c"], fits["c_std"])],
+        "pp per 2x FLOPs at budget": [pm(g, s, 2) for g, s in zip(fits["gain_per_doubling"], fits["gain_std"])],
+        "note": fits["note"].fillna("")})
+
+
+def best_dimension_text(regime: str, b: dict) -> str:
+    """One sentence on the dimension that buys a regime the most accuracy per added FLOP."""
+    text = (f"`{regime}`: at about {b['budget_gflops']:.3g} GFLOPs, **{b['dimension']}** gives the most accuracy "
+            f"per added FLOP: about {b['gain']:.2f} ± {b['gain_std']:.2f} percentage points less top-1 error "
+            f"per doubling of FLOPs (fit on {b['n_points']} points)")
+    if b["runner_up"] is not None:
+        text += (f", ahead of {b['runner_up']} ({b['runner_up_gain']:.2f} ± {b['runner_up_std']:.2f})"
+                 + ("" if b["clear"] else ", but within the uncertainty"))
+    return text + "."
+
+
+def equal_flop_digest(table: pd.DataFrame) -> pd.DataFrame:
+    """Per regime and FLOP group: the best configuration, its runner-up and the gap between them."""
+    rows = []
+    for (regime, group), g in table.groupby(["regime", "group"], sort=False):
+        best, rival = g.iloc[0], g.iloc[1]
+        within = rival["within_spread"]
+        rows.append({"regime": regime, "FLOP group": group, "configs": len(g), "best": best["name"],
+                     "top-1 (%)": pm(best["top1_mean"], best["top1_std"]), "runner-up": rival["name"],
+                     "gap (pp)": num(rival["delta_top1"]),
+                     "within spread": "–" if pd.isna(within) else ("yes" if bool(within) else "no")})
+    return pd.DataFrame(rows)
+
+
+def axis_effects_digest(effects: pd.DataFrame, regimes: list[str]) -> pd.DataFrame:
+    """Mean error (n trials) per axis value, a column per regime, axes in the order of ``effects``."""
+    cells = [f"{num(m, 1)} (n={n})" for m, n in zip(effects["error_mean"], effects["n_trials"])]
+    # text axes have no numeric order: sort them by value (a NaN key would drop their rows)
+    pivot = effects.assign(cell=cells, order=effects["order"].fillna(0))
+    pivot = pivot.pivot_table(index=["axis", "value", "order"], columns="regime", values="cell",
+                              aggfunc="first", sort=False).reset_index()
+    pivot["_a"] = pivot["axis"].map({a: i for i, a in enumerate(dict.fromkeys(effects["axis"]))})
+    pivot = pivot.sort_values(["_a", "order", "value"]).drop(columns=["_a", "order"])
+    return pivot[["axis", "value"] + [r for r in regimes if r in pivot.columns]].fillna("–")
+
+
+def trial_digest(rows: pd.DataFrame) -> pd.DataFrame:
+    """Trials as display text: id, name, regime, seed, status, epochs done, and the error cut at 160
+    characters; at most 200 rows (the CSV table has them all)."""
+    listed = rows[trial_columns(rows)].copy()
+    listed["epochs_done"] = listed["epochs_done"].map(lambda v: "–" if pd.isna(v) else str(int(v)))
+    listed["error"] = listed["error"].map(lambda e: (e[:160] + "…") if len(e) > 160 else e)
+    return listed.head(200)
+
+
+def trial_columns(rows: pd.DataFrame) -> list[str]:
+    """The columns a trial list shows: id, name, regime, seed, status, epochs done, error (those present)."""
+    return [c for c in ("trial_id", "name", "regime", "seed", "status", "epochs_done", "error") if c in rows]
+
+
+def trained_at(df: pd.DataFrame) -> str:
+    """' Trained at batch 64 (peak learning rate 0.025).': what the trials used, which on small
+    data sets is less than the regime's nominal batch."""
+    parts = []
+    for col, label in (("batch_size", "batch"), ("lr_peak", "peak learning rate")):
+        if col in df:
+            values = sorted(pd.to_numeric(df[col], errors="coerce").dropna().unique())
+            if values:
+                parts.append(f"{label} {', '.join(f'{v:g}' for v in values[:6])}{' ...' if len(values) > 6 else ''}")
+    return f" Trained at {parts[0]}" + (f" ({parts[1]})" if len(parts) > 1 else "") + "." if parts else ""
+
+
+def clipped(value, limit: int = 200) -> str:
+    """A manifest value as text (JSON for lists and mappings), cut at ``limit`` characters."""
+    text = value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value, default=str)
+    text = str(text)
+    return f"{text[:limit]}{'…' if len(text) > limit else ''}"
+
+
+def spread_along(names: list[str], k: int = 6) -> list[str]:
+    """Up to ``k`` names spread evenly along a list (cheapest, most expensive and between)."""
+    if len(names) <= k:
+        return list(names)
+    idx = sorted(set(np.linspace(0, len(names) - 1, k).round().astype(int)))
+    return [names[i] for i in idx]
+
+
+def num(v, digits: int = 2) -> str:
+    """``v`` with ``digits`` decimals; '–' when missing."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)) or pd.isna(v):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def sig(v, digits: int = 3) -> str:
+    """``v`` to ``digits`` significant figures, so tiny networks do not print as 0.00; '–' when missing."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)) or pd.isna(v):
+        return "–"
+    return f"{v:.{digits}g}"
+
+
+def pm(mean, std, digits: int = 1) -> str:
+    """'mean ± std' with ``digits`` decimals ('mean' alone without a std, '–' without a mean)."""
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
