@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 
+from scaling.conventions import FLOP_CONVENTION
+
 from . import specargs
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("count", help="params, FLOPs and activations of presets or specs",
-                       description="Print params, FLOPs (fvcore: 1 multiply-add = 1 FLOP) and activations.")
+                       description=f"Print params, FLOPs ({FLOP_CONVENTION}) and activations.")
     p.add_argument("presets", nargs="*", metavar="PRESET", help="preset names, e.g. resnet50 resnext50_32x4d")
     p.add_argument("--spec", action="append", metavar="FILE", help="an ArchSpec YAML/JSON file (repeatable)")
     p.add_argument("--counter", choices=("fvcore", "analytic"), default="fvcore",
@@ -23,9 +25,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    """Print the counts of every preset and spec file named; returns the exit status."""
     import pandas as pd
 
-    from scaling import FLOP_CONVENTION, complexity, measure
+    from scaling import complexity, measure
 
     specs = specargs.specs_from_args(args.presets, args.spec or [], specargs.spec_overrides(args))
     rows = []
@@ -46,7 +49,7 @@ def run(args) -> int:
     table = pd.DataFrame({
         "name": df["name"],
         "params (M)": (df["params"] / 1e6).map("{:.2f}".format),
-        "GFLOPs (1 MAC = 1 FLOP)": (df["flops"] / 1e9).map("{:.3f}".format),
+        f"GFLOPs ({FLOP_CONVENTION})": (df["flops"] / 1e9).map("{:.3f}".format),
         "activations (M)": (df["activations"] / 1e6).map("{:.2f}".format),
         "resolution": df["resolution"],
     })

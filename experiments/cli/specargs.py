@@ -1,4 +1,8 @@
-"""Command-line flags for every ArchSpec field (``--cardinality 32 --depth 3,4,6,3 --preact``)."""
+"""Command-line flags for every ArchSpec field (``--cardinality 32 --depth 3,4,6,3 --preact``).
+
+The flags come from ``dataclasses.fields(ArchSpec)``: a new ArchSpec field is a new flag with no
+other edit. Imports no torch (presets and spec files are read only when a command runs).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +10,8 @@ import dataclasses
 
 import yaml
 
-from scaling import ArchSpec, get_preset, load_spec
 from scaling.errors import ArchScaleError
+from scaling.spec import ArchSpec
 from scaling.yamlio import load_yaml
 
 SPEC_FIELDS = [f.name for f in dataclasses.fields(ArchSpec)]
@@ -41,6 +45,8 @@ def specs_from_args(presets: list[str], spec_files: list[str], overrides: dict) 
 
     With neither presets nor files, the flags alone describe one spec on ArchSpec's defaults.
     """
+    from scaling.presets import get_preset, load_spec
+
     out: list[tuple[str, ArchSpec]] = []
     tag = ",".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
     for name in presets:

@@ -11,7 +11,8 @@ import json
 import math
 from pathlib import Path
 
-from scaling import ArchScaleError
+from scaling.conventions import FLOP_CONVENTION
+from scaling.errors import ArchScaleError
 
 from . import specargs
 
@@ -47,7 +48,7 @@ def add_parser(sub) -> None:
 
 
 def _regime(args):
-    from .regimes import get_regime
+    from ..regimes import get_regime
 
     overrides = {}
     for item in args.set:
@@ -77,21 +78,11 @@ def _spec(args, required: bool):
 
 
 def run(args) -> int:
+    """Train one trial (or print a regime with --show-regime); returns the exit status."""
     if args.show_regime:
-        regime = _regime(args)
-        named = _spec(args, required=False)
-        print(f"regime {regime.name}: {regime.description}")
-        for key, value in regime.to_dict().items():
-            if key not in ("name", "description"):
-                print(f"  {key:24s} {value}")
-        if named:
-            print(f"effective regularisation for {named[0]}:")
-            for key, value in regime.regularization(named[1]).items():
-                print(f"  {key:24s} {value}")
-        return 0
-
-    from .datasets import dataset_from
-    from .trainer import TrialConfig, train_trial
+        return _show_regime(args)
+    from ..datasets import dataset_from
+    from ..trainer import TrialConfig, train_trial
 
     name, spec = _spec(args, required=True)
     regime = _regime(args)
@@ -100,14 +91,7 @@ def run(args) -> int:
         dataset["root"] = args.data_root
     if args.dataset_label:
         dataset["label"] = args.dataset_label
-    resume = None
-    if args.resume:
-        if not args.checkpoint_dir:
-            raise ArchScaleError("resume", "--resume needs --checkpoint-dir DIR")
-        state = Path(args.checkpoint_dir) / "state.pt"
-        resume = state if state.is_file() else None
-        if resume is None:
-            print(f"no checkpoint in {args.checkpoint_dir} yet: starting from scratch")
+    resume = _resume_from(args)
     cfg = TrialConfig(spec=spec, regime=regime, dataset=dataset_from(dataset), seed=args.seed, name=name,
                       device=args.device, cpus=args.cpus, amp=args.amp, channels_last=args.channels_last,
                       compile=args.compile, checkpoint_every=args.checkpoint_every,
@@ -123,8 +107,37 @@ def run(args) -> int:
           f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
           f"({result['images_per_s']:.0f} img/s, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
           f"{result['device']}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
-          f"(1 MAC = 1 FLOP); peak memory {_mb(result['peak_memory_bytes'])}")
+          f"({FLOP_CONVENTION}); peak memory {_mb(result['peak_memory_bytes'])}")
     return 0
+
+
+def _show_regime(args) -> int:
+    regime = _regime(args)
+    named = _spec(args, required=False)
+    print(f"regime {regime.name}: {regime.description}")
+    for key, value in regime.to_dict().items():
+        if key not in ("name", "description"):
+            print(f"  {key:24s} {value}")
+    if named:
+        print(f"effective regularisation for {named[0]}:")
+        for key, value in regime.regularization(named[1]).items():
+            print(f"  {key:24s} {value}")
+    return 0
+
+
+def _resume_from(args) -> Path | None:
+    """The checkpoint file to resume from: None without --resume or when there is none yet."""
+    from ..trainer import STATE_FILE
+
+    if not args.resume:
+        return None
+    if not args.checkpoint_dir:
+        raise ArchScaleError("resume", "--resume needs --checkpoint-dir DIR")
+    state = Path(args.checkpoint_dir) / STATE_FILE
+    if not state.is_file():
+        print(f"no checkpoint in {args.checkpoint_dir} yet: starting from scratch")
+        return None
+    return state
 
 
 def _mb(b) -> str:
