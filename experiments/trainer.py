@@ -17,25 +17,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 import random
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset, spec_from_dict
 from scaling.device import device_name, resolve_device, sync
+from scaling.files import atomic_write
 from scaling.timing import peak_rss_bytes, reset_peak_rss, time_inference
 
 from .datasets import DatasetConfig, dataset_from, load_dataset
 from .regimes import Regime, regime_from
-from .results import publish
 
 NAN_CHECK_EVERY = 50
 STATE_FILE = "state.pt"
@@ -155,18 +154,6 @@ def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
     torch.manual_seed(s)
     random.seed(s)
     return torch.Generator().manual_seed(s + 1)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -362,7 +349,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
                      "epoch": epoch + 1, "history": history, "train_time": train_time,
                      "rng": {"torch": torch.get_rng_state()}, "config": cfg.to_dict()}
             ckpt = str(checkpoint_dir) if checkpoint_dir else tempfile.mkdtemp(prefix="archscale-ckpt-")
-            _atomic_save(state, Path(ckpt) / STATE_FILE)
+            atomic_write(Path(ckpt) / STATE_FILE, lambda tmp: torch.save(state, tmp))
         if cfg.verbose:
             print(f"epoch {epoch + 1:>3}/{regime.epochs}  loss {train_loss:.4f}  val loss {val['val_loss']:.4f}  "
                   f"top-1 {val['val_top1']:5.2f}%  top-5 {val['val_top5']:5.2f}%  lr {metrics['lr']:.4g}  "
