@@ -15,9 +15,9 @@ import sys
 
 from scaling.conventions import DATASET_TRAIN_SIZES, FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
 from scaling.errors import ArchScaleError
-from scaling.validate import check_choice
+from scaling.validate import check_choice, is_number
 
-from .specargs import SPEC_FIELDS, parse_value
+from .specargs import parse_value, spec_fields
 
 ACTIONS = ("show", "match", "scale", "list")
 FLOPS_NOTE = f"FLOPs per image, {FLOP_CONVENTION}"
@@ -251,7 +251,7 @@ def _match(args) -> int:
             raise ArchScaleError("base", "the target is a FLOP count: name the network to vary with --base") from None
     vary = _parse_vary(args.vary)
     for name, _ in vary:
-        check_choice(name, SPEC_FIELDS, "vary", "ArchSpec field")
+        check_choice(name, spec_fields(), "vary", "ArchSpec field")
     rows = []
     for combo in itertools.product(*[[(n, v) for v in values] for n, values in vary]) if vary else [()]:
         spec = ArchSpec.from_dict({**base.to_dict(), **dict(combo)})
@@ -290,7 +290,7 @@ def _scale(args) -> int:
     rows = []
     for strategy in strategies:
         for m in multipliers:
-            if isinstance(m, bool) or not isinstance(m, (int, float)):
+            if not is_number(m):
                 raise ArchScaleError("multipliers", f"expected numbers such as 2,4,8, got {m!r}")
             s = scale(base, strategy, m, tolerance=args.tolerance, regime_epochs=args.regime_epochs)
             cx = complexity(s.spec, counter="analytic")

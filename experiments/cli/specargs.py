@@ -14,7 +14,10 @@ from scaling.errors import ArchScaleError
 from scaling.spec import ArchSpec
 from scaling.yamlio import load_yaml
 
-SPEC_FIELDS = [f.name for f in dataclasses.fields(ArchSpec)]
+
+def spec_fields() -> list[str]:
+    """ArchSpec's field names, in declaration order: one flag each."""
+    return [f.name for f in dataclasses.fields(ArchSpec)]
 
 
 def parse_value(text: str):
@@ -30,14 +33,14 @@ def parse_value(text: str):
 def add_spec_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--<field>`` for every ArchSpec field, all defaulting to 'not given'."""
     group = parser.add_argument_group("architecture fields (override the preset/spec; see ArchSpec)")
-    for name in SPEC_FIELDS:
+    for name in spec_fields():
         group.add_argument("--" + name.replace("_", "-"), dest="spec_" + name, metavar="V",
                            type=parse_value, default=None)
 
 
 def spec_overrides(args: argparse.Namespace) -> dict:
     """The ArchSpec fields given as flags."""
-    return {n: getattr(args, "spec_" + n) for n in SPEC_FIELDS if getattr(args, "spec_" + n, None) is not None}
+    return {n: getattr(args, "spec_" + n) for n in spec_fields() if getattr(args, "spec_" + n, None) is not None}
 
 
 def specs_from_args(presets: list[str], spec_files: list[str], overrides: dict) -> list[tuple[str, ArchSpec]]:
