@@ -5,7 +5,7 @@ import json
 
 from scaling.conventions import FLOP_CONVENTION
 
-from . import specargs
+from .specargs import add_spec_flags, spec_overrides, specs_from_args
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="device for --measure: auto, cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=32, help="batch size for --measure throughput")
     p.add_argument("--iters", type=int, default=10, help="timed iterations for --measure (after 3 warm-up)")
-    specargs.add_spec_flags(p)
+    add_spec_flags(p)
     p.set_defaults(func=run)
 
 
@@ -30,7 +30,7 @@ def run(args) -> int:
 
     from scaling import complexity, measure
 
-    specs = specargs.specs_from_args(args.presets, args.spec or [], specargs.spec_overrides(args))
+    specs = specs_from_args(args.presets, args.spec or [], spec_overrides(args))
     rows = []
     for name, spec in specs:
         cx = complexity(spec, counter=args.counter)

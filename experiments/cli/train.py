@@ -14,7 +14,7 @@ from pathlib import Path
 from scaling.conventions import FLOP_CONVENTION
 from scaling.errors import ArchScaleError
 
-from . import specargs
+from .specargs import add_spec_flags, parse_value, spec_overrides, specs_from_args
 
 
 def add_parser(sub) -> None:
@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
     p.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick checks)")
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
-    specargs.add_spec_flags(p)
+    add_spec_flags(p)
     p.set_defaults(func=run)
 
 
@@ -55,7 +55,7 @@ def _regime(args):
         if "=" not in item:
             raise ArchScaleError("set", f"expected FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        overrides[key.strip()] = specargs.parse_value(value)
+        overrides[key.strip()] = parse_value(value)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.batch_size is not None:
@@ -66,7 +66,7 @@ def _regime(args):
 def _spec(args, required: bool):
     presets = [args.preset] if args.preset else []
     files = [args.spec] if args.spec else []
-    overrides = specargs.spec_overrides(args)
+    overrides = spec_overrides(args)
     if not presets and not files and not overrides:
         if required:
             raise ArchScaleError("preset", "name the network: --preset NAME, --spec FILE, or flags such as "
@@ -74,7 +74,7 @@ def _spec(args, required: bool):
         return None
     if len(presets) + len(files) > 1:
         raise ArchScaleError("spec", "give --preset or --spec, not both")
-    return specargs.specs_from_args(presets, files, overrides)[0]
+    return specs_from_args(presets, files, overrides)[0]
 
 
 def run(args) -> int:
