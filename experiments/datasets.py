@@ -27,8 +27,9 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from scaling import ArchScaleError
-from scaling.errors import did_you_mean
+from scaling.conventions import DATASET_TRAIN_SIZES
+from scaling.errors import ArchScaleError
+from scaling.validate import check_choice, check_keys, is_number, is_whole
 
 KINDS = ("digits", "cifar10", "cifar100", "imagefolder", "synthetic")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -72,26 +73,20 @@ def dataset_from(value) -> DatasetConfig:
     elif isinstance(value, str):
         cfg = DatasetConfig(name=value)
     elif isinstance(value, dict):
-        known = {f.name for f in dataclasses.fields(DatasetConfig)}
-        for key in value:
-            if key not in known:
-                raise ArchScaleError(f"dataset.{key}", f"unknown dataset field{did_you_mean(key, known)}; "
-                                                       f"known: {', '.join(sorted(known))}")
+        check_keys(value, sorted(f.name for f in dataclasses.fields(DatasetConfig)), "dataset", "dataset field")
         cfg = DatasetConfig(**value)
     else:
         raise ArchScaleError("dataset", f"expected a name ({', '.join(KINDS)}) or a mapping, got {value!r}")
-    if cfg.name not in KINDS:
-        raise ArchScaleError("dataset", f"unknown dataset {cfg.name!r}{did_you_mean(cfg.name, KINDS)}; "
-                                        f"known: {', '.join(KINDS)}")
+    check_choice(cfg.name, KINDS, "dataset", "dataset")
     if cfg.name in ("cifar10", "cifar100", "imagefolder") and not cfg.root:
         raise ArchScaleError("dataset.root", f"{cfg.name} loads from local files: give root: PATH "
                                              f"({_LAYOUTS[cfg.name]})")
     v = cfg.val_fraction
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+    if not is_number(v) or not 0 < v < 1:
         raise ArchScaleError("dataset.val_fraction", f"must be a number in (0, 1), got {v!r}")
     for key in ("train_size", "val_size", "num_classes"):
         v = getattr(cfg, key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if not is_whole(v) or v < 1:
             raise ArchScaleError(f"dataset.{key}", f"must be a whole number >= 1, got {v!r}")
     return cfg
 
@@ -246,7 +241,7 @@ def dataset_train_size(cfg) -> int:
         return cfg.train_size
     if cfg.name in ("cifar10", "cifar100"):
         _cifar_files(cfg.name, cfg.root)
-        return 50_000
+        return DATASET_TRAIN_SIZES[cfg.name]
     base = _check_folder(cfg.root)
     return sum(len(files) for _, _, files in os.walk(base / "train"))
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scaling import ArchScaleError, ArchSpec, analytic_counts
-from scaling.errors import did_you_mean
+from scaling.validate import boolean, check_choice, check_keys, is_number, number, whole
 
 
 @dataclass(frozen=True)
@@ -73,26 +73,20 @@ class Regime:
 
     def with_epochs(self, epochs: int) -> "Regime":
         """The same regime over ``epochs`` epochs: warm-up and decay points keep their fractions."""
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-            raise ArchScaleError("epochs", f"must be a whole number >= 1, got {epochs!r}")
+        whole(epochs, "epochs", low=1)
         f = epochs / self.epochs
         return dataclasses.replace(self, epochs=epochs, warmup_epochs=self.warmup_epochs * f,
                                    step_epochs=tuple(e * f for e in self.step_epochs))
 
     def replace(self, **changes) -> "Regime":
         """A copy with fields overridden (validated); ``epochs`` rescales the shape (with_epochs)."""
-        known = {f.name for f in dataclasses.fields(self)}
-        for key in changes:
-            if key not in known:
-                raise ArchScaleError(f"regime.{key}", f"unknown regime field{did_you_mean(key, known)}; "
-                                                      f"known: {', '.join(sorted(known))}")
+        check_keys(changes, sorted(f.name for f in dataclasses.fields(self)), "regime", "regime field")
         epochs = changes.pop("epochs", None)
         out = self.with_epochs(int(epochs)) if epochs is not None and epochs != self.epochs else self
         if "step_epochs" in changes:
             v = changes["step_epochs"]
-            v = [v] if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-            if not isinstance(v, (list, tuple)) or not all(
-                    isinstance(e, (int, float)) and not isinstance(e, bool) and e >= 0 for e in v):
+            v = [v] if is_number(v) else v
+            if not isinstance(v, (list, tuple)) or not all(is_number(e) and e >= 0 for e in v):
                 raise ArchScaleError("regime.step_epochs", f"expected a list of epochs (numbers >= 0), got {v!r}")
             changes["step_epochs"] = tuple(v)
         out = dataclasses.replace(out, **changes)
@@ -170,9 +164,7 @@ REGIMES: dict[str, Regime] = {
 
 def get_regime(name: str, **overrides) -> Regime:
     """A named regime, with field overrides (``epochs`` keeps the schedule's shape)."""
-    if name not in REGIMES:
-        raise ArchScaleError("regime", f"unknown regime {name!r}{did_you_mean(name, REGIMES)}; "
-                                       f"known: {', '.join(REGIMES)}")
+    check_choice(name, REGIMES, "regime", "regime")
     return REGIMES[name].replace(**overrides) if overrides else REGIMES[name]
 
 
@@ -197,28 +189,21 @@ def regime_from(value) -> Regime:
 
 
 def _validate(r: Regime) -> None:
-    if r.schedule not in ("cosine", "step"):
-        raise ArchScaleError("regime.schedule", f"{r.schedule!r} is not one of cosine, step")
+    check_choice(r.schedule, ("cosine", "step"), "regime.schedule", "schedule")
     for key, low in (("batch_size", 1), ("randaugment_layers", 0)):
-        v = getattr(r, key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ArchScaleError(f"regime.{key}", f"must be a whole number >= {low}, got {v!r}")
+        whole(getattr(r, key), f"regime.{key}", low=low)
     for key in ("nesterov", "decay_norm_and_bias"):
-        if not isinstance(getattr(r, key), bool):
-            raise ArchScaleError(f"regime.{key}", f"must be true or false, got {getattr(r, key)!r}")
-    if isinstance(r.step_gamma, bool) or not isinstance(r.step_gamma, (int, float)) or not r.step_gamma > 0:
-        raise ArchScaleError("regime.step_gamma", f"must be a number above 0, got {r.step_gamma!r}")
+        boolean(getattr(r, key), f"regime.{key}")
+    number(r.step_gamma, "regime.step_gamma", low=0, low_open=True)
     for key in ("lr_per_256", "weight_decay", "label_smoothing", "momentum", "warmup_epochs", "ema_decay",
                 "regularization_scale"):
-        v = getattr(r, key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise ArchScaleError(f"regime.{key}", f"must be a number >= 0, got {v!r}")
+        number(getattr(r, key), f"regime.{key}", low=0)
     if not r.ema_decay < 1 or not r.label_smoothing < 1:
         raise ArchScaleError("regime", "ema_decay and label_smoothing must be below 1")
     if r.nesterov and r.momentum == 0:
         raise ArchScaleError("regime.nesterov", "Nesterov momentum needs momentum > 0; set nesterov: false")
     for key, top in (("dropout", 1), ("stochastic_depth", 1), ("randaugment_magnitude", MAX_RANDAUGMENT_MAGNITUDE + 1)):
         v = getattr(r, key)
-        if v not in ("auto", "spec") and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < top):
+        if v not in ("auto", "spec") and (not is_number(v) or not 0 <= v < top):
             bound = "below 1" if top == 1 else f"at most {MAX_RANDAUGMENT_MAGNITUDE}"
             raise ArchScaleError(f"regime.{key}", f"must be auto, spec or a number >= 0 and {bound}, got {v!r}")

@@ -19,57 +19,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
-from scaling import ArchScaleError
+from scaling.errors import ArchScaleError
+from scaling.files import atomic_write
 
 PLAN, EVENTS, MANIFEST = "plan.json", "events.jsonl", "manifest.json"
 FINAL_STATUSES = ("done", "stopped", "diverged", "error")
 EPOCH_COLUMNS = ["trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5",
                  "lr", "images_per_s", "epoch_time_s", "time_s"]
-
-
-def publish(tmp: str | Path, path: str | Path) -> None:
-    """Move a finished temporary file into place, readable as a plain new file would be (mkstemp
-    makes it private, 0600; results on a shared cluster are read by others)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that a reader or a kill never sees it half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _atomic_frame(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _clean(value):
@@ -217,9 +178,10 @@ def write_tables(output_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     out = Path(output_dir)
     trials, epochs = load_results(out)
     for df, stem in ((trials, "trials"), (epochs, "epochs")):
-        _atomic_frame(df, out / f"{stem}.csv")
+        atomic_write(out / f"{stem}.csv", lambda tmp: df.to_csv(tmp, index=False))
         try:
-            _atomic_frame(_parquet_safe(df), out / f"{stem}.parquet")
+            safe = _parquet_safe(df)
+            atomic_write(out / f"{stem}.parquet", lambda tmp: safe.to_parquet(tmp, index=False))
         except (ImportError, ValueError):  # no pyarrow, or a column pyarrow cannot type: CSV stands
             pass
     return trials, epochs

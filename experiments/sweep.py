@@ -22,7 +22,6 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from scaling import ArchScaleError
 
 from .results import Journal, ended_trials, read_events, write_tables
 from .sweep_spec import SweepSpec, load_sweep, prepare
@@ -317,24 +316,10 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
             ray.shutdown()
 
 
-def trial_resources(sweep: SweepSpec, cluster: dict) -> dict:
-    """Tune resources per trial; ``gpus: auto`` is 1 GPU when the cluster has GPUs, else 0."""
-    gpus = sweep.resources["gpus"]
-    if gpus == "auto":
-        gpus = 1.0 if cluster.get("GPU", 0) >= 1 else 0.0
-    if gpus > 0 and not cluster.get("GPU", 0):
-        raise ArchScaleError("resources.gpus", f"trials ask for {gpus:g} GPU but the Ray cluster has none; "
-                                               f"use gpus: 0 or auto")
-    return {"cpu": sweep.resources["cpus"], "gpu": float(gpus), **sweep.resources["custom"]}
-
-
 def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepSummary:
     cluster = ray.cluster_resources()
-    res = trial_resources(sweep, cluster)
-    slots = cluster.get("CPU", 1) / res["cpu"]
-    if res["gpu"] > 0:
-        slots = min(slots, cluster["GPU"] / res["gpu"])
-    concurrency = max(1, int(min(slots, sweep.resources["max_concurrent"] or slots, len(trials))))
+    res = sweep.resources.per_trial(cluster)
+    concurrency = sweep.resources.concurrency(cluster, len(trials))
     exp_path = sweep.experiment_path
     resumed = tune.Tuner.can_restore(exp_path)
     # The journal, written as each trial ends, is the record of what finished; Tune's experiment
@@ -350,8 +335,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepS
                                    resume_errored=sweep.retry_errored_on_resume, restart_errored=False)
     else:
         s = sweep.scheduler
-        scheduler = (RegimeASHA({r.name: r.epochs for r in sweep.regimes}, s["metric"], s["mode"],
-                                s["grace_period"], s["reduction_factor"]) if s["name"] == "asha" else None)
+        scheduler = (RegimeASHA({r.name: r.epochs for r in sweep.regimes}, s.metric, s.mode, s.grace_period,
+                                s.reduction_factor) if s.name == "asha" else None)
         run_config = tune.RunConfig(
             name=sweep.name, storage_path=sweep.storage_base, verbose=0,
             failure_config=tune.FailureConfig(max_failures=sweep.retries),

@@ -9,7 +9,7 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     regimes: [{name: rs-10, epochs: 4}, rs-100]
     dataset: digits                    # or {name: cifar10, root: /data/cifar10}
     seeds: [0, 1]                      # or a count: 2
-    resources: {cpus: 1, gpus: auto, max_concurrent: 4, custom: {}}
+    resources: {cpus: 1, gpus: auto, max_concurrent: 4, custom: {}}    # see experiments.ray_options
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
     output_dir: runs/digits_demo
     storage_path: null                 # default OUTPUT_DIR/ray; a shared path or s3://... on clusters
@@ -34,23 +34,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scaling import ArchScaleError
-from scaling.errors import did_you_mean
+from scaling.conventions import DATASET_TRAIN_SIZES, FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
+from scaling.errors import ArchScaleError
+from scaling.files import atomic_write_text
+from scaling.validate import boolean, check_keys, is_whole, whole
 from scaling.yamlio import read_mapping
 from search_spaces import load_space, parse_space, price
-from search_spaces.pricing import TRAIN_FLOPS_PER_FORWARD
 
 from .datasets import DatasetConfig, dataset_from, dataset_train_size
+from .ray_options import Resources, Scheduler
 from .regimes import Regime, regime_from
-from .results import MANIFEST, PLAN, atomic_write_text
+from .results import MANIFEST, PLAN
 from .trainer import TrialConfig
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
         "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume")
 TRIAL_OPTIONS = ("checkpoint_every", "amp", "channels_last", "compile", "max_steps_per_epoch",
                  "measure_inference", "fail_at_epoch")
-RESOURCE_KEYS = ("cpus", "gpus", "max_concurrent", "custom")
-SCHEDULER_KEYS = ("name", "grace_period", "reduction_factor", "metric", "mode")
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,8 @@ class SweepSpec:
     dataset: DatasetConfig
     seeds: tuple[int, ...]
     output_dir: Path
-    resources: dict = field(default_factory=lambda: {"cpus": 1.0, "gpus": "auto", "max_concurrent": None,
-                                                      "custom": {}})
-    scheduler: dict = field(default_factory=lambda: {"name": "fifo"})
+    resources: Resources = field(default_factory=Resources)
+    scheduler: Scheduler = field(default_factory=Scheduler)
     storage_path: str | None = None
     retries: int = 0
     retry_errored_on_resume: bool = False
@@ -89,68 +88,84 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
                data_root: str | None = None) -> SweepSpec:
     """Parse and validate a sweep spec from a YAML file or a dict; ``output_dir`` and ``data_root``
     override the spec's. The data set's files are checked when the plan is made."""
-    if isinstance(source, dict):
-        data, where = dict(source), None
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ArchScaleError("sweep", f"no such file: {path}")
-        data = read_mapping(path, "sweep", "space, regimes, dataset, output_dir")
-        where = path.parent
-    for key in data:
-        if key not in KEYS:
-            raise ArchScaleError(str(key), f"unknown sweep-spec key{did_you_mean(key, KEYS)}; known: {', '.join(KEYS)}")
+    data, where = _read(source)
+    check_keys(data, KEYS, what="sweep-spec key")
     for key in ("space", "regimes"):
         if key not in data:
             raise ArchScaleError(key, f"a sweep spec needs {key}:")
     name = str(data.get("name") or (Path(source).stem if where else "sweep"))
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ArchScaleError("name", f"{name!r}: use letters, digits, '-', '_' or '.' (it names directories)")
-    space_src = data["space"]
-    if isinstance(space_src, str) and where is not None and (where / space_src).is_file():
-        space_src = str(where / space_src)
-    space = parse_space(space_src, default_name=name) if isinstance(space_src, dict) else load_space(space_src)
-    regimes = data["regimes"] if isinstance(data["regimes"], list) else [data["regimes"]]
-    if not regimes:
-        raise ArchScaleError("regimes", "give at least one regime, e.g. [rs-10]")
-    regimes = tuple(regime_from(r) for r in regimes)
-    labels = [r.name for r in regimes]
-    if len(set(labels)) != len(labels):
-        raise ArchScaleError("regimes", f"regime names must differ ({labels}); rename one, e.g. "
-                                        f"{{name: rs-10, epochs: 5}} and {{name: rs-100}}")
-    seeds = data.get("seeds", [0])
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ArchScaleError("seeds", "a count of seeds must be >= 1")
-        seeds = list(range(seeds))
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ArchScaleError("seeds", f"expected a list of integer seeds or a count, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ArchScaleError("seeds", f"seeds repeat: {seeds}")
-    out = output_dir or data.get("output_dir")
-    if not out:
-        raise ArchScaleError("output_dir", "a sweep spec needs output_dir: (or pass --output-dir)")
-    out = Path(out)
-    if not out.is_absolute() and where is not None and output_dir is None:
-        out = Path.cwd() / out
-    retries = data.get("retries", 0)
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise ArchScaleError("retries", f"expected a whole number >= 0, got {retries!r}")
+    space = _space(data["space"], name, where)
+    regimes = _regimes(data["regimes"])
+    seeds = _seeds(data.get("seeds", [0]))
+    out = _output_dir(output_dir, data.get("output_dir"), where)
+    retries = whole(data.get("retries", 0), "retries", low=0)
     dataset = dataset_from(data.get("dataset", "digits"))
     if data_root:
         dataset = dataclasses.replace(dataset, root=str(data_root))
-    spec = SweepSpec(name=name, space=space, regimes=regimes, dataset=dataset,
-                     seeds=tuple(seeds), output_dir=out.resolve(), resources=_resources(data.get("resources", {})),
-                     scheduler=_scheduler(data.get("scheduler", "fifo")), storage_path=data.get("storage_path"),
-                     retries=retries, retry_errored_on_resume=bool(data.get("retry_errored_on_resume", False)),
+    return SweepSpec(name=name, space=space, regimes=regimes, dataset=dataset, seeds=seeds, output_dir=out,
+                     resources=Resources.from_spec(data.get("resources", {})),
+                     scheduler=Scheduler.from_spec(data.get("scheduler", "fifo")),
+                     storage_path=data.get("storage_path"), retries=retries,
+                     retry_errored_on_resume=boolean(data.get("retry_errored_on_resume", False),
+                                                     "retry_errored_on_resume"),
                      trial=_trial_options(data.get("trial", {}), "trial"),
                      trial_overrides={k: _trial_options(v, f"trial_overrides.{k}")
                                       for k, v in (data.get("trial_overrides") or {}).items()},
                      description=str(data.get("description", "")), raw=data)
-    return spec
 
 
-NOMINAL_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "imagenet": 1_281_167}
+def _read(source: str | Path | dict) -> tuple[dict, Path | None]:
+    """(the spec's mapping, the folder of its file: relative paths start there; None for a dict)."""
+    if isinstance(source, dict):
+        return dict(source), None
+    path = Path(source)
+    if not path.is_file():
+        raise ArchScaleError("sweep", f"no such file: {path}")
+    return read_mapping(path, "sweep", "space, regimes, dataset, output_dir"), path.parent
+
+
+def _space(value, name: str, where: Path | None):
+    """The space: an inline mapping, a preset name, or a file (relative to the sweep spec's folder)."""
+    if isinstance(value, str) and where is not None and (where / value).is_file():
+        value = str(where / value)
+    return parse_space(value, default_name=name) if isinstance(value, dict) else load_space(value)
+
+
+def _regimes(value) -> tuple[Regime, ...]:
+    regimes = tuple(regime_from(r) for r in (value if isinstance(value, list) else [value]))
+    if not regimes:
+        raise ArchScaleError("regimes", "give at least one regime, e.g. [rs-10]")
+    labels = [r.name for r in regimes]
+    if len(set(labels)) != len(labels):
+        raise ArchScaleError("regimes", f"regime names must differ ({labels}); rename one, e.g. "
+                                        f"{{name: rs-10, epochs: 5}} and {{name: rs-100}}")
+    return regimes
+
+
+def _seeds(value) -> tuple[int, ...]:
+    """A list of distinct whole seeds, or a count N meaning 0..N-1."""
+    if is_whole(value):
+        if value < 1:
+            raise ArchScaleError("seeds", "a count of seeds must be >= 1")
+        value = list(range(value))
+    if not isinstance(value, list) or not value or not all(is_whole(s) for s in value):
+        raise ArchScaleError("seeds", f"expected a list of integer seeds or a count, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ArchScaleError("seeds", f"seeds repeat: {value}")
+    return tuple(value)
+
+
+def _output_dir(given, in_spec, where: Path | None) -> Path:
+    """The output folder, absolute: ``given`` (--output-dir) wins over the spec's output_dir."""
+    out = given or in_spec
+    if not out:
+        raise ArchScaleError("output_dir", "a sweep spec needs output_dir: (or pass --output-dir)")
+    out = Path(out)
+    if not out.is_absolute() and where is not None and given is None:
+        out = Path.cwd() / out
+    return out.resolve()
 
 
 def train_size(dataset: DatasetConfig, strict: bool = True) -> tuple[int, str]:
@@ -159,67 +174,17 @@ def train_size(dataset: DatasetConfig, strict: bool = True) -> tuple[int, str]:
     try:
         return dataset_train_size(dataset), ""
     except ArchScaleError as e:
-        nominal = NOMINAL_TRAIN_SIZES.get(dataset.name) or NOMINAL_TRAIN_SIZES.get((dataset.label or "").lower())
+        nominal = DATASET_TRAIN_SIZES.get(dataset.name) or DATASET_TRAIN_SIZES.get((dataset.label or "").lower())
         if strict or nominal is None:
             raise
         return nominal, f"{e.message} (not here: priced at the nominal {nominal:,} images; the sweep itself will " \
                         f"refuse to start until the data is there)"
 
 
-def _resources(r) -> dict:
-    if not isinstance(r, dict):
-        raise ArchScaleError("resources", "expected a mapping: {cpus: 1, gpus: auto, max_concurrent: 4}")
-    for key in r:
-        if key not in RESOURCE_KEYS:
-            raise ArchScaleError(f"resources.{key}", f"unknown resource{did_you_mean(key, RESOURCE_KEYS)}; "
-                                                     f"known: {', '.join(RESOURCE_KEYS)}")
-    cpus = r.get("cpus", 1)
-    gpus = r.get("gpus", "auto")
-    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
-        raise ArchScaleError("resources.cpus", f"CPUs per trial must be a positive number, got {cpus!r}")
-    if gpus != "auto" and (isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0):
-        raise ArchScaleError("resources.gpus", f"GPUs per trial must be auto or a number >= 0 (0.5 packs two "
-                                               f"trials per GPU), got {gpus!r}")
-    if isinstance(gpus, (int, float)) and gpus > 1 and gpus != int(gpus):
-        raise ArchScaleError("resources.gpus", "fractions are for sharing one GPU: use <= 1 or a whole number")
-    mc = r.get("max_concurrent")
-    if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
-        raise ArchScaleError("resources.max_concurrent", f"expected a whole number >= 1, got {mc!r}")
-    custom = r.get("custom") or {}
-    if not isinstance(custom, dict) or not all(isinstance(v, (int, float)) and v > 0 for v in custom.values()):
-        raise ArchScaleError("resources.custom", "expected {resource_name: amount > 0}")
-    return {"cpus": float(cpus), "gpus": gpus, "max_concurrent": mc, "custom": dict(custom)}
-
-
-def _scheduler(s) -> dict:
-    if isinstance(s, str):
-        s = {"name": s}
-    if not isinstance(s, dict) or s.get("name") not in ("fifo", "asha"):
-        raise ArchScaleError("scheduler", f"expected fifo or asha (or {{name: asha, grace_period: 1, "
-                                          f"reduction_factor: 2}}), got {s!r}")
-    for key in s:
-        if key not in SCHEDULER_KEYS:
-            raise ArchScaleError(f"scheduler.{key}", f"unknown scheduler option{did_you_mean(key, SCHEDULER_KEYS)}")
-    out = {"name": s["name"], "metric": s.get("metric", "val_top1"), "mode": s.get("mode", "max")}
-    if out["mode"] not in ("max", "min"):
-        raise ArchScaleError("scheduler.mode", "must be max or min")
-    if s["name"] == "asha":
-        gp, rf = s.get("grace_period", 1), s.get("reduction_factor", 2)
-        if not isinstance(gp, int) or isinstance(gp, bool) or gp < 1:
-            raise ArchScaleError("scheduler.grace_period", f"epochs before a trial can be stopped: >= 1, got {gp!r}")
-        if isinstance(rf, bool) or not isinstance(rf, (int, float)) or rf <= 1:
-            raise ArchScaleError("scheduler.reduction_factor", f"must be > 1, got {rf!r}")
-        out.update(grace_period=gp, reduction_factor=float(rf))
-    return out
-
-
 def _trial_options(t, where: str) -> dict:
     if not isinstance(t, dict):
         raise ArchScaleError(where, f"expected a mapping of trial options ({', '.join(TRIAL_OPTIONS)})")
-    for key in t:
-        if key not in TRIAL_OPTIONS:
-            raise ArchScaleError(f"{where}.{key}", f"unknown trial option{did_you_mean(key, TRIAL_OPTIONS)}; "
-                                                   f"known: {', '.join(TRIAL_OPTIONS)}")
+    check_keys(t, TRIAL_OPTIONS, where, "trial option")
     return dict(t)
 
 
@@ -274,12 +239,12 @@ def manifest(sweep: SweepSpec, expansion, n_trials: int) -> dict:
         "name": sweep.name, "description": sweep.description, "spec": sweep.raw,
         "space": {"name": sweep.space.name, "summary": expansion.summary(), "configs": len(expansion.configs)},
         "regimes": {r.name: r.to_dict() for r in sweep.regimes}, "dataset": sweep.dataset.to_dict(),
-        "seeds": list(sweep.seeds), "n_trials": n_trials, "resources": sweep.resources,
-        "scheduler": sweep.scheduler, "output_dir": str(sweep.output_dir), "experiment_path": sweep.experiment_path,
+        "seeds": list(sweep.seeds), "n_trials": n_trials, "resources": sweep.resources.to_dict(),
+        "scheduler": sweep.scheduler.to_dict(), "output_dir": str(sweep.output_dir), "experiment_path": sweep.experiment_path,
         "versions": versions, "git_commit": _git_commit(), "host": {
             "hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
             "user": _user(), "cpus": os.cpu_count()},
-        "devices": _devices(), "flop_convention": "fvcore: 1 multiply-add = 1 FLOP",
+        "devices": _devices(), "flop_convention": FLOP_CONVENTION,
     }
 
 

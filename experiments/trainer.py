@@ -14,28 +14,26 @@ every 50 steps and at the end of the epoch, so the loop never waits on the host 
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
-import os
-import random
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset, spec_from_dict
 from scaling.device import device_name, resolve_device, sync
+from scaling.files import atomic_write
 from scaling.timing import peak_rss_bytes, reset_peak_rss, time_inference
+from scaling.validate import boolean, check_keys, is_whole
 
 from .datasets import DatasetConfig, dataset_from, load_dataset
 from .regimes import Regime, regime_from
-from .results import publish
+from .training import Ema, effective_batch_size, evaluate, param_groups, seed_epoch
 
 NAN_CHECK_EVERY = 50
 STATE_FILE = "state.pt"
@@ -74,19 +72,21 @@ class TrialConfig:
             v = getattr(self, key)
             if v is None and optional:
                 continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            if not is_whole(v) or v < low:
                 raise ArchScaleError(f"trial.{key}", f"must be a whole number >= {low}"
                                                      f"{' (or left out)' if optional else ''}, got {v!r}")
+        for key in ("amp", "channels_last", "compile", "measure_inference", "verbose"):
+            v = getattr(self, key)
+            if v is not None or key not in ("amp", "channels_last"):
+                boolean(v, f"trial.{key}")
 
     @classmethod
     def from_dict(cls, d: dict | "TrialConfig") -> "TrialConfig":
+        """A TrialConfig from its JSON-able form; ``spec`` may be a preset name or ArchSpec fields."""
         if isinstance(d, TrialConfig):
             return d
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in d:
-            if key not in known:
-                raise ArchScaleError(f"trial.{key}", f"unknown trial field; known: {', '.join(sorted(known))}")
+        check_keys(d, sorted(f.name for f in dataclasses.fields(cls)), "trial", "trial field")
         if "spec" not in d or "regime" not in d:
             raise ArchScaleError("trial", "a trial needs spec: (ArchSpec fields or a preset) and regime:")
         spec = d.pop("spec")
@@ -103,70 +103,6 @@ class TrialConfig:
         d.update(spec=self.spec.to_dict(), regime={k: v for k, v in self.regime.to_dict().items() if k != "lr"},
                  dataset=self.dataset.to_dict())
         return d
-
-
-class Ema:
-    """Exponential moving average of a model's parameters and buffers.
-
-    Decay warms up as min(decay, (1 + step) / (10 + step)) (TensorFlow's ExponentialMovingAverage
-    with num_updates), so short runs are not dominated by the initial weights.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay, self.steps = decay, 0
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-        self._pairs = None
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        if self._pairs is None:
-            ema_p = list(self.module.parameters())
-            src_p = list(model.parameters())
-            ema_b = [b for b in self.module.buffers() if b.dtype.is_floating_point]
-            src_b = [b for b in model.buffers() if b.dtype.is_floating_point]
-            self._pairs = (ema_p + ema_b, src_p + src_b)
-        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        self.steps += 1
-        torch._foreach_lerp_(self._pairs[0], self._pairs[1], 1.0 - d)
-
-    def state_dict(self) -> dict:
-        return {"module": self.module.state_dict(), "steps": self.steps}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.module.load_state_dict(state["module"])
-        self.steps = state["steps"]
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
-    """Weight decay on conv/linear weights only (ResNet-RS), or on everything (classic)."""
-    if decay_norm_and_bias:
-        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
-    s = (seed * 1_000_003 + epoch * 7919) % (2**63)
-    torch.manual_seed(s)
-    random.seed(s)
-    return torch.Generator().manual_seed(s + 1)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -189,39 +125,6 @@ def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
                                            f"use another checkpoint directory, or drop --resume to start over")
 
 
-def _topk(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
-    k = min(k, logits.shape[1])
-    return (logits.topk(k, dim=1).indices == y[:, None]).any(1).sum()
-
-
-@torch.no_grad()
-def evaluate(model, data, batch_size: int, device, autocast) -> dict:
-    """Validation loss (plain cross-entropy), top-1 and top-5 in percent."""
-    model.eval()
-    loss = torch.zeros((), device=device)
-    top1 = torch.zeros((), device=device, dtype=torch.long)
-    top5 = torch.zeros((), device=device, dtype=torch.long)
-    n = 0
-    for x, y in data.val_batches(batch_size):
-        with autocast():
-            out = model(x)
-        out = out.float()
-        loss += F.cross_entropy(out, y, reduction="sum")
-        top1 += _topk(out, y, 1)
-        top5 += _topk(out, y, 5)
-        n += len(y)
-    return {"val_loss": loss.item() / n, "val_top1": 100.0 * top1.item() / n, "val_top5": 100.0 * top5.item() / n}
-
-
-def effective_batch_size(regime: Regime, train_size: int) -> int:
-    """The regime's batch, capped for small data at 1/16 of the training set (at least 16 steps an
-    epoch), rounded down to a power of two; the learning rate follows it (linear scaling rule)."""
-    cap = max(train_size // 16, 1)
-    if regime.batch_size <= cap:
-        return regime.batch_size
-    return 2 ** int(math.log2(cap))
-
-
 def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None], None] | None = None, *,
                 checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None) -> dict:
     """Train one trial; return its final metrics (see the module docstring for the callback).
@@ -232,161 +135,244 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
     Returns a dict with status "done" or "diverged", per-epoch ``history``, best and final top-1,
     training time, peak memory, the device and the model's complexity record.
     """
-    cfg = TrialConfig.from_dict(config)
-    device = resolve_device(cfg.device)
-    if cfg.cpus:
-        torch.set_num_threads(int(cfg.cpus))
-    cuda = device.type == "cuda"
-    amp = cuda if cfg.amp is None else cfg.amp
-    channels_last = cuda if cfg.channels_last is None else cfg.channels_last
-    amp_dtype = torch.bfloat16 if (not cuda or torch.cuda.is_bf16_supported()) else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-
-    def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp)
-
-    regime = cfg.regime
-    data = load_dataset(cfg.dataset, cfg.spec.resolution, cfg.spec.in_channels, cfg.seed,
-                        workers=cfg.cpus or 2).to(device)
-    reg = regime.regularization(cfg.spec)
-    spec = cfg.spec.replace(num_classes=data.num_classes, dropout=reg["dropout"],
-                            stochastic_depth=reg["stochastic_depth"])
-    data.set_randaugment(reg["randaugment_layers"], reg["randaugment_magnitude"])
-    batch = effective_batch_size(regime, data.train_size)
-    if batch != regime.batch_size:
-        regime = regime.replace(batch_size=batch)
-    steps_per_epoch = data.train_size // batch
-    if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-
-    torch.manual_seed(cfg.seed)
-    model = build_model(spec).to(device, memory_format=fmt)
-    cx = complexity(spec, counter="analytic")
-    opt = torch.optim.SGD(param_groups(model, regime.weight_decay, regime.decay_norm_and_bias), lr=regime.lr,
-                          momentum=regime.momentum, nesterov=regime.nesterov)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: regime.lr_at(step, steps_per_epoch) / regime.lr)
-    ema = Ema(model, regime.ema_decay) if regime.ema_decay > 0 else None
-    step_model = torch.compile(model) if cfg.compile else model
-
-    history: list[dict] = []
-    train_time, start_epoch = 0.0, 0
+    trial = TrialRun(TrialConfig.from_dict(config))
     if resume is not None:
-        state = resume if isinstance(resume, dict) else load_checkpoint(resume)
-        _check_same_run(state.get("config") or {}, cfg, resume)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history, train_time, start_epoch = state["history"], state["train_time"], state["epoch"]
-        torch.set_rng_state(state["rng"]["torch"])
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        reset_peak_rss()
-    base = {"name": cfg.name or spec.slug(), "regime": regime.name, "dataset": data.name, "seed": cfg.seed}
-    static = {"device": device_name(device), "params": cx.params, "flops": cx.flops, "activations": cx.activations,
-              "batch_size": batch, "lr_peak": regime.lr, "epochs_planned": regime.epochs,
-              **{f"effective_{k}": v for k, v in reg.items()}}
-
-    def peak_memory():
-        return torch.cuda.max_memory_allocated(device) if cuda else peak_rss_bytes()
-
-    def inference(final: bool) -> dict:
-        if not (final and cfg.measure_inference):
-            return {}
-        eval_model = ema.module if ema is not None else model
-        shape = (spec.in_channels, spec.resolution, spec.resolution)
-        lat, tput = time_inference(eval_model, shape, device, min(batch, 256), 2, 5, autocast, fmt)
-        return {"latency_ms": lat, "throughput": tput}
-
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=regime.label_smoothing)
-    status = "done"
-    for epoch in range(start_epoch, regime.epochs):
-        gen = _seed_epoch(cfg.seed, epoch)
-        step_model.train()
-        total = torch.zeros((), device=device)
-        steps, finite = 0, True
-        sync(device)
-        t0 = time.perf_counter()
-        if cfg.fail_at_epoch == epoch + 1:
-            raise RuntimeError(f"injected failure at epoch {epoch + 1} (fail_at_epoch)")
-        for x, y in data.train_batches(batch, gen, steps_per_epoch):
-            x = x.contiguous(memory_format=fmt)
-            with autocast():
-                loss = loss_fn(step_model(x), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            if ema is not None:
-                ema.update(model)
-            total += loss.detach()
-            steps += 1
-            if steps % NAN_CHECK_EVERY == 0 and not torch.isfinite(total):
-                finite = False
-                break
-        sync(device)
-        epoch_time = time.perf_counter() - t0
-        train_time += epoch_time
-        train_loss = (total / max(steps, 1)).item()
-        if not finite or not math.isfinite(train_loss):
-            status = "diverged"
-            metrics = {**base, "epoch": epoch + 1, "train_loss": train_loss, "status": status,
-                       "lr": opt.param_groups[0]["lr"], "epoch_time_s": epoch_time, "time_s": train_time,
-                       **static, "peak_memory_bytes": peak_memory()}
-            history.append(metrics)
+        trial.resume(resume)
+    trial.reset_peak_memory()
+    for epoch in range(trial.epoch, trial.regime.epochs):
+        metrics = trial.train_epoch(epoch)
+        if trial.status == "diverged":
             if report:
                 report(metrics, None)
-            if cfg.verbose:
-                print(f"epoch {epoch + 1}: loss is not finite ({train_loss}); stopping: diverged", flush=True)
+            trial.say(f"epoch {epoch + 1}: loss is not finite ({metrics['train_loss']}); stopping: diverged")
             break
-        val = evaluate(ema.module if ema is not None else model, data, max(batch, 256), device, autocast)
-        last_epoch = epoch + 1 == regime.epochs
-        metrics = {**base, "epoch": epoch + 1, "train_loss": train_loss, **val, "lr": opt.param_groups[0]["lr"],
-                   "images_per_s": steps * batch / epoch_time, "epoch_time_s": epoch_time, "time_s": train_time,
-                   "status": "done" if last_epoch else "running", **static, "peak_memory_bytes": peak_memory(),
-                   **inference(last_epoch)}
-        history.append(metrics)
-        ckpt = None
-        due = (checkpoint_dir is not None or report is not None) and cfg.checkpoint_every and (
-            (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == regime.epochs)
-        if due:
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "ema": ema.state_dict() if ema is not None else None,
-                     "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                     "epoch": epoch + 1, "history": history, "train_time": train_time,
-                     "rng": {"torch": torch.get_rng_state()}, "config": cfg.to_dict()}
-            ckpt = str(checkpoint_dir) if checkpoint_dir else tempfile.mkdtemp(prefix="archscale-ckpt-")
-            _atomic_save(state, Path(ckpt) / STATE_FILE)
-        if cfg.verbose:
-            print(f"epoch {epoch + 1:>3}/{regime.epochs}  loss {train_loss:.4f}  val loss {val['val_loss']:.4f}  "
-                  f"top-1 {val['val_top1']:5.2f}%  top-5 {val['val_top5']:5.2f}%  lr {metrics['lr']:.4g}  "
-                  f"{metrics['images_per_s']:.0f} img/s  {epoch_time:.1f}s", flush=True)
+        keep = checkpoint_dir is not None or report is not None
+        ckpt = trial.save_checkpoint(checkpoint_dir) if keep and trial.checkpoint_due() else None
+        trial.say(_epoch_line(metrics, trial.regime.epochs))
         if report:
             try:
                 report(metrics, ckpt)
             finally:  # the reporter (Ray Tune) has copied what it keeps of a temporary checkpoint
                 if ckpt and not checkpoint_dir:
                     shutil.rmtree(ckpt, ignore_errors=True)
-    evals = [h for h in history if "val_top1" in h]
-    last = evals[-1] if evals else {}
-    timing = {k: last[k] for k in ("latency_ms", "throughput") if k in last}
-    if status == "done" and not timing:  # resumed after the last epoch, or a run without report
-        timing = inference(True)
-    return {
-        **base, "status": status, "epochs": regime.epochs, "epochs_done": len(evals),
-        "final_top1": last.get("val_top1", float("nan")), "final_top5": last.get("val_top5", float("nan")),
-        "best_top1": max((h["val_top1"] for h in evals), default=float("nan")),
-        "best_top5": max((h["val_top5"] for h in evals), default=float("nan")),
-        "final_val_loss": last.get("val_loss", float("nan")),
-        "final_train_loss": history[-1]["train_loss"] if history else float("nan"),
-        "train_time_s": train_time,
-        "images_per_s": (sum(h.get("images_per_s", 0) for h in evals) / len(evals)) if evals else float("nan"),
-        **static, "peak_memory_bytes": peak_memory(), **timing, "lr": regime.lr,
-        "spec": spec.to_dict(), "history": history,
-    }
+    return trial.final_metrics()
+
+
+class TrialRun:
+    """One trial as it trains: what set-up built (device, precision, data, model, optimiser) and
+    its progress (epochs done, per-epoch history, training time, status).
+
+    Read top to bottom: set-up, resume, one epoch, checkpoint state, final metrics.
+    """
+
+    # ----- set-up ---------------------------------------------------------------------------
+    def __init__(self, cfg: TrialConfig):
+        self.cfg = cfg
+        self._set_up_device()
+        self._set_up_data()
+        self._set_up_model()
+        self.epoch, self.history, self.train_time, self.status = 0, [], 0.0, "done"
+        self.base = {"name": cfg.name or self.spec.slug(), "regime": self.regime.name, "dataset": self.data.name,
+                     "seed": cfg.seed}
+        self.static = {"device": device_name(self.device), "params": self.cx.params, "flops": self.cx.flops,
+                       "activations": self.cx.activations, "batch_size": self.batch, "lr_peak": self.regime.lr,
+                       "epochs_planned": self.regime.epochs, **{f"effective_{k}": v for k, v in self.reg.items()}}
+
+    def _set_up_device(self) -> None:
+        """Device, CPU threads, and precision: bf16 autocast (fp16 + grad scaler where bf16 is
+        missing) and channels-last, by default on CUDA only."""
+        cfg = self.cfg
+        self.device = resolve_device(cfg.device)
+        if cfg.cpus:
+            torch.set_num_threads(int(cfg.cpus))
+        self.cuda = self.device.type == "cuda"
+        self.amp = self.cuda if cfg.amp is None else cfg.amp
+        channels_last = self.cuda if cfg.channels_last is None else cfg.channels_last
+        self.amp_dtype = torch.bfloat16 if (not self.cuda or torch.cuda.is_bf16_supported()) else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+    def autocast(self):
+        """The autocast context of this trial's precision."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def _set_up_data(self) -> None:
+        """The data set on the device, the regime's regularisation for the spec, and the batch
+        (capped for small data, see ``effective_batch_size``) and steps per epoch."""
+        cfg = self.cfg
+        self.data = load_dataset(cfg.dataset, cfg.spec.resolution, cfg.spec.in_channels, cfg.seed,
+                                 workers=cfg.cpus or 2).to(self.device)
+        self.reg = cfg.regime.regularization(cfg.spec)
+        self.spec = cfg.spec.replace(num_classes=self.data.num_classes, dropout=self.reg["dropout"],
+                                     stochastic_depth=self.reg["stochastic_depth"])
+        self.data.set_randaugment(self.reg["randaugment_layers"], self.reg["randaugment_magnitude"])
+        self.batch = effective_batch_size(cfg.regime, self.data.train_size)
+        self.regime = cfg.regime if self.batch == cfg.regime.batch_size else cfg.regime.replace(batch_size=self.batch)
+        self.steps_per_epoch = self.data.train_size // self.batch
+        if cfg.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
+
+    def _set_up_model(self) -> None:
+        """The model (seeded), its complexity, SGD, the learning-rate schedule, the EMA and the loss."""
+        regime, steps = self.regime, self.steps_per_epoch
+        torch.manual_seed(self.cfg.seed)
+        self.model = build_model(self.spec).to(self.device, memory_format=self.fmt)
+        self.cx = complexity(self.spec, counter="analytic")
+        self.opt = torch.optim.SGD(param_groups(self.model, regime.weight_decay, regime.decay_norm_and_bias),
+                                   lr=regime.lr, momentum=regime.momentum, nesterov=regime.nesterov)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: regime.lr_at(step, steps) / regime.lr)
+        self.ema = Ema(self.model, regime.ema_decay) if regime.ema_decay > 0 else None
+        self.step_model = torch.compile(self.model) if self.cfg.compile else self.model
+        self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=regime.label_smoothing)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The model evaluated: the EMA of the weights when the regime keeps one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    # ----- resume ---------------------------------------------------------------------------
+    def resume(self, checkpoint: str | Path | dict) -> None:
+        """Continue from a checkpoint (a directory, file or loaded dict) of the same spec and regime."""
+        state = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        _check_same_run(state.get("config") or {}, self.cfg, checkpoint)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.history, self.train_time, self.epoch = state["history"], state["train_time"], state["epoch"]
+        torch.set_rng_state(state["rng"]["torch"])
+
+    def reset_peak_memory(self) -> None:
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            reset_peak_rss()
+
+    def peak_memory(self) -> int:
+        """Peak memory since ``reset_peak_memory``, in bytes: CUDA allocations, or the process's RSS."""
+        return torch.cuda.max_memory_allocated(self.device) if self.cuda else peak_rss_bytes()
+
+    # ----- one epoch ------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> dict:
+        """Train epoch ``epoch`` (0-based) and evaluate; returns its metrics, also added to the
+        history. A loss that is not finite ends the trial: status "diverged", no evaluation."""
+        train_loss, steps, epoch_time = self._train_steps(epoch)
+        self.train_time += epoch_time
+        self.epoch = epoch + 1
+        row = {**self.base, "epoch": epoch + 1, "train_loss": train_loss}
+        if not math.isfinite(train_loss):
+            self.status = "diverged"
+            metrics = {**row, "status": "diverged", "lr": self.opt.param_groups[0]["lr"], "epoch_time_s": epoch_time,
+                       "time_s": self.train_time, **self.static, "peak_memory_bytes": self.peak_memory()}
+        else:
+            val = evaluate(self.eval_model, self.data, max(self.batch, 256), self.device, self.autocast)
+            last = self.epoch == self.regime.epochs
+            metrics = {**row, **val, "lr": self.opt.param_groups[0]["lr"],
+                       "images_per_s": steps * self.batch / epoch_time, "epoch_time_s": epoch_time,
+                       "time_s": self.train_time, "status": "done" if last else "running", **self.static,
+                       "peak_memory_bytes": self.peak_memory(), **(self.inference() if last else {})}
+        self.history.append(metrics)
+        return metrics
+
+    def _train_steps(self, epoch: int) -> tuple[float, int, float]:
+        """(mean training loss, steps, seconds) of one epoch's optimiser steps. The data order,
+        augmentation and dropout are seeded from (seed, epoch); the loss is checked for NaN every
+        ``NAN_CHECK_EVERY`` steps (the loss is then NaN) and read once at the end."""
+        gen = seed_epoch(self.cfg.seed, epoch)
+        self.step_model.train()
+        total = torch.zeros((), device=self.device)
+        steps = 0
+        sync(self.device)
+        t0 = time.perf_counter()
+        if self.cfg.fail_at_epoch == epoch + 1:
+            raise RuntimeError(f"injected failure at epoch {epoch + 1} (fail_at_epoch)")
+        for x, y in self.data.train_batches(self.batch, gen, self.steps_per_epoch):
+            x = x.contiguous(memory_format=self.fmt)
+            with self.autocast():
+                loss = self.loss_fn(self.step_model(x), y)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.sched.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            total += loss.detach()
+            steps += 1
+            if steps % NAN_CHECK_EVERY == 0 and not torch.isfinite(total):
+                break
+        sync(self.device)
+        epoch_time = time.perf_counter() - t0
+        return (total / max(steps, 1)).item(), steps, epoch_time
+
+    def inference(self) -> dict:
+        """Batch-1 latency (ms) and inference throughput (images/s) of the evaluated model, when
+        the trial measures them (``measure_inference``); else {}."""
+        if not self.cfg.measure_inference:
+            return {}
+        shape = (self.spec.in_channels, self.spec.resolution, self.spec.resolution)
+        lat, tput = time_inference(self.eval_model, shape, self.device, min(self.batch, 256), 2, 5, self.autocast,
+                                   self.fmt)
+        return {"latency_ms": lat, "throughput": tput}
+
+    def say(self, line: str) -> None:
+        """Print a progress line when the trial is verbose."""
+        if self.cfg.verbose:
+            print(line, flush=True)
+
+    # ----- checkpoint state -----------------------------------------------------------------
+    def checkpoint_due(self) -> bool:
+        """A checkpoint every ``checkpoint_every`` epochs and after the last (none when it is 0)."""
+        every = self.cfg.checkpoint_every
+        return bool(every) and (self.epoch % every == 0 or self.epoch == self.regime.epochs)
+
+    def state(self) -> dict:
+        """Everything a resumed run needs to continue exactly: weights, optimiser, schedule, EMA,
+        scaler, epochs done, history, training time, RNG state, and the config (checked on resume)."""
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "epoch": self.epoch, "history": self.history, "train_time": self.train_time,
+                "rng": {"torch": torch.get_rng_state()}, "config": self.cfg.to_dict()}
+
+    def save_checkpoint(self, checkpoint_dir: str | Path | None) -> str:
+        """Write ``state()`` atomically to CHECKPOINT_DIR/state.pt (a fresh temporary directory
+        without one); returns the directory."""
+        ckpt = str(checkpoint_dir) if checkpoint_dir else tempfile.mkdtemp(prefix="archscale-ckpt-")
+        state = self.state()
+        atomic_write(Path(ckpt) / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        return ckpt
+
+    # ----- final metrics --------------------------------------------------------------------
+    def final_metrics(self) -> dict:
+        """The trial's result: status, final and best top-1/top-5 (percent), losses, training time
+        (s), mean images/s, peak memory (bytes), latency and throughput, complexity, the effective
+        spec, and the per-epoch history."""
+        evals = [h for h in self.history if "val_top1" in h]
+        last = evals[-1] if evals else {}
+        timing = {k: last[k] for k in ("latency_ms", "throughput") if k in last}
+        if self.status == "done" and not timing:  # resumed after the last epoch, or a run without report
+            timing = self.inference()
+        nan = float("nan")
+        return {
+            **self.base, "status": self.status, "epochs": self.regime.epochs, "epochs_done": len(evals),
+            "final_top1": last.get("val_top1", nan), "final_top5": last.get("val_top5", nan),
+            "best_top1": max((h["val_top1"] for h in evals), default=nan),
+            "best_top5": max((h["val_top5"] for h in evals), default=nan),
+            "final_val_loss": last.get("val_loss", nan),
+            "final_train_loss": self.history[-1]["train_loss"] if self.history else nan,
+            "train_time_s": self.train_time,
+            "images_per_s": (sum(h.get("images_per_s", 0) for h in evals) / len(evals)) if evals else nan,
+            **self.static, "peak_memory_bytes": self.peak_memory(), **timing, "lr": self.regime.lr,
+            "spec": self.spec.to_dict(), "history": self.history,
+        }
+
+
+def _epoch_line(m: dict, epochs: int) -> str:
+    """The verbose progress line of an evaluated epoch."""
+    return (f"epoch {m['epoch']:>3}/{epochs}  loss {m['train_loss']:.4f}  val loss {m['val_loss']:.4f}  "
+            f"top-1 {m['val_top1']:5.2f}%  top-5 {m['val_top5']:5.2f}%  lr {m['lr']:.4g}  "
+            f"{m['images_per_s']:.0f} img/s  {m['epoch_time_s']:.1f}s")

@@ -66,6 +66,8 @@ def test_overrides_and_errors():
     ({"randaugment_layers": -2}, "regime.randaugment_layers"),
     ({"step_gamma": -1}, "regime.step_gamma"),
     ({"dropout": 1.5}, "regime.dropout"),
+    ({"weight_decay": float("nan")}, "regime.weight_decay"),
+    ({"momentum": float("inf")}, "regime.momentum"),
 ])
 def test_bad_regime_overrides_are_one_line_errors(overrides, field):
     with pytest.raises(ArchScaleError) as e:

@@ -60,6 +60,9 @@ def test_prepare_writes_plan_and_manifest_and_refuses_another_sweep(tmp_path):
     ({"seeds": [0, 0]}, "seeds"),
     ({"trial": {"epochs": 3}}, "trial.epochs"),
     ({"retries": -1}, "retries"),
+    ({"retry_errored_on_resume": "no"}, "retry_errored_on_resume"),
+    ({"resources": {"max_concurrent": 0}}, "resources.max_concurrent"),
+    ({"scheduler": {"name": "asha", "grace_period": 0}}, "scheduler.grace_period"),
     ({"space": {"base": "resnet50", "axes": {"cardinalty": [1]}}}, "axes.cardinalty"),
     ({"space": {"base": "resnet50", "axes": {"depth": [50]}, "constraints": {"max_params": 1}}}, "space"),
 ])

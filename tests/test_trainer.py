@@ -95,6 +95,23 @@ def test_trial_config_round_trips_and_rejects_unknown_fields():
         TrialConfig.from_dict(config(epochs=3))
 
 
+def test_unknown_trial_field_suggests_the_closest_one():
+    from scaling import ArchScaleError
+
+    with pytest.raises(ArchScaleError) as e:
+        TrialConfig.from_dict(config(max_step_per_epoch=3))
+    assert e.value.field == "trial.max_step_per_epoch"
+    assert "unknown trial field (did you mean 'max_steps_per_epoch'?); known: amp, channels_last" in str(e.value)
+
+
+@pytest.mark.parametrize("field,value", [("compile", "yes"), ("amp", 1), ("measure_inference", None)])
+def test_trial_switches_must_be_true_or_false(field, value):
+    from scaling import ArchScaleError
+
+    with pytest.raises(ArchScaleError, match=rf"^trial\.{field}: expected true or false, got {value!r}$"):
+        TrialConfig.from_dict(config(**{field: value}))
+
+
 def test_archscale_train_learns_a_small_resnext_on_digits(capsys):
     # the check: a small ResNeXt on digits, on CPU, in well under a minute, far above chance
     assert main(["train", "--preset", "resnext29_8x64d", "--width-multiplier", "0.25", "--bottleneck-width", "16",

@@ -1,7 +1,6 @@
-"""archscale sweep / archscale report: run a scaling sweep on Ray Tune, then report on it.
+"""archscale sweep: run (or resume) a scaling sweep on Ray Tune, or price it with --dry-run.
 
     archscale sweep SPEC.yaml [--dry-run] [--address ray://... | auto] [--quiet]
-    archscale report RUN_DIR [--out DIR]
 
 Running the same sweep command again on the same output directory resumes it: finished trials
 are kept, unfinished ones continue from their last checkpoint.
@@ -10,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from scaling.conventions import FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
 
 
-
-def add_parsers(sub) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run (or resume) a scaling sweep on Ray Tune",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", metavar="SPEC.yaml", help="a sweep spec (see experiments/configs/)")
@@ -29,25 +28,18 @@ def add_parsers(sub) -> None:
     p.add_argument("--throughput", metavar="FILE",
                    help="for --dry-run: 'archscale count --measure --json' lines of the target device, for hours")
     p.add_argument("--format", choices=("table", "json"), default="table", help="--dry-run output")
-    p.set_defaults(func=run_sweep_command)
-
-    r = sub.add_parser("report", help="write the report of a sweep's output directory",
-                       description="Pareto fronts, scaling curves, equal-FLOP tables and fits of a sweep (running, "
-                                   "partial or finished).")
-    r.add_argument("run_dir", metavar="RUN_DIR", help="a sweep's output directory")
-    r.add_argument("--out", help="report folder (default: RUN_DIR/report)")
-    r.add_argument("--title", help="report title (default: the sweep's name)")
-    r.set_defaults(func=run_report_command)
+    p.set_defaults(func=run)
 
 
-def run_sweep_command(args) -> int:
-    from .sweep_spec import load_sweep, make_plan
+def run(args) -> int:
+    """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed)."""
+    from ..sweep_spec import load_sweep, make_plan
 
     sweep = load_sweep(args.spec, output_dir=args.output_dir, data_root=args.data_root)
     if args.dry_run:
         trials, expansion = make_plan(sweep, strict_data=False)
         return _print_plan(sweep, trials, expansion, args)
-    from .sweep import run_sweep
+    from ..sweep import run_sweep
 
     summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
                         num_gpus=args.num_gpus)
@@ -69,7 +61,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
 
     from search_spaces.pricing import exact_sum, rate_from_measurements
 
-    from .sweep_spec import train_size
+    from ..sweep_spec import train_size
 
     df = pd.DataFrame([{k: t[k] for k in ("trial_id", "name", "regime", "epochs", "seed", "params", "flops",
                                           "train_flops")} for t in trials])
@@ -95,7 +87,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
     print(f"  {len(df)} trials = {len(per_config)} configs x {len(sweep.regimes)} regime(s) "
           f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {len(sweep.seeds)} seed(s); "
           f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
-    print("  FLOPs: fvcore convention, 1 multiply-add = 1 FLOP; training cost = 3 x FLOPs x images x epochs")
+    print(f"  FLOPs per image, {FLOP_CONVENTION}; training cost = {TRAIN_FLOPS_PER_FORWARD} x FLOPs x images x epochs")
     note = train_size(sweep.dataset, strict=False)[1]
     if note:
         print(f"  note: {note}")
@@ -115,24 +107,3 @@ def _unit(flops: float) -> tuple[str, float]:
         if flops >= scale:
             return unit, scale
     return "GFLOPs", 1e9
-
-
-def run_report_command(args) -> int:
-    from reports import write_report
-
-    from .results import MANIFEST, load_results
-
-    run_dir = Path(args.run_dir)
-    trials, epochs = load_results(run_dir)
-    manifest = json.loads((run_dir / MANIFEST).read_text()) if (run_dir / MANIFEST).is_file() else None
-    title = args.title or (manifest or {}).get("name") or run_dir.name
-    out = Path(args.out) if args.out else run_dir / "report"
-    summary = write_report(trials, epochs, out, manifest=manifest, title=title)
-    print(f"report written to {summary['report_md']} (and {Path(summary['report_html']).name}, "
-          f"{sum(f.endswith('.png') for f in summary['figures'])} figures as PNG and SVG, "
-          f"{len(summary['tables'])} tables)")
-    counts = summary.get("status_counts", {})
-    print("trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    for regime, names in summary.get("pareto", {}).items():
-        print(f"Pareto-optimal on top-1 vs FLOPs, {regime}: {', '.join(names) if names else '(none yet)'}")
-    return 0

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 
-from . import specargs
+from scaling.conventions import FLOP_CONVENTION
+
+from .specargs import add_spec_flags, spec_overrides, specs_from_args
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("count", help="params, FLOPs and activations of presets or specs",
-                       description="Print params, FLOPs (fvcore: 1 multiply-add = 1 FLOP) and activations.")
+                       description=f"Print params, FLOPs ({FLOP_CONVENTION}) and activations.")
     p.add_argument("presets", nargs="*", metavar="PRESET", help="preset names, e.g. resnet50 resnext50_32x4d")
     p.add_argument("--spec", action="append", metavar="FILE", help="an ArchSpec YAML/JSON file (repeatable)")
     p.add_argument("--counter", choices=("fvcore", "analytic"), default="fvcore",
@@ -18,16 +20,17 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="device for --measure: auto, cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=32, help="batch size for --measure throughput")
     p.add_argument("--iters", type=int, default=10, help="timed iterations for --measure (after 3 warm-up)")
-    specargs.add_spec_flags(p)
+    add_spec_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    """Print the counts of every preset and spec file named; returns the exit status."""
     import pandas as pd
 
-    from scaling import FLOP_CONVENTION, complexity, measure
+    from scaling import complexity, measure
 
-    specs = specargs.specs_from_args(args.presets, args.spec or [], specargs.spec_overrides(args))
+    specs = specs_from_args(args.presets, args.spec or [], spec_overrides(args))
     rows = []
     for name, spec in specs:
         cx = complexity(spec, counter=args.counter)
@@ -46,7 +49,7 @@ def run(args) -> int:
     table = pd.DataFrame({
         "name": df["name"],
         "params (M)": (df["params"] / 1e6).map("{:.2f}".format),
-        "GFLOPs (1 MAC = 1 FLOP)": (df["flops"] / 1e9).map("{:.3f}".format),
+        f"GFLOPs ({FLOP_CONVENTION})": (df["flops"] / 1e9).map("{:.3f}".format),
         "activations (M)": (df["activations"] / 1e6).map("{:.2f}".format),
         "resolution": df["resolution"],
     })

@@ -13,14 +13,15 @@ import json
 import math
 import sys
 
-from scaling import ArchScaleError
+from scaling.conventions import DATASET_TRAIN_SIZES, FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
+from scaling.errors import ArchScaleError
+from scaling.validate import check_choice, is_number
 
-from .specargs import parse_value
+from .specargs import parse_value, spec_fields
 
 ACTIONS = ("show", "match", "scale", "list")
-FLOPS_NOTE = "FLOPs: fvcore convention, 1 multiply-add = 1 FLOP"
-COST_NOTE = "training cost = 3 x forward FLOPs x training images x epochs"
-DATASET_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000, "cifar100": 50_000}
+FLOPS_NOTE = f"FLOPs per image, {FLOP_CONVENTION}"
+COST_NOTE = f"training cost = {TRAIN_FLOPS_PER_FORWARD} x forward FLOPs x training images x epochs"
 
 
 def normalise_argv(argv: list[str]) -> list[str]:
@@ -35,8 +36,9 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    s = actions.add_parser("show", help="every config of a space with its cost (the default action)")
-    s.add_argument("space", metavar="SPEC_OR_PRESET", help="a space YAML file or a preset: " + ", ".join(_presets()))
+    s = actions.add_parser("show", help="every config of a space with its cost (the default action)",
+                           formatter_class=_LazyHelpFormatter)
+    s.add_argument("space", metavar="SPEC_OR_PRESET", help=_Deferred("a space YAML file or a preset", _preset_list))
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.add_argument("--verify", type=int, default=0, metavar="N",
                    help="cross-check N random configs against fvcore and report the largest relative difference")
@@ -72,6 +74,28 @@ def add_parser(sub) -> None:
     ls.set_defaults(func=_list)
 
 
+class _Deferred(str):
+    """A help text whose tail, ``tail()``, is computed only when the help is shown."""
+
+    def __new__(cls, text: str, tail):
+        obj = super().__new__(cls, text)
+        obj.tail = tail
+        return obj
+
+
+class _LazyHelpFormatter(argparse.HelpFormatter):
+    """Completes ``_Deferred`` help texts: the preset list imports search_spaces, which building
+    the parser must not do (``archscale --help`` imports no torch)."""
+
+    def _get_help_string(self, action):
+        text = action.help
+        return text + text.tail() if isinstance(text, _Deferred) else text
+
+
+def _preset_list() -> str:
+    return ": " + ", ".join(_presets())
+
+
 def _presets() -> list[str]:
     from search_spaces import space_presets
 
@@ -91,22 +115,22 @@ def dataset_size(value, space) -> tuple[int, str]:
     if value is None:
         if space.dataset_size:
             return space.dataset_size, "space spec"
-        return DATASET_SIZES["imagenet"], "ImageNet-1k train (default)"
+        return DATASET_TRAIN_SIZES["imagenet"], "ImageNet-1k train (default)"
     if str(value).isdigit() and int(value) > 0:
         return int(value), "given"
     key = str(value).lower()
     if key == "digits":
-        from .datasets import digits_split_sizes
+        from ..datasets import digits_split_sizes
 
         return digits_split_sizes()[0], "digits train split"
-    if key in DATASET_SIZES:
-        return DATASET_SIZES[key], key
+    if key in DATASET_TRAIN_SIZES:
+        return DATASET_TRAIN_SIZES[key], key
     raise ArchScaleError("dataset_size", f"{value!r} is not a positive number or one of "
-                                         f"{', '.join(list(DATASET_SIZES) + ['digits'])}")
+                                         f"{', '.join(list(DATASET_TRAIN_SIZES) + ['digits'])}")
 
 
 def regime_epochs(names: str) -> dict[str, int]:
-    from .regimes import get_regime
+    from ..regimes import get_regime
 
     return {n: get_regime(n).epochs for n in (x.strip() for x in names.split(",")) if n}
 
@@ -122,7 +146,7 @@ def _show(args) -> int:
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
     df = price(expansion.configs, regimes=regimes, dataset_size=size, train_flops_per_s=rate)
     verified = verify_against_fvcore(expansion.configs, args.verify) if args.verify > 0 else None
-    meta = {"space": space.name, "summary": expansion.summary(), "flop_convention": FLOPS_NOTE,
+    meta = {"space": space.name, "summary": expansion.summary(), "flop_convention": FLOP_CONVENTION,
             "cost_convention": COST_NOTE, "dataset_size": size, "dataset_size_source": size_label,
             "regimes": regimes}
     if rate:
@@ -213,7 +237,6 @@ def _match(args) -> int:
 
     from scaling import ArchSpec, complexity
     from search_spaces import match_flops, resolve_target
-    from search_spaces.space import SPEC_FIELDS
 
     target = _spec(args.target) if args.target.endswith((".yaml", ".yml", ".json")) else args.target
     target_flops, label = resolve_target(target)
@@ -228,10 +251,7 @@ def _match(args) -> int:
             raise ArchScaleError("base", "the target is a FLOP count: name the network to vary with --base") from None
     vary = _parse_vary(args.vary)
     for name, _ in vary:
-        if name not in SPEC_FIELDS:
-            from scaling.errors import did_you_mean
-
-            raise ArchScaleError("vary", f"unknown ArchSpec field {name!r}{did_you_mean(name, SPEC_FIELDS)}")
+        check_choice(name, spec_fields(), "vary", "ArchSpec field")
     rows = []
     for combo in itertools.product(*[[(n, v) for v in values] for n, values in vary]) if vary else [()]:
         spec = ArchSpec.from_dict({**base.to_dict(), **dict(combo)})
@@ -242,7 +262,7 @@ def _match(args) -> int:
     df = pd.DataFrame(rows)
     if args.format == "json":
         print(json.dumps({"target": label, "target_flops": target_flops, "solve": args.solve,
-                          "flop_convention": FLOPS_NOTE, "rows": [_plain(r) for r in df.to_dict("records")]},
+                          "flop_convention": FLOP_CONVENTION, "rows": [_plain(r) for r in df.to_dict("records")]},
                          indent=1))
         return 0
     if args.format == "csv":
@@ -270,7 +290,7 @@ def _scale(args) -> int:
     rows = []
     for strategy in strategies:
         for m in multipliers:
-            if isinstance(m, bool) or not isinstance(m, (int, float)):
+            if not is_number(m):
                 raise ArchScaleError("multipliers", f"expected numbers such as 2,4,8, got {m!r}")
             s = scale(base, strategy, m, tolerance=args.tolerance, regime_epochs=args.regime_epochs)
             cx = complexity(s.spec, counter="analytic")
@@ -279,7 +299,7 @@ def _scale(args) -> int:
                 "ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance, "detail": s.detail})
     df = pd.DataFrame(rows)
     if args.format == "json":
-        print(json.dumps({"base": args.base, "tolerance": args.tolerance, "flop_convention": FLOPS_NOTE,
+        print(json.dumps({"base": args.base, "tolerance": args.tolerance, "flop_convention": FLOP_CONVENTION,
                           "rows": [_plain(r) for r in df.to_dict("records")]}, indent=1))
         return 0
     if args.format == "csv":

@@ -1,6 +1,10 @@
 """archscale: the command line (count, space, train, sweep, report).
 
 User errors (ArchScaleError) print one line on stderr and exit with status 2.
+
+One module per command, each with ``add_parser(sub)`` and ``run(args)``. Building the parser
+imports no torch, Ray or pandas: each command imports what it needs when it runs, so
+``archscale --help`` answers at once.
 """
 from __future__ import annotations
 
@@ -9,21 +13,24 @@ import sys
 
 from scaling.errors import ArchScaleError
 
-from . import cli_count, cli_space, cli_sweep, cli_train
+from . import count, report, space, sweep, train
+
+COMMANDS = (count, space, train, sweep, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``archscale`` parser with one subcommand per module of ``COMMANDS``."""
     parser = argparse.ArgumentParser(prog="archscale", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cli_count, cli_space, cli_train):
-        module.add_parser(sub)
-    cli_sweep.add_parsers(sub)
+    for command in COMMANDS:
+        command.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 1 failed trials, 2 user error, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    argv = cli_space.normalise_argv(argv)
+    argv = space.normalise_argv(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -39,7 +46,3 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,9 +11,10 @@ import json
 import math
 from pathlib import Path
 
-from scaling import ArchScaleError
+from scaling.conventions import FLOP_CONVENTION
+from scaling.errors import ArchScaleError
 
-from . import specargs
+from .specargs import add_spec_flags, parse_value, spec_overrides, specs_from_args
 
 
 def add_parser(sub) -> None:
@@ -42,19 +43,19 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
     p.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick checks)")
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
-    specargs.add_spec_flags(p)
+    add_spec_flags(p)
     p.set_defaults(func=run)
 
 
 def _regime(args):
-    from .regimes import get_regime
+    from ..regimes import get_regime
 
     overrides = {}
     for item in args.set:
         if "=" not in item:
             raise ArchScaleError("set", f"expected FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        overrides[key.strip()] = specargs.parse_value(value)
+        overrides[key.strip()] = parse_value(value)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.batch_size is not None:
@@ -65,7 +66,7 @@ def _regime(args):
 def _spec(args, required: bool):
     presets = [args.preset] if args.preset else []
     files = [args.spec] if args.spec else []
-    overrides = specargs.spec_overrides(args)
+    overrides = spec_overrides(args)
     if not presets and not files and not overrides:
         if required:
             raise ArchScaleError("preset", "name the network: --preset NAME, --spec FILE, or flags such as "
@@ -73,25 +74,15 @@ def _spec(args, required: bool):
         return None
     if len(presets) + len(files) > 1:
         raise ArchScaleError("spec", "give --preset or --spec, not both")
-    return specargs.specs_from_args(presets, files, overrides)[0]
+    return specs_from_args(presets, files, overrides)[0]
 
 
 def run(args) -> int:
+    """Train one trial (or print a regime with --show-regime); returns the exit status."""
     if args.show_regime:
-        regime = _regime(args)
-        named = _spec(args, required=False)
-        print(f"regime {regime.name}: {regime.description}")
-        for key, value in regime.to_dict().items():
-            if key not in ("name", "description"):
-                print(f"  {key:24s} {value}")
-        if named:
-            print(f"effective regularisation for {named[0]}:")
-            for key, value in regime.regularization(named[1]).items():
-                print(f"  {key:24s} {value}")
-        return 0
-
-    from .datasets import dataset_from
-    from .trainer import TrialConfig, train_trial
+        return _show_regime(args)
+    from ..datasets import dataset_from
+    from ..trainer import TrialConfig, train_trial
 
     name, spec = _spec(args, required=True)
     regime = _regime(args)
@@ -100,14 +91,7 @@ def run(args) -> int:
         dataset["root"] = args.data_root
     if args.dataset_label:
         dataset["label"] = args.dataset_label
-    resume = None
-    if args.resume:
-        if not args.checkpoint_dir:
-            raise ArchScaleError("resume", "--resume needs --checkpoint-dir DIR")
-        state = Path(args.checkpoint_dir) / "state.pt"
-        resume = state if state.is_file() else None
-        if resume is None:
-            print(f"no checkpoint in {args.checkpoint_dir} yet: starting from scratch")
+    resume = _resume_from(args)
     cfg = TrialConfig(spec=spec, regime=regime, dataset=dataset_from(dataset), seed=args.seed, name=name,
                       device=args.device, cpus=args.cpus, amp=args.amp, channels_last=args.channels_last,
                       compile=args.compile, checkpoint_every=args.checkpoint_every,
@@ -123,8 +107,37 @@ def run(args) -> int:
           f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
           f"({result['images_per_s']:.0f} img/s, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
           f"{result['device']}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
-          f"(1 MAC = 1 FLOP); peak memory {_mb(result['peak_memory_bytes'])}")
+          f"({FLOP_CONVENTION}); peak memory {_mb(result['peak_memory_bytes'])}")
     return 0
+
+
+def _show_regime(args) -> int:
+    regime = _regime(args)
+    named = _spec(args, required=False)
+    print(f"regime {regime.name}: {regime.description}")
+    for key, value in regime.to_dict().items():
+        if key not in ("name", "description"):
+            print(f"  {key:24s} {value}")
+    if named:
+        print(f"effective regularisation for {named[0]}:")
+        for key, value in regime.regularization(named[1]).items():
+            print(f"  {key:24s} {value}")
+    return 0
+
+
+def _resume_from(args) -> Path | None:
+    """The checkpoint file to resume from: None without --resume or when there is none yet."""
+    from ..trainer import STATE_FILE
+
+    if not args.resume:
+        return None
+    if not args.checkpoint_dir:
+        raise ArchScaleError("resume", "--resume needs --checkpoint-dir DIR")
+    state = Path(args.checkpoint_dir) / STATE_FILE
+    if not state.is_file():
+        print(f"no checkpoint in {args.checkpoint_dir} yet: starting from scratch")
+        return None
+    return state
 
 
 def _mb(b) -> str:

@@ -1,4 +1,8 @@
-"""Command-line flags for every ArchSpec field (``--cardinality 32 --depth 3,4,6,3 --preact``)."""
+"""Command-line flags for every ArchSpec field (``--cardinality 32 --depth 3,4,6,3 --preact``).
+
+The flags come from ``dataclasses.fields(ArchSpec)``: a new ArchSpec field is a new flag with no
+other edit. Imports no torch (presets and spec files are read only when a command runs).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +10,14 @@ import dataclasses
 
 import yaml
 
-from scaling import ArchSpec, get_preset, load_spec
 from scaling.errors import ArchScaleError
+from scaling.spec import ArchSpec
 from scaling.yamlio import load_yaml
 
-SPEC_FIELDS = [f.name for f in dataclasses.fields(ArchSpec)]
+
+def spec_fields() -> list[str]:
+    """ArchSpec's field names, in declaration order: one flag each."""
+    return [f.name for f in dataclasses.fields(ArchSpec)]
 
 
 def parse_value(text: str):
@@ -26,14 +33,14 @@ def parse_value(text: str):
 def add_spec_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--<field>`` for every ArchSpec field, all defaulting to 'not given'."""
     group = parser.add_argument_group("architecture fields (override the preset/spec; see ArchSpec)")
-    for name in SPEC_FIELDS:
+    for name in spec_fields():
         group.add_argument("--" + name.replace("_", "-"), dest="spec_" + name, metavar="V",
                            type=parse_value, default=None)
 
 
 def spec_overrides(args: argparse.Namespace) -> dict:
     """The ArchSpec fields given as flags."""
-    return {n: getattr(args, "spec_" + n) for n in SPEC_FIELDS if getattr(args, "spec_" + n, None) is not None}
+    return {n: getattr(args, "spec_" + n) for n in spec_fields() if getattr(args, "spec_" + n, None) is not None}
 
 
 def specs_from_args(presets: list[str], spec_files: list[str], overrides: dict) -> list[tuple[str, ArchSpec]]:
@@ -41,6 +48,8 @@ def specs_from_args(presets: list[str], spec_files: list[str], overrides: dict) 
 
     With neither presets nor files, the flags alone describe one spec on ArchSpec's defaults.
     """
+    from scaling.presets import get_preset, load_spec
+
     out: list[tuple[str, ArchSpec]] = []
     tag = ",".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
     for name in presets:

@@ -1,0 +1,40 @@
+"""archscale report: write the report of a sweep's output directory (running, partial or finished).
+
+    archscale report RUN_DIR [--out DIR] [--title TITLE]
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("report", help="write the report of a sweep's output directory",
+                       description="Pareto fronts, scaling curves, equal-FLOP tables and fits of a sweep (running, "
+                                   "partial or finished).")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a sweep's output directory")
+    r.add_argument("--out", help="report folder (default: RUN_DIR/report)")
+    r.add_argument("--title", help="report title (default: the sweep's name)")
+    r.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Write RUN_DIR/report (or --out) and print what it holds; returns the exit status."""
+    from reports import write_report
+
+    from ..results import MANIFEST, load_results
+
+    run_dir = Path(args.run_dir)
+    trials, epochs = load_results(run_dir)
+    manifest = json.loads((run_dir / MANIFEST).read_text()) if (run_dir / MANIFEST).is_file() else None
+    title = args.title or (manifest or {}).get("name") or run_dir.name
+    out = Path(args.out) if args.out else run_dir / "report"
+    summary = write_report(trials, epochs, out, manifest=manifest, title=title)
+    print(f"report written to {summary['report_md']} (and {Path(summary['report_html']).name}, "
+          f"{sum(f.endswith('.png') for f in summary['figures'])} figures as PNG and SVG, "
+          f"{len(summary['tables'])} tables)")
+    counts = summary.get("status_counts", {})
+    print("trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    for regime, names in summary.get("pareto", {}).items():
+        print(f"Pareto-optimal on top-1 vs FLOPs, {regime}: {', '.join(names) if names else '(none yet)'}")
+    return 0
