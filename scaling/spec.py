@@ -397,6 +397,6 @@ def _validate(s: ArchSpec) -> None:
 
 def _validate_fits(s: ArchSpec) -> None:
     """The network must divide by its channel groups and keep at least 1x1 pixels to the end."""
-    from .counting import check_fits
+    from .analytic import check_fits
 
     check_fits(s)

@@ -8,7 +8,7 @@ import torch
 from scaling import ArchScaleError, ArchSpec, analytic_counts, build_model, convert_block_form, get_preset, spec_from_dict
 from scaling.yamlio import load_yaml
 from scaling.counting import fvcore_counts
-from scaling.model import CardinalBranch
+from scaling.blocks import BasicBlock, Bottleneck, CardinalBranch
 from test_equivalence import _randomise_norms
 
 FORMS = ("grouped", "branches", "concat")
@@ -141,12 +141,10 @@ def test_no_shortcut_removes_identity_and_projection():
 @pytest.mark.parametrize("block", ["basic", "bottleneck"])
 def test_no_shortcut_block_is_the_branch_alone(block):
     # pre-activation blocks end in the addition, so with and without differ by exactly the input
-    from scaling.model import BLOCK_TYPES
-
-    spec = ArchSpec(block=block, depth=(1, 1, 1), widths=(16, 32, 64), stem="cifar", preact=True, resolution=32)
-    cin = 16 * spec.expansion  # an identity-shortcut block: same weights with and without
-    with_sc = BLOCK_TYPES[block](spec, cin, 16).eval()
-    without = BLOCK_TYPES[block](spec.replace(shortcut=False), cin, 16).eval()
+    kind = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
+    cin = 16 * kind.expansion  # an identity-shortcut block: same weights with and without
+    with_sc = kind(cin, 16, preact=True).eval()
+    without = kind(cin, 16, preact=True, shortcut=False).eval()
     without.load_state_dict(with_sc.state_dict(), strict=True)
     x = torch.randn(2, cin, 8, 8)
     with torch.no_grad():

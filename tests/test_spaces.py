@@ -3,7 +3,7 @@ import re
 import pytest
 
 from scaling import ArchScaleError, get_preset
-from scaling.counting import analytic_counts
+from scaling.analytic import analytic_counts
 from search_spaces import load_space, parse_space, price, space_presets
 from search_spaces.pricing import TRAIN_FLOPS_PER_FORWARD
 
