@@ -117,7 +117,7 @@ def test_converter_rejects_a_spec_that_does_not_describe_the_weights():
     with pytest.raises(ArchScaleError, match="no layer1.0.branches.0.conv1.weight") as e:
         convert_block_form(sd, SMALL.replace(block_form="branches"), "grouped")
     assert e.value.field == "block_form"
-    with pytest.raises(ArchScaleError, match="not one of") as e:
+    with pytest.raises(ArchScaleError, match="unknown block form 'parallel'") as e:
         convert_block_form(sd, SMALL, "parallel")
     assert e.value.field == "block_form"
     branches = convert_block_form(sd, SMALL, "branches")
@@ -153,7 +153,7 @@ def test_no_shortcut_block_is_the_branch_alone(block):
 
 # ----- combinations that cannot be built ---------------------------------------------------
 BAD_COMBINATIONS = [  # checked by tests/test_spec.py with the other bad specs
-    (dict(block_form="grouped_conv"), "block_form", "not one of"),
+    (dict(block_form="grouped_conv"), "block_form", "unknown block form 'grouped_conv'"),
     (dict(block="basic", depth=18, block_form="branches"), "block_form", "basic blocks"),
     (dict(cardinality=32, bottleneck_width=4, radix=2, block_form="branches"), "block_form", "split attention"),
     (dict(cardinality=32, bottleneck_width=4, sk_paths=2, block_form="concat"), "block_form", "selective kernel"),
@@ -162,8 +162,8 @@ BAD_COMBINATIONS = [  # checked by tests/test_spec.py with the other bad specs
     (dict(sk_paths=2, preact=True), "sk_paths", "pre-activation"),
     (dict(sk_paths=1), "sk_paths", "at least 2"),
     (dict(sk_paths=-2), "sk_paths", "at least 2"),
-    (dict(sk_paths=2, sk_reduction=0), "sk_reduction", "positive"),
-    (dict(sk_paths=2, sk_min_width=0), "sk_min_width", "positive"),
+    (dict(sk_paths=2, sk_reduction=0), "sk_reduction", ">= 1"),
+    (dict(sk_paths=2, sk_min_width=0), "sk_min_width", ">= 1"),
     (dict(sk_dilated="yes"), "sk_dilated", "true or false"),
     (dict(shortcut=False, stochastic_depth=0.1), "stochastic_depth", "shortcut: true"),
     (dict(shortcut=False, zero_init_residual=True), "zero_init_residual", "shortcut: true"),
