@@ -1,7 +1,9 @@
 """ArchSpec: a ResNet-family network described by a few numbers.
 
-An ArchSpec is plain data (a frozen dataclass). It is validated when it is made, it
-round-trips through JSON and YAML, and ``scaling.build_model`` turns it into a module.
+An ArchSpec is plain data (a frozen dataclass). It is validated when it is made (its fields and
+their combinations; whether its input is large enough for its downsampling is
+``scaling.check_fits``'s question, asked by the counters and ``build_model``), it round-trips
+through JSON and YAML, and ``scaling.build_model`` turns it into a module. Imports no torch.
 Every field's meaning follows torchvision's ``models/resnet.py`` where torchvision has the
 concept (``groups`` = cardinality, ``width_per_group`` = bottleneck_width), and the papers
 elsewhere (ResNet-B/C/D from "Bag of Tricks", SE, ResNeSt, SKNet, ResNet v2, ResNet-RS).
@@ -369,11 +371,3 @@ def _validate_combinations(s: ArchSpec) -> None:
             if getattr(s, name) != value:
                 raise ArchScaleError(name, f"without a shortcut {name} would zero whole blocks and cut the "
                                            f"network; set {name}: {str(value).lower()} or shortcut: true")
-    _validate_fits(s)
-
-
-def _validate_fits(s: ArchSpec) -> None:
-    """The network must divide by its channel groups and keep at least 1x1 pixels to the end."""
-    from .analytic import check_fits
-
-    check_fits(s)
