@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scaling.counting import analytic_counts, fvcore_counts  # noqa: E402
+from scaling.analytic import analytic_counts  # noqa: E402
+from scaling.counting import fvcore_counts  # noqa: E402
 from search_spaces import load_space  # noqa: E402
 
 

@@ -7,18 +7,19 @@ The bottom layer of archscale: it knows nothing of training, sweeps or Ray.
     >>> complexity(spec, counter="analytic").params
     25028904
 
-Names are imported lazily, so ``scaling.errors`` (the project's exception type) can be used by
-layers that must not import torch (reports/).
+Names are imported lazily, so specs, presets and the closed-form counter (``analytic_counts``,
+``complexity(counter="analytic")``, ``check_fits``) can be used without importing torch; only
+building, tracing or timing a model imports it.
 """
 import importlib
 
 _EXPORTS = {
     "ArchSpec": "spec", "NAMED_DEPTHS": "spec", "load_spec": "presets", "spec_from_dict": "presets",
     "ArchScaleError": "errors",
-    "Complexity": "counting", "FLOP_CONVENTION": "conventions", "analytic_counts": "counting",
-    "complexity": "counting", "min_resolution": "counting", "check_fits": "counting",
+    "Complexity": "counting", "FLOP_CONVENTION": "conventions", "analytic_counts": "analytic",
+    "complexity": "counting", "min_resolution": "analytic", "check_fits": "analytic",
     "Measurement": "timing", "measure": "timing",
-    "build_model": "model", "convert_block_form": "model",
+    "build_model": "model", "convert_block_form": "block_forms",
     "PRESETS": "presets", "TORCHVISION_PRESETS": "presets", "get_preset": "presets",
     "preset_names": "presets",
 }

@@ -1,4 +1,5 @@
-"""Complexity of an ArchSpec: parameters, FLOPs and activations, by fvcore or in closed form.
+"""Complexity of an ArchSpec: parameters, FLOPs and activations, by fvcore or in closed form
+(``scaling.analytic``). Imports torch only when fvcore counts.
 
 FLOP convention (everywhere in this project): fvcore's, where one fused multiply-add counts as
 one flop. The ResNeXt paper's "FLOPs" use the same convention (ResNet-50: ~4.1 G); the ResNet-RS
@@ -9,16 +10,16 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
-import torch
-
-from .conventions import FLOP_CONVENTION
-from .model import Cx, FeatureMapTooSmall, ResNet, build_model
+from .analytic import analytic_counts
+from .errors import ArchScaleError
 from .spec import ArchSpec
 
-__all__ = ["Complexity", "complexity", "analytic_counts", "fvcore_counts", "min_resolution",
-           "FeatureMapTooSmall", "FLOP_CONVENTION", "check_fits"]
+if TYPE_CHECKING:
+    from torch import nn
 
+__all__ = ["Complexity", "complexity", "fvcore_counts"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def complexity(spec: ArchSpec, resolution: int | None = None, *, counter: str = 
 
     ``resolution`` overrides the spec's own. ``counter="fvcore"`` builds the model and traces it
     with fvcore; ``counter="analytic"`` uses the closed-form counter (same numbers, no model, about
-    a thousand times faster: use it to price large spaces).
+    a thousand times faster: use it to price large spaces). Either raises ArchScaleError("resolution")
+    when the input is too small for the network's downsampling (see ``scaling.check_fits``).
     """
     if resolution is not None and resolution != spec.resolution:
         spec = replace(spec, resolution=int(resolution))
@@ -60,24 +62,16 @@ def complexity(spec: ArchSpec, resolution: int | None = None, *, counter: str = 
     if counter == "fvcore":
         params, flops, acts = fvcore_counts(spec)
         return Complexity(params, flops, acts, spec.resolution, "fvcore")
-    from .errors import ArchScaleError
-
     raise ArchScaleError("counter", f"{counter!r} is not one of fvcore, analytic")
 
 
-def analytic_counts(spec: ArchSpec, resolution: int | None = None) -> Cx:
-    """Closed-form params/FLOPs/activations (fvcore's conventions) without building the model.
+def fvcore_counts(spec: ArchSpec, model: nn.Module | None = None) -> tuple[int, int, int]:
+    """(params, flops, activations) of ``spec`` counted by fvcore on a traced eval-mode forward of one
+    image (one multiply-add = one flop). Imports torch and fvcore; builds the model unless given."""
+    import torch
 
-    Raises FeatureMapTooSmall when the resolution is too small for the network's downsampling.
-    """
-    r = spec.resolution if resolution is None else int(resolution)
-    cx = Cx(r, r)
-    ResNet.complexity(cx, spec)
-    return cx
+    from .model import build_model
 
-
-def fvcore_counts(spec: ArchSpec, model: torch.nn.Module | None = None) -> tuple[int, int, int]:
-    """(params, flops, activations) of ``spec`` counted by fvcore on a traced eval-mode forward."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fvcore's import calls the deprecated torch.jit.script
         from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
@@ -92,36 +86,3 @@ def fvcore_counts(spec: ArchSpec, model: torch.nn.Module | None = None) -> tuple
         flops = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         acts = ActivationCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return params, int(flops.total()), int(acts.total())
-
-
-def check_fits(spec: ArchSpec) -> None:
-    """Refuse a network its input cannot pass through: ArchScaleError("resolution") naming the
-    smallest resolution that fits, when a strided layer would get fewer pixels than its stride."""
-    from .errors import ArchScaleError
-
-    try:
-        analytic_counts(spec)
-    except FeatureMapTooSmall:
-        raise ArchScaleError("resolution", f"{spec.resolution} px is too small for this network's "
-                                           f"downsampling; use at least {min_resolution(spec)} px") from None
-
-
-def min_resolution(spec: ArchSpec, limit: int = 8192) -> int:
-    """The smallest input resolution this network's downsampling accepts."""
-    lo, hi = 1, 1
-    while True:
-        try:
-            analytic_counts(spec, hi)
-            break
-        except FeatureMapTooSmall:
-            lo, hi = hi, hi * 2
-            if hi > limit:
-                return limit
-    while lo < hi:  # smallest r in (lo, hi] that fits
-        mid = (lo + hi) // 2
-        try:
-            analytic_counts(spec, mid)
-            hi = mid
-        except FeatureMapTooSmall:
-            lo = mid + 1
-    return hi

@@ -1,7 +1,9 @@
 """ArchSpec: a ResNet-family network described by a few numbers.
 
-An ArchSpec is plain data (a frozen dataclass). It is validated when it is made, it
-round-trips through JSON and YAML, and ``scaling.build_model`` turns it into a module.
+An ArchSpec is plain data (a frozen dataclass). It is validated when it is made (its fields and
+their combinations; whether its input is large enough for its downsampling is
+``scaling.check_fits``'s question, asked by the counters and ``build_model``), it round-trips
+through JSON and YAML, and ``scaling.build_model`` turns it into a module. Imports no torch.
 Every field's meaning follows torchvision's ``models/resnet.py`` where torchvision has the
 concept (``groups`` = cardinality, ``width_per_group`` = bottleneck_width), and the papers
 elsewhere (ResNet-B/C/D from "Bag of Tricks", SE, ResNeSt, SKNet, ResNet v2, ResNet-RS).
@@ -9,12 +11,12 @@ elsewhere (ResNet-B/C/D from "Bag of Tricks", SE, ResNeSt, SKNet, ResNet v2, Res
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .errors import ArchScaleError, did_you_mean
-from .validate import check_keys
+from .cx import group_width
+from .errors import ArchScaleError
+from .validate import boolean, check_choice, check_keys, is_whole, number, whole
 from .yamlio import load_yaml, yaml_problem
 
 # Blocks per stage for the named depths, keyed by (block type, number of stages).
@@ -255,124 +257,101 @@ def _fmt(x: float) -> str:
 
 
 # ----- validation ---------------------------------------------------------------------------
-_INT_FIELDS = ("stem_width", "cardinality", "bottleneck_width", "radix", "sk_paths", "sk_reduction",
-               "sk_min_width", "num_classes", "in_channels", "resolution")
-_FLOAT_FIELDS = ("width_multiplier", "widen_factor", "se_ratio", "stochastic_depth", "dropout")
+#: Whole-number fields and their lowest value (None: any whole number; sk_paths has its own rule).
+_WHOLE = {"stem_width": 1, "cardinality": 1, "bottleneck_width": 1, "radix": 0, "sk_paths": None,
+          "sk_reduction": 1, "sk_min_width": 1, "num_classes": 1, "in_channels": 1, "resolution": 1}
+#: Real-number fields and their bounds (``scaling.validate.number``'s keywords).
+_NUMBER = {"width_multiplier": dict(low=0, low_open=True), "widen_factor": dict(low=0, low_open=True),
+           "se_ratio": dict(low=0, high=1, hint="0 = no SE"),
+           "stochastic_depth": dict(low=0, high=1, high_open=True), "dropout": dict(low=0, high=1, high_open=True)}
 _BOOL_FIELDS = ("avd", "sk_dilated", "preact", "shortcut", "zero_init_residual")
 _CHOICES = {"block": BLOCKS, "stem": STEMS, "stem_pool": STEM_POOLS + ("auto",),
             "downsample": DOWNSAMPLES, "block_form": BLOCK_FORMS}
+#: What a basic block supports of the bottleneck's options.
+_BASIC_ONLY = (("cardinality", 1), ("bottleneck_width", 64), ("radix", 0), ("avd", False), ("sk_paths", 0),
+               ("block_form", "grouped"))
 
 
 def _set(spec, name, value):
     object.__setattr__(spec, name, value)
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _normalise(spec: ArchSpec) -> None:
-    """Coerce types (lists -> tuples, whole floats -> ints, ints -> floats) and resolve 'auto'."""
-    for name in _INT_FIELDS:
+    """Check each field's type and range; coerce (lists -> tuples, whole floats -> ints, ints ->
+    floats, choices to lower case) and resolve 'auto'."""
+    for name, low in _WHOLE.items():
         v = getattr(spec, name)
-        if isinstance(v, float) and v.is_integer():
-            _set(spec, name, int(v))
-        elif not _is_int(v):
-            raise ArchScaleError(name, f"expected a whole number, got {v!r}")
-    for name in _FLOAT_FIELDS:
-        v = getattr(spec, name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ArchScaleError(name, f"expected a number, got {v!r}")
-        _set(spec, name, float(v))
+        _set(spec, name, whole(int(v) if isinstance(v, float) and v.is_integer() else v, name, low=low))
+    for name, bounds in _NUMBER.items():
+        _set(spec, name, number(getattr(spec, name), name, **bounds))
     for name in _BOOL_FIELDS:
-        if not isinstance(getattr(spec, name), bool):
-            raise ArchScaleError(name, f"expected true or false, got {getattr(spec, name)!r}")
+        boolean(getattr(spec, name), name)
     for name, choices in _CHOICES.items():
         v = getattr(spec, name)
-        v = v.lower() if isinstance(v, str) else v
-        if v not in choices:
-            raise ArchScaleError(name, f"{v!r} is not one of {', '.join(choices)}{did_you_mean(v, choices)}")
-        _set(spec, name, v)
+        _set(spec, name, check_choice(v.lower() if isinstance(v, str) else v, choices, name, name.replace("_", " ")))
     if spec.stem_pool == "auto":
         _set(spec, "stem_pool", _default_pool(spec.stem))
     for name in ("depth", "widths"):
         v = getattr(spec, name)
         if isinstance(v, (list, tuple)):
-            if not v or not all(_is_int(x) for x in v):
+            if not v or not all(is_whole(x) for x in v):
                 raise ArchScaleError(name, f"expected a list of whole numbers, got {list(v)!r}")
             _set(spec, name, tuple(v))
-        elif name == "depth" and _is_int(v):
-            pass
-        else:
+        elif not (name == "depth" and is_whole(v)):
             what = "a named depth or a list of blocks per stage" if name == "depth" else "a list of stage widths"
             raise ArchScaleError(name, f"expected {what}, got {v!r}")
 
 
 def _validate(s: ArchSpec) -> None:
+    """Refuse layouts, widths and option combinations that describe no network."""
     if any(w <= 0 for w in s.widths):
         raise ArchScaleError("widths", f"every stage width must be positive, got {list(s.widths)}")
-    table = NAMED_DEPTHS.get((s.block, s.num_stages), {})
-    if isinstance(s.depth, int):
-        if s.depth <= 0:
-            raise ArchScaleError("depth", f"must be positive, got {s.depth}")
-        if s.depth not in table:
-            other = "basic" if s.block == "bottleneck" else "bottleneck"
-            hint = ""
-            if s.depth in NAMED_DEPTHS.get((other, s.num_stages), {}):
-                hint = f"; {s.depth} is a {other}-block depth: set block: {other}"
-            named = ", ".join(map(str, table)) or "none"
-            raise ArchScaleError("depth", f"{s.depth} is not a named depth for {s.block} blocks with "
-                                          f"{s.num_stages} stages (named: {named}){hint}; or give blocks "
-                                          f"per stage as a list, e.g. [3, 4, 6, 3]")
-    else:
-        if len(s.depth) != s.num_stages:
-            raise ArchScaleError("depth", f"{len(s.depth)} stages of blocks {list(s.depth)} but {s.num_stages} "
-                                          f"stage widths {list(s.widths)}; give one block count per width")
-        if any(n <= 0 for n in s.depth):
-            raise ArchScaleError("depth", f"every stage needs at least one block, got {list(s.depth)}")
-    positive = {"stem_width": s.stem_width, "cardinality": s.cardinality,
-                "bottleneck_width": s.bottleneck_width, "num_classes": s.num_classes,
-                "in_channels": s.in_channels, "resolution": s.resolution}
-    for name, v in positive.items():
-        if v <= 0:
-            raise ArchScaleError(name, f"must be positive, got {v}")
-    for name in ("width_multiplier", "widen_factor"):
-        v = getattr(s, name)
-        if not (v > 0 and math.isfinite(v)):
-            raise ArchScaleError(name, f"must be a positive number, got {v}")
+    _validate_depth(s)
     if any(p < 1 for p in s.stage_planes) or s.stem_channels < 1:
         raise ArchScaleError("width_multiplier", f"{s.width_multiplier} leaves a stage with no channels; "
                                                  f"use a larger multiplier")
     if s.stem == "deep" and s.stem_channels < 2:
         raise ArchScaleError("stem_width", "the deep stem needs at least 2 channels (its inner width is half)")
-    for name in ("se_ratio",):
-        if not 0.0 <= s.se_ratio <= 1.0:
-            raise ArchScaleError(name, f"must be in [0, 1] (0 = no SE), got {s.se_ratio}")
-    for name in ("stochastic_depth", "dropout"):
-        v = getattr(s, name)
-        if not 0.0 <= v < 1.0:
-            raise ArchScaleError(name, f"must be in [0, 1), got {v}")
-    if s.radix < 0:
-        raise ArchScaleError("radix", f"must be 0 (plain conv) or a positive split count, got {s.radix}")
     if s.sk_paths < 0 or s.sk_paths == 1:
         raise ArchScaleError("sk_paths", f"must be 0 (no selective kernel) or at least 2 kernels to select "
                                          f"between (SKNet uses 2), got {s.sk_paths}")
-    for name in ("sk_reduction", "sk_min_width"):
-        if getattr(s, name) < 1:
-            raise ArchScaleError(name, f"must be a positive whole number, got {getattr(s, name)}")
     if s.block == "basic":
-        for name, default in (("cardinality", 1), ("bottleneck_width", 64), ("radix", 0), ("avd", False),
-                              ("sk_paths", 0), ("block_form", "grouped")):
+        for name, default in _BASIC_ONLY:
             if getattr(s, name) != default:
                 raise ArchScaleError(name, f"basic blocks support only {name}={default!r}; "
                                            f"use block: bottleneck for ResNeXt/ResNeSt/SKNet options")
     else:
         for i, planes in enumerate(s.stage_planes):
-            per_group = int(planes * s.bottleneck_width / 64 * s.widen_factor)
-            if per_group < 1:
+            if group_width(planes, s.bottleneck_width, s.widen_factor) < 1:
                 raise ArchScaleError("bottleneck_width", f"{s.bottleneck_width} per group at stage {i + 1} "
                                                          f"({planes} planes) rounds to 0 channels per group; "
                                                          f"raise bottleneck_width or width_multiplier")
+    _validate_combinations(s)
+
+
+def _validate_depth(s: ArchSpec) -> None:
+    table = NAMED_DEPTHS.get((s.block, s.num_stages), {})
+    if isinstance(s.depth, tuple):
+        if len(s.depth) != s.num_stages:
+            raise ArchScaleError("depth", f"{len(s.depth)} stages of blocks {list(s.depth)} but {s.num_stages} "
+                                          f"stage widths {list(s.widths)}; give one block count per width")
+        if any(n <= 0 for n in s.depth):
+            raise ArchScaleError("depth", f"every stage needs at least one block, got {list(s.depth)}")
+    elif s.depth <= 0:
+        raise ArchScaleError("depth", f"must be positive, got {s.depth}")
+    elif s.depth not in table:
+        other = "basic" if s.block == "bottleneck" else "bottleneck"
+        hint = ""
+        if s.depth in NAMED_DEPTHS.get((other, s.num_stages), {}):
+            hint = f"; {s.depth} is a {other}-block depth: set block: {other}"
+        named = ", ".join(map(str, table)) or "none"
+        raise ArchScaleError("depth", f"{s.depth} is not a named depth for {s.block} blocks with "
+                                      f"{s.num_stages} stages (named: {named}){hint}; or give blocks "
+                                      f"per stage as a list, e.g. [3, 4, 6, 3]")
+
+
+def _validate_combinations(s: ArchSpec) -> None:
+    """Options that exclude each other."""
     if s.preact and s.radix:
         raise ArchScaleError("radix", "split attention is not defined for pre-activation blocks; "
                                       "set radix: 0 or preact: false")
@@ -392,11 +371,3 @@ def _validate(s: ArchSpec) -> None:
             if getattr(s, name) != value:
                 raise ArchScaleError(name, f"without a shortcut {name} would zero whole blocks and cut the "
                                            f"network; set {name}: {str(value).lower()} or shortcut: true")
-    _validate_fits(s)
-
-
-def _validate_fits(s: ArchSpec) -> None:
-    """The network must divide by its channel groups and keep at least 1x1 pixels to the end."""
-    from .counting import check_fits
-
-    check_fits(s)

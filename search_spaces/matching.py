@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from scaling import ArchScaleError, ArchSpec, analytic_counts, get_preset, spec_from_dict
+from scaling import ArchScaleError, ArchSpec, analytic_counts, check_fits, get_preset, spec_from_dict
 from scaling.errors import did_you_mean
 from scaling.spec import NAMED_DEPTHS
 
@@ -85,10 +85,13 @@ def parse_count(value: Any, field: str, quiet: bool = False) -> float | None:
 
 
 def _candidate(spec: ArchSpec, field: str, value) -> ArchSpec | None:
+    """``spec`` with ``field`` set to ``value``, or None when that network is invalid or cannot be built."""
     try:
-        return spec.replace(**{field: value})
+        candidate = spec.replace(**{field: value})
+        check_fits(candidate)
     except ArchScaleError:
         return None
+    return candidate
 
 
 def _nearest(target: int, a: tuple[Any, ArchSpec, int] | None, b: tuple[Any, ArchSpec, int] | None):

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from scaling import ArchScaleError, ArchSpec
+from scaling import ArchScaleError, ArchSpec, check_fits
 from scaling.errors import did_you_mean
 
 from .matching import flops_of, match_flops
@@ -88,10 +88,13 @@ def _solve_continuous(make: Callable[[float], ArchSpec | None], target: int, lo:
 
 
 def _try(spec: ArchSpec, **changes) -> ArchSpec | None:
+    """``spec`` with ``changes``, or None when that network is invalid or cannot be built."""
     try:
-        return spec.replace(**changes)
+        candidate = spec.replace(**changes)
+        check_fits(candidate)
     except ArchScaleError:
         return None
+    return candidate
 
 
 def _depth(spec: ArchSpec, target: int) -> ArchSpec | None:

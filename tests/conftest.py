@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from scaling import ArchSpec
+from scaling import ArchSpec, check_fits
 
 
 def random_spec(rng: random.Random) -> ArchSpec:
@@ -44,7 +44,9 @@ def random_spec(rng: random.Random) -> ArchSpec:
             else:
                 fields["block_form"] = rng.choice(["grouped", "branches", "concat"])
         try:
-            return ArchSpec(**fields)
+            spec = ArchSpec(**fields)
+            check_fits(spec)
+            return spec
         except ValueError:
             continue  # e.g. a resolution too small for this stem: draw again
 

@@ -8,7 +8,7 @@ import torch
 from scaling import ArchScaleError, ArchSpec, analytic_counts, build_model, convert_block_form, get_preset, spec_from_dict
 from scaling.yamlio import load_yaml
 from scaling.counting import fvcore_counts
-from scaling.model import CardinalBranch
+from scaling.blocks import BasicBlock, Bottleneck, CardinalBranch
 from test_equivalence import _randomise_norms
 
 FORMS = ("grouped", "branches", "concat")
@@ -117,7 +117,7 @@ def test_converter_rejects_a_spec_that_does_not_describe_the_weights():
     with pytest.raises(ArchScaleError, match="no layer1.0.branches.0.conv1.weight") as e:
         convert_block_form(sd, SMALL.replace(block_form="branches"), "grouped")
     assert e.value.field == "block_form"
-    with pytest.raises(ArchScaleError, match="not one of") as e:
+    with pytest.raises(ArchScaleError, match="unknown block form 'parallel'") as e:
         convert_block_form(sd, SMALL, "parallel")
     assert e.value.field == "block_form"
     branches = convert_block_form(sd, SMALL, "branches")
@@ -141,12 +141,10 @@ def test_no_shortcut_removes_identity_and_projection():
 @pytest.mark.parametrize("block", ["basic", "bottleneck"])
 def test_no_shortcut_block_is_the_branch_alone(block):
     # pre-activation blocks end in the addition, so with and without differ by exactly the input
-    from scaling.model import BLOCK_TYPES
-
-    spec = ArchSpec(block=block, depth=(1, 1, 1), widths=(16, 32, 64), stem="cifar", preact=True, resolution=32)
-    cin = 16 * spec.expansion  # an identity-shortcut block: same weights with and without
-    with_sc = BLOCK_TYPES[block](spec, cin, 16).eval()
-    without = BLOCK_TYPES[block](spec.replace(shortcut=False), cin, 16).eval()
+    kind = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
+    cin = 16 * kind.expansion  # an identity-shortcut block: same weights with and without
+    with_sc = kind(cin, 16, preact=True).eval()
+    without = kind(cin, 16, preact=True, shortcut=False).eval()
     without.load_state_dict(with_sc.state_dict(), strict=True)
     x = torch.randn(2, cin, 8, 8)
     with torch.no_grad():
@@ -155,7 +153,7 @@ def test_no_shortcut_block_is_the_branch_alone(block):
 
 # ----- combinations that cannot be built ---------------------------------------------------
 BAD_COMBINATIONS = [  # checked by tests/test_spec.py with the other bad specs
-    (dict(block_form="grouped_conv"), "block_form", "not one of"),
+    (dict(block_form="grouped_conv"), "block_form", "unknown block form 'grouped_conv'"),
     (dict(block="basic", depth=18, block_form="branches"), "block_form", "basic blocks"),
     (dict(cardinality=32, bottleneck_width=4, radix=2, block_form="branches"), "block_form", "split attention"),
     (dict(cardinality=32, bottleneck_width=4, sk_paths=2, block_form="concat"), "block_form", "selective kernel"),
@@ -164,8 +162,8 @@ BAD_COMBINATIONS = [  # checked by tests/test_spec.py with the other bad specs
     (dict(sk_paths=2, preact=True), "sk_paths", "pre-activation"),
     (dict(sk_paths=1), "sk_paths", "at least 2"),
     (dict(sk_paths=-2), "sk_paths", "at least 2"),
-    (dict(sk_paths=2, sk_reduction=0), "sk_reduction", "positive"),
-    (dict(sk_paths=2, sk_min_width=0), "sk_min_width", "positive"),
+    (dict(sk_paths=2, sk_reduction=0), "sk_reduction", ">= 1"),
+    (dict(sk_paths=2, sk_min_width=0), "sk_min_width", ">= 1"),
     (dict(sk_dilated="yes"), "sk_dilated", "true or false"),
     (dict(shortcut=False, stochastic_depth=0.1), "stochastic_depth", "shortcut: true"),
     (dict(shortcut=False, zero_init_residual=True), "zero_init_residual", "shortcut: true"),

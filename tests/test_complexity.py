@@ -1,8 +1,10 @@
+import inspect
 import random
 
 import pytest
 
-from scaling import PRESETS, analytic_counts, complexity, get_preset
+from scaling import (PRESETS, ArchScaleError, ArchSpec, analytic_counts, build_model, check_fits, complexity,
+                     get_preset, min_resolution)
 from scaling.counting import fvcore_counts
 from conftest import random_spec
 
@@ -63,7 +65,44 @@ def test_resolution_override_and_counter_names():
 
 
 def test_unknown_counter_is_a_user_error():
-    from scaling import ArchScaleError
-
     with pytest.raises(ArchScaleError, match="counter"):
         complexity(get_preset("resnet18"), counter="ptflops")
+
+
+def test_too_small_input_is_refused_by_the_counters_and_build_model_not_by_the_spec():
+    spec = get_preset("resnet50")
+    need = min_resolution(spec)
+    small = spec.replace(resolution=need - 1)  # a spec is plain data: it is made
+    message = f"resolution: {need - 1} px is too small for this network's downsampling; use at least {need} px"
+    for refuse in (check_fits, analytic_counts, build_model, complexity, lambda s: complexity(s, counter="analytic"),
+                   lambda s: complexity(spec, resolution=need - 1, counter="analytic")):
+        with pytest.raises(ArchScaleError) as e:
+            refuse(small)
+        assert str(e.value) == message and e.value.field == "resolution"
+    check_fits(spec.replace(resolution=need))
+    assert min_resolution(get_preset("resnext29_8x64d")) == 3  # 3 -> 2 -> 1 px through two stride-2 stages
+
+
+def test_groups_that_do_not_divide_are_refused_when_counted():
+    spec = ArchSpec(cardinality=3, bottleneck_width=16, radix=2)  # split attention's 48-wide FC in 3 groups
+    for refuse in (check_fits, build_model):
+        with pytest.raises(ArchScaleError, match="3 groups do not divide") as e:
+            refuse(spec)
+        assert e.value.field == "cardinality"
+
+
+def test_each_closed_form_takes_its_modules_arguments():
+    from scaling import analytic, attention, blocks, cx, layers, model
+
+    pairs = [(layers.ConvBnAct, cx.conv_bn_act_cx), (attention.SqueezeExcite, analytic.squeeze_excite_cx),
+             (attention.SplitAttn, analytic.split_attn_cx),
+             (attention.SelectiveKernelAttn, analytic.selective_kernel_attn_cx),
+             (attention.SelectiveKernel, analytic.selective_kernel_cx), (blocks.make_shortcut, analytic.shortcut_cx),
+             (blocks.BasicBlock, analytic.basic_block_cx), (blocks.Bottleneck, analytic.bottleneck_cx),
+             (blocks.SKBottleneck, analytic.sk_bottleneck_cx), (model.stem_conv, analytic.stem_conv_cx),
+             (model.stem_pool, analytic.stem_pool_cx), (model.ResNet, analytic.resnet_cx)]
+    for module, closed_form in pairs:
+        ours = list(inspect.signature(closed_form).parameters.values())[1:]  # after cx
+        theirs = list(inspect.signature(module).parameters.values())
+        assert [(p.name, p.kind, p.default) for p in ours] == [(p.name, p.kind, p.default) for p in theirs], module
+    assert set(model.BLOCKS) == set(analytic.BLOCKS_CX)

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from scaling import ArchScaleError, ArchSpec, get_preset
-from scaling.counting import analytic_counts
+from scaling.analytic import analytic_counts
 from search_spaces import STRATEGIES, match_flops, resolve_target, scale, scale_all
 
 

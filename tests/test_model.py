@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from scaling import ArchSpec, build_model, get_preset
-from scaling.model import BasicBlock, Bottleneck
+from scaling.blocks import BasicBlock, Bottleneck
 from conftest import random_spec
 
 
@@ -79,7 +79,7 @@ def test_dropout_is_before_the_classifier():
 
 
 def test_split_attention_softmax_over_radix():
-    from scaling.model import SplitAttn
+    from scaling.attention import SplitAttn
 
     m = SplitAttn(16, 1, groups=2, radix=2).eval()
     out = m(torch.randn(1, 16, 8, 8))

@@ -7,7 +7,8 @@ import torch
 
 from scaling import ArchSpec, analytic_counts, build_model, complexity, get_preset
 from scaling.counting import fvcore_counts
-from scaling.model import SelectiveKernel, SKBottleneck
+from scaling.attention import SelectiveKernel
+from scaling.blocks import SKBottleneck
 from test_equivalence import _check_equivalent
 
 SMALL = ArchSpec(depth=(1, 2, 1), widths=(16, 32, 64), stem="cifar", cardinality=4, bottleneck_width=16,

@@ -1,5 +1,11 @@
+import ast
 import json
+import os
 import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -89,21 +95,21 @@ BAD = [
     (dict(depth=18), "depth", "set block: basic"),
     (dict(depth=[3, 4, 6]), "depth", "one block count per width"),
     (dict(widths=(64, 0, 256, 512)), "widths", "positive"),
-    (dict(width_multiplier=0), "width_multiplier", "positive"),
-    (dict(width_multiplier=-1.0), "width_multiplier", "positive"),
+    (dict(width_multiplier=0), "width_multiplier", "> 0"),
+    (dict(width_multiplier=-1.0), "width_multiplier", "> 0"),
+    (dict(widen_factor=float("inf")), "widen_factor", "> 0"),
     (dict(width_multiplier=0.001), "width_multiplier", "no channels"),
-    (dict(stem_width=0), "stem_width", "positive"),
-    (dict(cardinality=0), "cardinality", "positive"),
-    (dict(cardinality=3, bottleneck_width=16, radix=2), "cardinality", "do not divide"),
+    (dict(stem_width=0), "stem_width", ">= 1"),
+    (dict(cardinality=0), "cardinality", ">= 1"),
     (dict(block="basic", depth=18, cardinality=32), "cardinality", "basic blocks"),
-    (dict(block="resnext"), "block", "not one of"),
-    (dict(stem="stem7"), "stem", "not one of"),
-    (dict(downsample="c"), "downsample", "not one of"),
+    (dict(block="resnext"), "block", "unknown block 'resnext'; known: basic, bottleneck"),
+    (dict(stem="stem7"), "stem", "unknown stem 'stem7'"),
+    (dict(downsample="c"), "downsample", "unknown downsample 'c'"),
     (dict(bottleneck_width=2, width_multiplier=0.25), "bottleneck_width", "rounds to 0"),
-    (dict(resolution=16), "resolution", "at least 17"),
-    (dict(resolution=0), "resolution", "positive"),
-    (dict(se_ratio=1.5), "se_ratio", "[0, 1]"),
-    (dict(dropout=1.0), "dropout", "[0, 1)"),
+    (dict(resolution=0), "resolution", ">= 1"),
+    (dict(radix=-1), "radix", ">= 0"),
+    (dict(se_ratio=1.5), "se_ratio", "<= 1 (0 = no SE)"),
+    (dict(dropout=1.0), "dropout", "< 1"),
     (dict(radix=2, preact=True), "radix", "pre-activation"),
     (dict(cardinality=2.5), "cardinality", "whole number"),
     (dict(preact="yes"), "preact", "true or false"),
@@ -138,13 +144,67 @@ def test_malformed_yaml():
         ArchSpec.from_yaml("- 50\n")
 
 
-def test_resolution_too_small_suggests_minimum():
-    from scaling import min_resolution
+def test_a_too_small_resolution_still_makes_a_spec():
+    # whether the input fits the downsampling is scaling.check_fits's question (tests/test_complexity.py)
+    spec = get_preset("resnet50").replace(resolution=16)
+    assert spec.resolution == 16 and ArchSpec.from_json(spec.to_json()) == spec
 
-    spec = get_preset("resnet50")
-    need = min_resolution(spec)
-    spec.replace(resolution=need)  # accepted
-    with pytest.raises(ArchScaleError, match=f"at least {need} px"):
-        spec.replace(resolution=need - 1)
-    cifar = get_preset("resnext29_8x64d")
-    assert min_resolution(cifar) == 3  # 3 -> 2 -> 1 px through two stride-2 stages
+
+# ----- a spec is plain data: no torch ---------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+TORCH = ("torch", "torchvision", "fvcore")
+
+
+def _imports(module: str) -> set[str]:
+    """Every module an import statement of ``module`` names, at any level of the file (lazy ones too)."""
+    package = ROOT / module.replace(".", "/")
+    path = package / "__init__.py" if package.is_dir() else package.with_suffix(".py")
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = module.split(".")
+            base = ".".join(parts[:len(parts) - node.level] + [node.module] if node.level else [node.module]) \
+                if node.module else ".".join(parts[:len(parts) - node.level])
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names
+                         if (ROOT / base.replace(".", "/") / f"{a.name}.py").is_file())
+    return names
+
+
+@pytest.mark.parametrize("start", ["scaling.spec", "scaling.presets", "scaling.analytic"])
+def test_spec_modules_reach_no_module_that_imports_torch(start):
+    parent, todo = {start: None}, [start]
+    while todo:
+        module = todo.pop()
+        for name in _imports(module):
+            if name.split(".")[0] == "scaling" and name not in parent:
+                parent[name] = module
+                todo.append(name)
+            elif name.split(".")[0] in TORCH:
+                chain = [module]
+                while parent[chain[-1]]:
+                    chain.append(parent[chain[-1]])
+                pytest.fail(f"{' <- '.join(chain)} imports {name}")
+    assert "scaling.spec" in parent  # the walk went somewhere
+
+
+def test_specs_presets_and_closed_form_counts_import_no_torch():
+    code = textwrap.dedent("""
+        import sys
+        import scaling.spec
+        spec = scaling.spec.ArchSpec(depth=50, cardinality=32, bottleneck_width=4, resolution=160)
+        from scaling import PRESETS, analytic_counts, check_fits, complexity, get_preset, min_resolution
+        from scaling import spec_from_dict
+        check_fits(spec)
+        analytic_counts(spec)
+        min_resolution(spec)
+        spec_from_dict({"preset": "resnest50", "resolution": 160})
+        for name in PRESETS:  # every block and attention module's closed form
+            complexity(get_preset(name), counter="analytic")
+        print(sorted(m for m in sys.modules if m.split(".")[0] in %r))
+    """ % (TORCH,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
