@@ -8,11 +8,15 @@ checks every sum against fvcore.
 """
 from __future__ import annotations
 
-from .cx import (STEM_KERNELS, Cx, FeatureMapTooSmall, attn_channels, bottleneck_strides, bottleneck_width,
+import dataclasses
+import functools
+import inspect
+
+from .cx import (STEM_KERNELS, Cx, FeatureMapTooSmall, attn_channels, bottleneck_strides, inner_width,
                  conv2d_cx, conv_bn_act_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx, se_channels, sk_attn_channels,
                  sk_kernels)
 from .errors import ArchScaleError
-from .plan import block_keywords, block_kind, stage_plan
+from .plan import block_kind, stage_plan
 from .spec import ArchSpec
 
 
@@ -103,16 +107,17 @@ def basic_block_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, preact: bo
              shortcut=shortcut)
 
 
-def bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1, base_width: int = 64,
-                  widen: float = 1.0, form: str = "grouped", preact: bool = False, radix: int = 0, avd: bool = False,
+def bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1,
+                  bottleneck_width: int = 64, widen_factor: float = 1.0, block_form: str = "grouped",
+                  preact: bool = False, radix: int = 0, avd: bool = False,
                   downsample: str = "b", se_ratio: float = 0.0, shortcut: bool = True, drop_prob: float = 0.0):
     """Adds Bottleneck(cin, planes, stride, ...) to ``cx``."""
-    width, cout = bottleneck_width(planes, cardinality, base_width, widen), planes * 4
+    width, cout = inner_width(planes, cardinality, bottleneck_width, widen_factor), planes * 4
     strides = bottleneck_strides(stride, downsample, avd)
     h_in, w_in = cx.h, cx.w
     if preact:
         norm2d_cx(cx, cin)
-    if form == "grouped":
+    if block_form == "grouped":
         _inner_cx(cx, cin, width, cardinality, strides, preact=preact, radix=radix)
         conv2d_cx(cx, width, cout, 1)
     else:
@@ -120,9 +125,9 @@ def bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinality
         for _ in range(cardinality):
             cx.h, cx.w = h_in, w_in
             _inner_cx(cx, cin, d, 1, strides, preact=preact, radix=radix)
-            if form == "branches":
+            if block_form == "branches":
                 conv2d_cx(cx, d, cout, 1)
-        if form == "concat":
+        if block_form == "concat":
             conv2d_cx(cx, width, cout, 1)
     if not preact:
         norm2d_cx(cx, cout)
@@ -148,12 +153,12 @@ def _inner_cx(cx: Cx, cin: int, width: int, groups: int, strides: tuple[int, int
         norm2d_cx(cx, width)
 
 
-def sk_bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1, base_width: int = 64,
-                     widen: float = 1.0, sk_paths: int = 2, sk_reduction: int = 16, sk_min_width: int = 32,
+def sk_bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1,
+                     bottleneck_width: int = 64, widen_factor: float = 1.0, sk_paths: int = 2, sk_reduction: int = 16, sk_min_width: int = 32,
                      sk_dilated: bool = True, avd: bool = False, downsample: str = "b", se_ratio: float = 0.0,
                      shortcut: bool = True, drop_prob: float = 0.0):
     """Adds SKBottleneck(cin, planes, stride, ...) to ``cx``."""
-    width, cout = bottleneck_width(planes, cardinality, base_width, widen), planes * 4
+    width, cout = inner_width(planes, cardinality, bottleneck_width, widen_factor), planes * 4
     s1, s2, s_avd = bottleneck_strides(stride, downsample, avd)
     h_in, w_in = cx.h, cx.w
     conv_bn_act_cx(cx, cin, width, 1, s1)
@@ -166,6 +171,21 @@ def sk_bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinal
 
 
 BLOCKS_CX = {"basic": basic_block_cx, "bottleneck": bottleneck_cx, "sk_bottleneck": sk_bottleneck_cx}
+
+
+@functools.cache
+def _block_fields(kind: str) -> tuple[str, ...]:
+    names = {f.name for f in dataclasses.fields(ArchSpec)}
+    params = inspect.signature(BLOCKS_CX[kind]).parameters.values()
+    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name in names)
+
+
+def block_keywords(spec: ArchSpec) -> dict:
+    """The keywords every block of ``spec`` takes besides (cin, planes, stride, drop_prob): the
+    ArchSpec fields its closed form (and so its module: tests/test_complexity.py checks the two
+    signatures match) takes as keyword-only arguments. The one place where spec flags reach the
+    blocks: a block option named as its ArchSpec field needs no mapping anywhere."""
+    return {name: getattr(spec, name) for name in _block_fields(block_kind(spec))}
 
 
 # ----- the network (scaling.model) -----------------------------------------------------------

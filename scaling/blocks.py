@@ -1,7 +1,8 @@
 """Residual blocks: basic, bottleneck (ResNet, ResNeXt in its three forms, ResNeSt), SKNet's bottleneck.
 
 Each block takes its in channels, planes and stride, and the few options it needs as keywords
-(timm's and torchvision's style); ``scaling.plan.block_keywords`` reads them off an ArchSpec.
+(timm's and torchvision's style), named as the ArchSpec fields they come from;
+``scaling.analytic.block_keywords`` reads them off an ArchSpec.
 Names follow torchvision's (conv1, bn1, ..., downsample.0), and timm's where torchvision has none,
 so both libraries' state dicts load strictly. The closed form of each block, taking the same
 arguments, is in ``scaling.analytic``.
@@ -14,7 +15,7 @@ from torch import nn
 from torchvision.ops import StochasticDepth
 
 from .attention import SelectiveKernel, SplitAttn, SqueezeExcite
-from .cx import bottleneck_strides, bottleneck_width
+from .cx import bottleneck_strides, inner_width
 from .layers import ConvBnAct, conv2d, norm2d
 
 
@@ -111,8 +112,8 @@ class CardinalBranch(nn.Module):
 class Bottleneck(_Block):
     """1x1 reduce, 3x3 (grouped, or split attention), 1x1 expand x4 (ResNet-50 and up, ResNeXt, ResNeSt).
 
-    The 3x3 conv has ``bottleneck_width(planes, cardinality, base_width, widen)`` channels in
-    ``cardinality`` groups; ``radix`` > 0 makes it ResNeSt's split attention. ``form`` picks one of the
+    The 3x3 conv has ``inner_width(planes, cardinality, bottleneck_width, widen_factor)`` channels
+    in ``cardinality`` groups; ``radix`` > 0 makes it ResNeSt's split attention. ``block_form`` picks one of the
     ResNeXt paper's three equivalent forms (its fig. 3): "grouped" (c) keeps conv1/conv2/their BNs on
     the block, torchvision's layout; "branches" (a) and "concat" (b) hold ``cardinality``
     CardinalBranch modules in ``branches``, whose outputs are summed (each branch ends in its own
@@ -121,14 +122,14 @@ class Bottleneck(_Block):
 
     expansion = 4
 
-    def __init__(self, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1, base_width: int = 64,
-                 widen: float = 1.0, form: str = "grouped", preact: bool = False, radix: int = 0, avd: bool = False,
-                 downsample: str = "b", se_ratio: float = 0.0, shortcut: bool = True, drop_prob: float = 0.0):
+    def __init__(self, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1, bottleneck_width: int = 64,
+                 widen_factor: float = 1.0, block_form: str = "grouped", preact: bool = False, radix: int = 0,
+                 avd: bool = False, downsample: str = "b", se_ratio: float = 0.0, shortcut: bool = True, drop_prob: float = 0.0):
         super().__init__()
-        width, cout = bottleneck_width(planes, cardinality, base_width, widen), planes * self.expansion
+        width, cout = inner_width(planes, cardinality, bottleneck_width, widen_factor), planes * self.expansion
         s1, s2, s_avd = bottleneck_strides(stride, downsample, avd)
-        self.form = form
-        if form == "grouped":
+        self.form = block_form
+        if block_form == "grouped":
             self.conv1 = conv2d(cin, width, 1, s1)
             self.bn1 = norm2d(cin if preact else width)
             if radix:
@@ -141,12 +142,13 @@ class Bottleneck(_Block):
             if preact:
                 self.bn1 = norm2d(cin)
             self.branches = nn.ModuleList(
-                CardinalBranch(cin, width // cardinality, cout, s1, s2, preact=preact, own_conv3=form == "branches")
+                CardinalBranch(cin, width // cardinality, cout, s1, s2, preact=preact,
+                               own_conv3=block_form == "branches")
                 for _ in range(cardinality))
         self.avd = nn.AvgPool2d(3, s_avd, padding=1) if s_avd > 1 else None
-        if form != "branches":
+        if block_form != "branches":
             self.conv3 = conv2d(width, cout, 1)
-        if form == "grouped" or not preact:
+        if block_form == "grouped" or not preact:
             self.bn3 = norm2d(width if preact else cout)
         self._tail(cin, cout, stride, preact=preact, downsample=downsample, se_ratio=se_ratio, shortcut=shortcut,
                    drop_prob=drop_prob)
@@ -200,12 +202,12 @@ class SKBottleneck(_Block):
 
     expansion = 4
 
-    def __init__(self, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1, base_width: int = 64,
-                 widen: float = 1.0, sk_paths: int = 2, sk_reduction: int = 16, sk_min_width: int = 32,
+    def __init__(self, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1, bottleneck_width: int = 64,
+                 widen_factor: float = 1.0, sk_paths: int = 2, sk_reduction: int = 16, sk_min_width: int = 32,
                  sk_dilated: bool = True, avd: bool = False, downsample: str = "b", se_ratio: float = 0.0,
                  shortcut: bool = True, drop_prob: float = 0.0):
         super().__init__()
-        width, cout = bottleneck_width(planes, cardinality, base_width, widen), planes * self.expansion
+        width, cout = inner_width(planes, cardinality, bottleneck_width, widen_factor), planes * self.expansion
         s1, s2, s_avd = bottleneck_strides(stride, downsample, avd)
         self.conv1 = ConvBnAct(cin, width, 1, s1)
         self.conv2 = SelectiveKernel(width, s2, cardinality, sk_paths, sk_reduction, sk_min_width, sk_dilated)

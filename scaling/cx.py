@@ -112,15 +112,15 @@ def sk_attn_channels(channels: int, reduction: int, min_width: int) -> int:
     return max(channels // reduction, min_width)
 
 
-def group_width(planes: int, base_width: int, widen: float) -> int:
-    """Channels per group of a bottleneck's 3x3 conv: int(planes * base_width / 64 * widen)
-    (torchvision's formula; ResNeXt's d at a stage of 64 planes)."""
-    return int(planes * base_width / 64 * widen)
+def group_width(planes: int, bottleneck_width: int, widen_factor: float) -> int:
+    """Channels per group of a bottleneck's 3x3 conv: int(planes * bottleneck_width / 64 *
+    widen_factor) (torchvision's formula; ResNeXt's d at a stage of 64 planes)."""
+    return int(planes * bottleneck_width / 64 * widen_factor)
 
 
-def bottleneck_width(planes: int, cardinality: int, base_width: int, widen: float) -> int:
+def inner_width(planes: int, cardinality: int, bottleneck_width: int, widen_factor: float) -> int:
     """Channels of a bottleneck's 3x3 conv: ``group_width`` times the cardinality."""
-    return group_width(planes, base_width, widen) * cardinality
+    return group_width(planes, bottleneck_width, widen_factor) * cardinality
 
 
 def bottleneck_strides(stride: int, downsample: str, avd: bool) -> tuple[int, int, int]:

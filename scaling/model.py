@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .analytic import check_fits
+from .analytic import block_keywords, check_fits
 from .blocks import BasicBlock, Bottleneck, SKBottleneck, _Block
 from .cx import STEM_KERNELS
 from .layers import conv2d, norm2d
-from .plan import block_keywords, block_kind, stage_plan
+from .plan import block_kind, stage_plan
 from .spec import ArchSpec
 
 #: The block class of each kind in ``scaling.plan``.
