@@ -6,8 +6,10 @@ same directory, flushed to disk, and renamed over the target in one step.
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,11 +62,14 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
     Yields a fresh temporary directory beside ``path``; when the block ends without an error it
     replaces ``path`` (the old directory, if any, is removed after the swap). On an error the
-    temporary directory is removed and ``path`` is left as it was.
+    temporary directory is removed and ``path`` is left as it was. What a killed writer on this
+    host left beside ``path`` is removed first (its temporary names carry the host and process id).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    _remove_orphans(path)
+    prefix = f".{path.name}.{_HOST}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=".tmp"))
     try:
         yield tmp
         umask = os.umask(0)
@@ -72,7 +77,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         os.chmod(tmp, 0o777 & ~umask)
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=".old"))
             os.rmdir(old)
             os.replace(path, old)
         os.replace(tmp, path)
@@ -81,3 +86,24 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_HOST = socket.gethostname().replace(".", "_")
+
+
+def _remove_orphans(path: Path) -> None:
+    """Remove ``atomic_dir`` temporaries beside ``path`` whose writer (a process of this host) is gone."""
+    for p in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(_HOST)}.*"):
+        pid = p.name[len(f".{path.name}.{_HOST}."):].split(".", 1)[0]
+        if p.suffix in (".tmp", ".old") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

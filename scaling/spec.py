@@ -257,14 +257,14 @@ def _fmt(x: float) -> str:
 
 
 # ----- validation ---------------------------------------------------------------------------
-#: Whole-number fields and their lowest value (None: any whole number; sk_paths has its own rule).
-_WHOLE = {"stem_width": 1, "cardinality": 1, "bottleneck_width": 1, "radix": 0, "sk_paths": None,
-          "sk_reduction": 1, "sk_min_width": 1, "num_classes": 1, "in_channels": 1, "resolution": 1}
-#: Real-number fields and their bounds (``scaling.validate.number``'s keywords).
+# Every int, float and bool field is type-checked by its annotation; these give the bounds.
+#: Lowest value of the whole-number fields (the rest: any whole number; sk_paths has its own rule).
+_WHOLE_LOW = {"stem_width": 1, "cardinality": 1, "bottleneck_width": 1, "radix": 0, "sk_reduction": 1,
+              "sk_min_width": 1, "num_classes": 1, "in_channels": 1, "resolution": 1}
+#: Bounds of the real-number fields (``scaling.validate.number``'s keywords).
 _NUMBER = {"width_multiplier": dict(low=0, low_open=True), "widen_factor": dict(low=0, low_open=True),
            "se_ratio": dict(low=0, high=1, hint="0 = no SE"),
            "stochastic_depth": dict(low=0, high=1, high_open=True), "dropout": dict(low=0, high=1, high_open=True)}
-_BOOL_FIELDS = ("avd", "sk_dilated", "preact", "shortcut", "zero_init_residual")
 _CHOICES = {"block": BLOCKS, "stem": STEMS, "stem_pool": STEM_POOLS + ("auto",),
             "downsample": DOWNSAMPLES, "block_form": BLOCK_FORMS}
 #: What a basic block supports of the bottleneck's options.
@@ -279,13 +279,15 @@ def _set(spec, name, value):
 def _normalise(spec: ArchSpec) -> None:
     """Check each field's type and range; coerce (lists -> tuples, whole floats -> ints, ints ->
     floats, choices to lower case) and resolve 'auto'."""
-    for name, low in _WHOLE.items():
-        v = getattr(spec, name)
-        _set(spec, name, whole(int(v) if isinstance(v, float) and v.is_integer() else v, name, low=low))
-    for name, bounds in _NUMBER.items():
-        _set(spec, name, number(getattr(spec, name), name, **bounds))
-    for name in _BOOL_FIELDS:
-        boolean(getattr(spec, name), name)
+    for f in fields(ArchSpec):
+        v = getattr(spec, f.name)
+        if f.type == "int":
+            _set(spec, f.name, whole(int(v) if isinstance(v, float) and v.is_integer() else v, f.name,
+                                     low=_WHOLE_LOW.get(f.name)))
+        elif f.type == "float":
+            _set(spec, f.name, number(v, f.name, **_NUMBER.get(f.name, {})))
+        elif f.type == "bool":
+            boolean(v, f.name)
     for name, choices in _CHOICES.items():
         v = getattr(spec, name)
         _set(spec, name, check_choice(v.lower() if isinstance(v, str) else v, choices, name, name.replace("_", " ")))

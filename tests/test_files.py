@@ -46,3 +46,20 @@ def test_atomic_dir_swaps_in_a_whole_directory(tmp_path):
         (d / "b.md").write_text("second")
     assert sorted(os.listdir(out)) == ["b.md"]
     assert sorted(os.listdir(tmp_path)) == ["report"]
+
+
+def test_atomic_dir_removes_what_a_killed_writer_left(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "report"
+    code = ("import os, sys\nfrom scaling.files import atomic_dir\n"
+            "with atomic_dir(sys.argv[1]) as d:\n"
+            "    (d / 'half.md').write_text('half')\n"
+            "    os._exit(9)  # killed mid-write: no cleanup runs\n")
+    subprocess.run([sys.executable, "-c", code, str(out)], check=False, timeout=60)
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".report.") and left[0].endswith(".tmp")
+    with atomic_dir(out) as d:
+        (d / "a.md").write_text("whole")
+    assert sorted(os.listdir(tmp_path)) == ["report"]

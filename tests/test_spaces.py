@@ -165,3 +165,21 @@ def test_empty_space_after_constraints_is_an_error():
     with pytest.raises(ArchScaleError, match="empty after validation and constraints.*max_params") as e:
         parse_space({"base": "resnet50", "axes": {"depth": [50, 101]}, "constraints": {"max_params": "1M"}}).expand()
     assert e.value.field == "space"
+
+
+def test_expanding_and_pricing_a_space_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from search_spaces import load_space, price\n"
+            "for name in ('resnet_rs', 'resnext_equal_complexity', 'resnext_cifar'):\n"
+            "    e = load_space(name).expand()\n"
+            "    price(e.configs, regimes={'rs-10': 10}, dataset_size=1000)\n"
+            "e = load_space({'base': 'resnet50', 'kind': 'scaling', 'multipliers': [2],\n"
+            "                'constraints': {'max_flops': '100G'}}).expand()\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'fvcore'))\n"
+            "assert not loaded, loaded\n"
+            "print(len(e.configs))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
