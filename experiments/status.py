@@ -45,7 +45,7 @@ class SweepStatus:
     trials: list[TrialStatus]
     counts: dict[str, int]
     best: TrialStatus | None
-    #: Seconds left at the rate of the current launch (None: not known yet, or nothing left).
+    #: Estimated seconds left (None: no trial has finished yet, or nothing is left).
     eta_s: float | None
     #: Seconds since the driver last wrote the journal (a stalled or killed sweep stops writing).
     idle_s: float | None
@@ -91,7 +91,7 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
     idle = now - os.path.getmtime(journal) if journal.is_file() else None
     launches = sum(e.get("event") == "sweep" for e in events)
     return SweepStatus(name=_name(out), trials=trials, counts=counts, best=best,
-                       eta_s=_eta(plan, events, trials, now), idle_s=idle, launches=launches)
+                       eta_s=_eta(plan, trials), idle_s=idle, launches=launches)
 
 
 def _name(out: Path) -> str:
@@ -124,17 +124,41 @@ def _wall_times(events: list[dict], now: float) -> dict[str, float]:
     return wall
 
 
-def _eta(plan: list[dict], events: list[dict], trials: list[TrialStatus], now: float) -> float | None:
-    """Seconds left: the training compute of the epochs left (pending and running trials, in
-    FLOPs) over the rate at which this launch has got through epochs so far. None before the
-    launch has finished an epoch, or when nothing is left."""
-    per_epoch = {t["trial_id"]: t["train_flops"] / max(t["epochs"], 1) for t in plan}
-    left = sum(per_epoch[t.trial_id] * max(t.epochs - t.epoch, 0) for t in trials if t.status not in FINAL_STATUSES)
-    launch = max((i for i, e in enumerate(events) if e.get("event") == "sweep"), default=None)
-    if not left or launch is None or events[launch].get("time") is None:
+def _eta(plan: list[dict], trials: list[TrialStatus]) -> float | None:
+    """Seconds left: the epochs each unfinished trial has left, at its own pace (wall seconds per
+    epoch) while it runs, or, before it starts, at the pace a straight line through the finished
+    trials (seconds per epoch against training FLOPs per epoch) gives its FLOPs; spread over the
+    trials running at once. None before a trial has finished, or when nothing is left."""
+    flops = {t["trial_id"]: t["train_flops"] / max(t["epochs"], 1) for t in plan}
+    paces = [(flops[t.trial_id], t.time_s / t.epoch) for t in trials
+             if t.status in FINAL_STATUSES and t.epoch > 0 and t.time_s > 0]
+    if not paces:
         return None
-    done = sum(per_epoch.get(e.get("trial_id"), 0.0) for e in events[launch + 1:] if e.get("event") == "epoch")
-    elapsed = now - events[launch]["time"]
-    if done <= 0 or elapsed <= 0:
-        return None
-    return left / (done / elapsed)
+    line = _line(paces)
+    running = sum(t.status == "running" for t in trials)
+    left = 0.0
+    for t in trials:
+        if t.status in FINAL_STATUSES:
+            continue
+        pace = t.time_s / t.epoch if t.status == "running" and t.epoch > 0 else line(flops[t.trial_id])
+        left += max(t.epochs - t.epoch, 0) * pace
+    return left / max(running, 1) if left > 0 else None
+
+
+def _line(points: list[tuple[float, float]]):
+    """y = a + b x by least squares over ``points`` (x: FLOPs, y: seconds), kept physical: no
+    negative slope (then the mean; also for a single size) and no negative intercept (then
+    through the origin)."""
+    if not points:
+        return lambda x: 0.0
+    n = len(points)
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx > 0 else 0.0
+    if b <= 0:
+        return lambda x: my
+    a = my - b * mx
+    if a < 0:
+        b0 = sum(x * y for x, y in points) / max(sum(x * x for x, _ in points), 1e-300)
+        return lambda x: b0 * x
+    return lambda x: a + b * x

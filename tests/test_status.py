@@ -14,8 +14,9 @@ TRIALS = [{"trial_id": f"c{i}__rs-10__s0", "name": f"c{i}", "regime": "rs-10", "
            "params": 1, "flops": f, "train_flops": 4 * f, "config": {}} for i, f in enumerate((100, 200, 100))]
 
 
-def ep(tid, epoch, top1):
-    return {"event": "epoch", "trial_id": tid, "epoch": epoch, "val_top1": top1, "val_top5": 99.0, "time_s": 1.0}
+def ep(tid, epoch, top1, seconds=1.0):
+    return {"event": "epoch", "trial_id": tid, "epoch": epoch, "val_top1": top1, "val_top5": 99.0,
+            "epoch_time_s": seconds, "time_s": epoch * seconds}
 
 
 def write_run(tmp_path, events):
@@ -34,7 +35,7 @@ MID_SWEEP = [
     ep("c0__rs-10__s0", 4, 70.0),
     {"event": "end", "trial_id": "c0__rs-10__s0", "status": "done", "time": 1040.0},
     {"event": "start", "trial_id": "c1__rs-10__s0", "time": 1040.0},
-    ep("c1__rs-10__s0", 1, 30.0),
+    ep("c1__rs-10__s0", 1, 30.0, seconds=2.0),
 ]
 
 
@@ -48,11 +49,21 @@ def test_per_trial_status_epoch_top1_and_time(tmp_path):
     assert s.best.name == "c0" and s.best.best_top1 == 70.0
 
 
-def test_eta_is_the_compute_left_at_this_launchs_rate(tmp_path):
+def test_eta_is_the_epochs_left_at_each_trials_pace_over_the_running_trials(tmp_path):
     s = sweep_status(write_run(tmp_path, MID_SWEEP), now=1060.0)
-    # done this launch: 4 epochs of c0 (100 each) + 1 of c1 (200) = 600 in 60 s -> 10 per s
-    # left: 3 epochs of c1 (600) + 4 of c2 (400) = 1000 -> 100 s
+    # c0 finished: 4 epochs in 40 s = 10 s an epoch (one size: every unstarted trial's pace)
+    # c1 runs at its own pace, 20 s for 1 epoch: 3 left = 60 s; c2 (pending): 4 x 10 = 40 s; 1 running
     assert s.eta_s == pytest.approx(100.0)
+
+
+def test_an_unstarted_trial_is_paced_by_the_line_through_the_finished_ones(tmp_path):
+    # finished: c0 (100 FLOPs an epoch) 4 epochs in 24 s, c1 (200) in 28 s: 5 s + 0.01 s/FLOP an epoch
+    events = [{"event": "sweep", "time": 0.0}]
+    for tid, wall in (("c0__rs-10__s0", 24.0), ("c1__rs-10__s0", 28.0)):
+        events += [{"event": "start", "trial_id": tid, "time": 0.0}, *(ep(tid, k, 10.0) for k in range(1, 5)),
+                   {"event": "end", "trial_id": tid, "status": "done", "time": wall}]
+    s = sweep_status(write_run(tmp_path, events), now=30.0)
+    assert s.eta_s == pytest.approx(4 * 6.0)  # c2: 100 FLOPs -> 6 s an epoch, 4 epochs, nothing running
 
 
 def test_a_killed_launch_ends_its_trials_time_at_the_next_launch(tmp_path):
@@ -62,7 +73,7 @@ def test_a_killed_launch_ends_its_trials_time_at_the_next_launch(tmp_path):
               {"event": "start", "trial_id": "c0__rs-10__s0", "time": 510.0}]
     s = sweep_status(write_run(tmp_path, events), now=520.0)
     assert s.trials[0].time_s == pytest.approx(510.0) and s.launches == 2
-    assert s.eta_s is None  # no epoch finished since the relaunch
+    assert s.eta_s is None  # no trial has finished yet
 
 
 def test_a_finished_sweep_has_no_eta(tmp_path):

@@ -67,7 +67,7 @@ def render(status) -> str:
     if status.finished:
         lines.append("finished: no trial pending or running")
     else:
-        eta = _clock(status.eta_s) if status.eta_s is not None else "not known yet (no epoch finished this launch)"
+        eta = _clock(status.eta_s) if status.eta_s is not None else "not known until a trial has finished"
         idle = f"; journal last written {_clock(status.idle_s)} ago" if status.idle_s is not None else ""
         lines.append(f"ETA {eta}{idle}")
     return "\n".join(lines)
