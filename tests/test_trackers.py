@@ -111,6 +111,8 @@ def test_a_sweep_logs_one_mlflow_run_per_trial_with_metrics_and_config(tmp_path,
     finally:
         ray.shutdown()
     assert summary.counts == {"done": 2}
+    # TensorBoard needs no callback: Tune writes event files for every trial
+    assert len(list((tmp_path / "out" / "ray" / "tiny").glob("*/events.out.tfevents.*"))) == 2
     client = mlflow.tracking.MlflowClient(uri)
     experiment = client.get_experiment_by_name("tiny")  # the sweep's name
     runs = client.search_runs([experiment.experiment_id])
