@@ -7,6 +7,8 @@
   (``cifar-10-batches-py/`` or ``cifar-100-python/``).
 - ``imagefolder``: the ImageNet layout, ``root/train/<class>/*.jpg`` and ``root/val/<class>/*``.
 - ``synthetic``: random images and labels of any size and class count, for benchmarks.
+- your own: ``{loader: "mypkg.data:load", options: {...}}``, a function returning in-memory
+  tensors or a folder (see experiments.dataset_loader for what it must return).
 
 Data sets that fit in memory (digits, CIFAR, synthetic) are kept as uint8 tensors on the training
 device and augmented a whole batch at a time there, so the device never waits on Python data
@@ -20,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -31,7 +33,17 @@ from scaling.conventions import DATASET_TRAIN_SIZES
 from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, check_keys, is_number, is_whole
 
-KINDS = ("digits", "cifar10", "cifar100", "imagefolder", "synthetic")
+#: The built-in data sets, each with a line saying what it is (``archscale list datasets``).
+DESCRIPTIONS = {
+    "digits": "scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), upsampled; the default",
+    "cifar10": "CIFAR-10 in torchvision's on-disk format under root (never downloads)",
+    "cifar100": "CIFAR-100 in torchvision's on-disk format under root (never downloads)",
+    "imagefolder": "the ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image>",
+    "synthetic": "random images and labels of any size and class count (speed tests)",
+}
+KINDS = tuple(DESCRIPTIONS)
+#: The name of a data set that a loader function provides (``loader:``).
+CUSTOM = "custom"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 RANDAUG_CHUNK = 16
@@ -52,16 +64,24 @@ class DatasetConfig:
     num_classes: int = 10
     #: imagefolder: DataLoader workers (default: the trial's CPUs).
     workers: int | None = None
+    #: Your own data set: "package.module:function" (see experiments.dataset_loader), and the
+    #: keyword arguments it is called with.
+    loader: str | None = None
+    options: dict = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
-        return self.label or self.name
+        return self.label or self.loader or self.name
 
     def to_dict(self) -> dict:
-        """Every field that applies to this data set (the synthetic sizes only for synthetic)."""
+        """Every field that applies to this data set (the synthetic sizes only for synthetic, the
+        loader and its options only for a loader's)."""
         d = dataclasses.asdict(self)
         if self.name != "synthetic":
             for key in ("train_size", "val_size", "num_classes"):
+                d.pop(key)
+        if self.loader is None:
+            for key in ("loader", "options"):
                 d.pop(key)
         return d
 
@@ -74,9 +94,14 @@ def dataset_from(value) -> DatasetConfig:
         cfg = DatasetConfig(name=value)
     elif isinstance(value, dict):
         check_keys(value, sorted(f.name for f in dataclasses.fields(DatasetConfig)), "dataset", "dataset field")
-        cfg = DatasetConfig(**value)
+        cfg = DatasetConfig(**{**({"name": CUSTOM} if value.get("loader") is not None else {}), **value})
     else:
         raise ArchScaleError("dataset", f"expected a name ({', '.join(KINDS)}) or a mapping, got {value!r}")
+    if cfg.loader is not None or cfg.name == CUSTOM:
+        from .dataset_loader import check_loader
+
+        check_loader(cfg)
+        return cfg
     check_choice(cfg.name, KINDS, "dataset", "dataset")
     if cfg.name in ("cifar10", "cifar100", "imagefolder") and not cfg.root:
         raise ArchScaleError("dataset.root", f"{cfg.name} loads from local files: give root: PATH "
@@ -235,6 +260,10 @@ def _check_folder(root: str) -> Path:
 def dataset_train_size(cfg) -> int:
     """Training images of a data set, checking its files exist (without loading them)."""
     cfg = dataset_from(cfg)
+    if cfg.loader:
+        from .dataset_loader import loaded_train_size
+
+        return loaded_train_size(cfg)
     if cfg.name == "digits":
         return digits_split_sizes(cfg.val_fraction)[0]
     if cfg.name == "synthetic":
@@ -347,7 +376,11 @@ class FolderData:
 def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int = 0, workers: int = 2):
     """The data set of ``cfg`` at ``resolution`` px with ``channels`` channels (CPU tensors/loaders)."""
     cfg = dataset_from(cfg)
-    if cfg.name == "digits":
+    if cfg.loader:
+        from .dataset_loader import load_custom
+
+        data = load_custom(cfg, resolution, channels, cfg.workers if cfg.workers is not None else workers)
+    elif cfg.name == "digits":
         data = load_digits(resolution, channels, cfg.val_fraction)
     elif cfg.name in ("cifar10", "cifar100"):
         data = load_cifar(cfg.name, cfg.root, resolution, channels)

@@ -22,9 +22,14 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+from scaling.errors import ArchScaleError
 
 from .results import Journal, ended_trials, read_events, write_tables
 from .sweep_spec import SweepSpec, load_sweep, prepare
+from .trackers import build_callbacks
+
+#: Where ``run_sweep(dashboard=True)`` serves Ray's dashboard (loopback only: reach it over SSH).
+DASHBOARD_HOST, DASHBOARD_PORT = "127.0.0.1", 8265
 
 EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
                 "images_per_s", "epoch_time_s", "time_s", "status", "device", "node", "hostname", "gpu_ids",
@@ -279,44 +284,71 @@ class SweepSummary:
         return n > 0 and self.counts.get("error", 0) == n
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None) -> bool:
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None,
+             dashboard: bool = False) -> bool:
     """Join ``address`` (or RAY_ADDRESS), or start a local Ray bound to loopback with the dashboard
-    off. Returns True when this call started Ray (and so should shut it down)."""
+    off (on, at DASHBOARD_HOST:DASHBOARD_PORT, with ``dashboard``). Returns True when this call
+    started Ray (and so should shut it down)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's legacy output is silent at verbose=0
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    kwargs = dict(include_dashboard=dashboard, log_to_driver=False, logging_level=logging.ERROR)
     if address:
         ray.init(address=address, **kwargs)
     else:
         ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1",
-                 dashboard_host="127.0.0.1", **kwargs)
+                 dashboard_host=DASHBOARD_HOST, **({"dashboard_port": DASHBOARD_PORT} if dashboard else {}), **kwargs)
     return True
 
 
 def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quiet: bool = False,
-              num_cpus: int | None = None, num_gpus: float | None = None) -> SweepSummary:
+              num_cpus: int | None = None, num_gpus: float | None = None, callbacks: list | None = None,
+              dashboard: bool = False) -> SweepSummary:
     """Run a sweep, or resume it when its output directory holds an unfinished one.
 
     Ray is started locally (all this machine's CPUs/GPUs unless ``num_cpus``/``num_gpus``) unless
     ``address`` or RAY_ADDRESS names a cluster; an already-initialised Ray is used as it is.
+    ``callbacks``: Tune callbacks added to the spec's ``callbacks:`` (callback objects, or entries
+    as in the spec: "mlflow", {"name": "wandb", "project": ...}, "package.module:Class"; see
+    experiments.trackers); a resumed sweep keeps the callbacks it was started with.
+    ``dashboard``: start Ray's dashboard on DASHBOARD_HOST:DASHBOARD_PORT (a local Ray only;
+    needs ``ray[default]``).
     """
     if not isinstance(sweep, SweepSpec):
         sweep = load_sweep(sweep)
+    tune_callbacks = build_callbacks([*sweep.callbacks, *(callbacks or [])], experiment=sweep.name)
+    if dashboard:
+        check_dashboard(address or os.environ.get("RAY_ADDRESS"))
     trials, _ = prepare(sweep)
     os.environ["ARCHSCALE_QUIET"] = "1" if quiet else "0"
-    started_here = init_ray(address, num_cpus, num_gpus)
+    started_here = init_ray(address, num_cpus, num_gpus, dashboard=dashboard)
+    if dashboard and started_here and not quiet:
+        print(f"Ray dashboard: http://{DASHBOARD_HOST}:{DASHBOARD_PORT} (from another machine: "
+              f"ssh -L {DASHBOARD_PORT}:{DASHBOARD_HOST}:{DASHBOARD_PORT} THIS_HOST)", flush=True)
     t0 = time.time()
     try:
-        return _fit(sweep, trials, quiet, t0)
+        return _fit(sweep, trials, quiet, t0, tune_callbacks)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepSummary:
+def check_dashboard(address: str | None) -> None:
+    """Refuse ``--dashboard`` where it cannot start: joining a cluster (the head node runs the
+    dashboard) or without Ray's dashboard packages (``ray[default]``). One-line ArchScaleError."""
+    if address:
+        raise ArchScaleError("dashboard", "a cluster's dashboard runs on its head node: start it there with "
+                                          "'ray start --head --include-dashboard=true --dashboard-host=127.0.0.1'")
+    try:
+        import ray.dashboard.optional_deps  # noqa: F401 - what Ray itself checks before starting it
+    except ImportError as e:
+        raise ArchScaleError("dashboard", f"Ray's dashboard needs the packages of ray[default] ({e}): "
+                                          f"pip install 'ray[default]'") from None
+
+
+def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_callbacks: list) -> SweepSummary:
     cluster = ray.cluster_resources()
     res = sweep.resources.per_trial(cluster)
     concurrency = sweep.resources.concurrency(cluster, len(trials))
@@ -342,12 +374,13 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepS
             failure_config=tune.FailureConfig(max_failures=sweep.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[StoreCallback(str(sweep.output_dir), {t["trial_id"]: t["epochs"] for t in trials}),
-                       ProgressCallback(len(trials), concurrency)])
+                       ProgressCallback(len(trials), concurrency), *extra_callbacks])
         param_space = {"trial": tune.grid_search([{"trial_id": t["trial_id"], "config": t["config"],
                                                     "cpus": res["cpu"]} for t in trials])}
         tuner = tune.Tuner(trainable, param_space=param_space, run_config=run_config,
                            tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=concurrency,
-                                                       reuse_actors=True, trial_dirname_creator=_dirname))
+                                                       reuse_actors=True, trial_dirname_creator=_dirname,
+                                                       trial_name_creator=_dirname))  # trackers' run names
     if not quiet:
         print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time ({res['cpu']:g} CPU, "
               f"{res['gpu']:g} GPU each); results in {sweep.output_dir}", flush=True)

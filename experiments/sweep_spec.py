@@ -16,6 +16,7 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     retries: 0                         # retries of a failed trial, from its last checkpoint
     trial: {checkpoint_every: 1, amp: null, compile: false, measure_inference: true}
     trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
+    callbacks: [mlflow]                # trackers / Tune callbacks (see experiments.trackers)
 
 This module imports no Ray: a dry run needs none.
 """
@@ -45,10 +46,11 @@ from .datasets import DatasetConfig, dataset_from, dataset_train_size
 from .ray_options import Resources, Scheduler
 from .regimes import Regime, regime_from
 from .results import MANIFEST, PLAN
+from .trackers import CallbackSpec, callbacks_from
 from .trainer import TrialConfig
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
-        "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume")
+        "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks")
 TRIAL_OPTIONS = ("checkpoint_every", "amp", "channels_last", "compile", "max_steps_per_epoch",
                  "measure_inference", "fail_at_epoch")
 
@@ -71,6 +73,8 @@ class SweepSpec:
     trial: dict = field(default_factory=dict)
     trial_overrides: dict = field(default_factory=dict)
     description: str = ""
+    #: Trackers and other Tune callbacks (``callbacks:``), checked and built by experiments.trackers.
+    callbacks: tuple[CallbackSpec, ...] = ()
     raw: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -113,7 +117,8 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
                      trial=_trial_options(data.get("trial", {}), "trial"),
                      trial_overrides={k: _trial_options(v, f"trial_overrides.{k}")
                                       for k, v in (data.get("trial_overrides") or {}).items()},
-                     description=str(data.get("description", "")), raw=data)
+                     description=str(data.get("description", "")), callbacks=callbacks_from(data.get("callbacks")),
+                     raw=data)
 
 
 def _read(source: str | Path | dict) -> tuple[dict, Path | None]:

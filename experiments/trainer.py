@@ -126,16 +126,21 @@ def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
 
 
 def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None], None] | None = None, *,
-                checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None) -> dict:
+                checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None,
+                on_epoch: Callable[[list[dict]], None] | None = None, progress: Callable | None = None) -> dict:
     """Train one trial; return its final metrics (see the module docstring for the callback).
 
     ``checkpoint_dir``: where standalone runs keep their checkpoint (written atomically); without
     it, checkpoints go to fresh temporary directories handed to ``report`` (Ray Tune copies them).
     ``resume``: a checkpoint (directory, file or loaded dict) to continue from.
+    ``on_epoch(history)``: called after each epoch (and its checkpoint) with every epoch's metrics
+    so far (``archscale train`` writes its history files there).
+    ``progress(batches, total=, desc=)``: wraps each epoch's training batches (a progress bar).
     Returns a dict with status "done" or "diverged", per-epoch ``history``, best and final top-1,
     training time, peak memory, the device and the model's complexity record.
     """
     trial = TrialRun(TrialConfig.from_dict(config))
+    trial.progress = progress
     if resume is not None:
         trial.resume(resume)
     trial.reset_peak_memory()
@@ -145,6 +150,8 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
             if report:
                 report(metrics, None)
             trial.say(f"epoch {epoch + 1}: loss is not finite ({metrics['train_loss']}); stopping: diverged")
+            if on_epoch:
+                on_epoch(trial.history)
             break
         keep = checkpoint_dir is not None or report is not None
         ckpt = trial.save_checkpoint(checkpoint_dir) if keep and trial.checkpoint_due() else None
@@ -155,6 +162,8 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
             finally:  # the reporter (Ray Tune) has copied what it keeps of a temporary checkpoint
                 if ckpt and not checkpoint_dir:
                     shutil.rmtree(ckpt, ignore_errors=True)
+        if on_epoch:
+            on_epoch(trial.history)
     return trial.final_metrics()
 
 
@@ -164,6 +173,9 @@ class TrialRun:
 
     Read top to bottom: set-up, resume, one epoch, checkpoint state, final metrics.
     """
+
+    #: Wraps each epoch's training batches, e.g. in a progress bar (see ``train_trial``).
+    progress: Callable | None = None
 
     # ----- set-up ---------------------------------------------------------------------------
     def __init__(self, cfg: TrialConfig):
@@ -289,7 +301,11 @@ class TrialRun:
         t0 = time.perf_counter()
         if self.cfg.fail_at_epoch == epoch + 1:
             raise RuntimeError(f"injected failure at epoch {epoch + 1} (fail_at_epoch)")
-        for x, y in self.data.train_batches(self.batch, gen, self.steps_per_epoch):
+        batches = self.data.train_batches(self.batch, gen, self.steps_per_epoch)
+        if self.progress is not None:
+            batches = self.progress(batches, total=self.steps_per_epoch,
+                                    desc=f"epoch {epoch + 1}/{self.regime.epochs}")
+        for x, y in batches:
             x = x.contiguous(memory_format=self.fmt)
             with self.autocast():
                 loss = self.loss_fn(self.step_model(x), y)
@@ -306,6 +322,8 @@ class TrialRun:
                 break
         sync(self.device)
         epoch_time = time.perf_counter() - t0
+        if self.progress is not None:
+            batches.close()
         return (total / max(steps, 1)).item(), steps, epoch_time
 
     def inference(self) -> dict:

@@ -148,13 +148,14 @@ class Report:
 
 
 def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, manifest: dict | None = None,
-                 title: str | None = None, tolerance: float = 0.15) -> dict:
+                 title: str | None = None, tolerance: float = 0.15, progress=None) -> dict:
     """Write the report folder for a sweep's results and return a summary of it.
 
     ``trials``: one row per trial (the results store's trials table); ``epochs``: one row per
     trial per epoch (may be None or empty); ``manifest``: the sweep's manifest, shown in the
     report (its ``dataset`` is used when trials do not name one); ``tolerance``: relative FLOP
-    width of an equal-FLOP bin. Raises ``ArchScaleError("run_dir", ...)`` when ``trials`` has no
+    width of an equal-FLOP bin; ``progress(sections, total=, desc=)`` wraps the sections as they
+    are written (a progress bar). Raises ``ArchScaleError("run_dir", ...)`` when ``trials`` has no
     rows, and ``ArchScaleError("out", ...)`` when ``out_dir`` holds anything but a report (the
     report replaces the whole folder). When no trial has finished yet the report lists the
     trials and says so. The folder is replaced in one step: on any error the old report stays.
@@ -172,7 +173,8 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
     _check_replaceable(out)
     with atomic_dir(out) as folder:
         report = _start(trials, epochs, out, folder, manifest=manifest, title=title, tolerance=tolerance)
-        for section in (SECTIONS if report.summary["n_finished"] else NO_RESULT_SECTIONS):
+        sections = SECTIONS if report.summary["n_finished"] else NO_RESULT_SECTIONS
+        for section in progress(sections, total=len(sections), desc="report") if progress else sections:
             section(report)
         return _finish(report)
 

@@ -21,7 +21,7 @@ _EXPORTS = {
     "Measurement": "timing", "measure": "timing",
     "build_model": "model", "convert_block_form": "block_forms",
     "PRESETS": "presets", "TORCHVISION_PRESETS": "presets", "get_preset": "presets",
-    "preset_names": "presets",
+    "preset_names": "presets", "__version__": "version",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -132,7 +132,9 @@ class ArchSpec:
     dropout: float = 0.0
     #: Zero-initialise the last BN of each residual branch (torchvision's zero_init_residual).
     zero_init_residual: bool = False
+    #: Classes of the classifier (its output width); a trainer sets it from the data set.
     num_classes: int = 1000
+    #: Channels of the input images (3 for RGB, 1 for grey).
     in_channels: int = 3
     #: Input resolution in pixels (square images).
     resolution: int = 224

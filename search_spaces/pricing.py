@@ -52,14 +52,15 @@ def _depth_str(depth) -> str:
     return "_".join(map(str, depth)) if isinstance(depth, tuple) else str(depth)
 
 
-def verify_against_fvcore(configs: list[Config], n: int, seed: int = 0) -> tuple[float, list[str]]:
+def verify_against_fvcore(configs: list[Config], n: int, seed: int = 0, progress=None) -> tuple[float, list[str]]:
     """Count ``n`` random configs with fvcore; return the largest relative difference from the
-    closed form over params, FLOPs and activations, and the names checked."""
+    closed form over params, FLOPs and activations, and the names checked.
+    ``progress(configs, total=, desc=)`` wraps the configs as they are traced (a progress bar)."""
     from scaling.counting import fvcore_counts
 
     picked = random.Random(seed).sample(configs, min(n, len(configs)))
     worst = 0.0
-    for c in picked:
+    for c in progress(picked, total=len(picked), desc="fvcore") if progress else picked:
         cx = analytic_counts(c.spec)
         for ours, ref in zip((cx.params, cx.flops, cx.acts), fvcore_counts(c.spec)):
             worst = max(worst, abs(ours - ref) / max(ref, 1))

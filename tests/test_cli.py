@@ -23,7 +23,8 @@ print("heavy:", ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.std
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["count", "--help"], ["space", "--help"], ["train", "--help"],
-                                   ["sweep", "--help"], ["report", "--help"]])
+                                   ["sweep", "--help"], ["report", "--help"], ["status", "--help"],
+                                   ["list", "--help"]])
 def test_help_imports_no_torch_ray_or_pandas(argv):
     proc = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -34,8 +35,22 @@ def test_help_imports_no_torch_ray_or_pandas(argv):
 
 def test_every_command_has_its_own_module():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert list(sub.choices) == ["count", "space", "train", "sweep", "report"]
-    assert [c.__name__.rsplit(".", 1)[1] for c in COMMANDS] == list(sub.choices)
+    assert list(sub.choices) == ["count", "space", "train", "sweep", "status", "report", "list"]
+    # list_.py: a module named list would shadow the builtin
+    assert [c.__name__.rsplit(".", 1)[1].rstrip("_") for c in COMMANDS] == list(sub.choices)
+
+
+def test_version_is_the_packages_one_version_string(capsys):
+    from scaling import __version__
+    from scaling.version import __version__ as written
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"archscale {written}"
+    assert __version__ == written and written.count(".") == 2
+    dynamic = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" in dynamic["project"]["dynamic"] and "version" not in dynamic["project"]
+    assert dynamic["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "scaling.version.__version__"}
 
 
 def test_console_script_points_at_main():

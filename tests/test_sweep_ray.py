@@ -218,3 +218,19 @@ def test_progress_line_counts_down_the_work_left(monkeypatch):
     assert cb.line(trials).endswith("2/5 finished (1 failed), 1 running, 2 pending | ETA 0:13")
     now += 20.0  # the running trial outlives the mean: its share is 0, not negative
     assert cb.line(trials).endswith("ETA 0:10")
+
+
+def test_dashboard_is_refused_up_front_without_its_packages_or_on_a_cluster(tmp_path, monkeypatch, capsys):
+    from experiments.cli import main
+    from experiments.sweep import check_dashboard
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out")))
+    monkeypatch.setitem(sys.modules, "ray.dashboard.optional_deps", None)  # as without ray[default]
+    assert main(["sweep", str(spec), "--dashboard"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("archscale sweep: error: dashboard: Ray's dashboard needs the packages of ray[default]")
+    assert err.rstrip().endswith("pip install 'ray[default]'") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # refused before anything was written or started
+    with pytest.raises(Exception, match="^dashboard: a cluster's dashboard runs on its head node"):
+        check_dashboard("10.0.0.1:6379")

@@ -1,4 +1,4 @@
-"""archscale: the command line (count, space, train, sweep, report).
+"""archscale: the command line (count, space, train, sweep, report, status, list).
 
 User errors (ArchScaleError) print one line on stderr and exit with status 2.
 
@@ -12,15 +12,17 @@ import argparse
 import sys
 
 from scaling.errors import ArchScaleError
+from scaling.version import __version__
 
-from . import count, report, space, sweep, train
+from . import count, list_, report, space, status, sweep, train
 
-COMMANDS = (count, space, train, sweep, report)
+COMMANDS = (count, space, train, sweep, status, report, list_)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``archscale`` parser with one subcommand per module of ``COMMANDS``."""
     parser = argparse.ArgumentParser(prog="archscale", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"archscale {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)

@@ -30,9 +30,11 @@ def run(args) -> int:
 
     from scaling import complexity, measure
 
+    from .progress import bar, write
+
     specs = specs_from_args(args.presets, args.spec or [], spec_overrides(args))
     rows = []
-    for name, spec in specs:
+    for name, spec in bar(specs, total=len(specs), desc="measure" if args.measure else "count", unit="net"):
         cx = complexity(spec, counter=args.counter)
         row = {"name": name, "params": cx.params, "flops": cx.flops, "activations": cx.activations,
                "resolution": cx.resolution, "counter": cx.counter, "flop_convention": FLOP_CONVENTION}
@@ -41,7 +43,7 @@ def run(args) -> int:
             row.update({k: v for k, v in m.to_dict().items() if k != "resolution"})
         if args.json:
             row["spec"] = spec.to_dict()
-            print(json.dumps(row), flush=True)
+            write(json.dumps(row))
         rows.append(row)
     if args.json:
         return 0

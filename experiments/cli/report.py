@@ -23,13 +23,14 @@ def run(args) -> int:
     from reports import write_report
 
     from ..results import MANIFEST, load_results
+    from .progress import bar
 
     run_dir = Path(args.run_dir)
     trials, epochs = load_results(run_dir)
     manifest = json.loads((run_dir / MANIFEST).read_text()) if (run_dir / MANIFEST).is_file() else None
     title = args.title or (manifest or {}).get("name") or run_dir.name
     out = Path(args.out) if args.out else run_dir / "report"
-    summary = write_report(trials, epochs, out, manifest=manifest, title=title)
+    summary = write_report(trials, epochs, out, manifest=manifest, title=title, progress=bar)
     print(f"report written to {summary['report_md']} (and {Path(summary['report_html']).name}, "
           f"{sum(f.endswith('.png') for f in summary['figures'])} figures as PNG and SVG, "
           f"{len(summary['tables'])} tables)")

@@ -139,13 +139,15 @@ def _show(args) -> int:
     from search_spaces import load_space, price, verify_against_fvcore
     from search_spaces.pricing import exact_sum, rate_from_measurements
 
+    from .progress import bar
+
     space = load_space(args.space)
     expansion = space.expand()
     regimes = regime_epochs(args.regimes)
     size, size_label = dataset_size(args.dataset_size, space)
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
     df = price(expansion.configs, regimes=regimes, dataset_size=size, train_flops_per_s=rate)
-    verified = verify_against_fvcore(expansion.configs, args.verify) if args.verify > 0 else None
+    verified = verify_against_fvcore(expansion.configs, args.verify, progress=bar) if args.verify > 0 else None
     meta = {"space": space.name, "summary": expansion.summary(), "flop_convention": FLOP_CONVENTION,
             "cost_convention": COST_NOTE, "dataset_size": size, "dataset_size_source": size_label,
             "regimes": regimes}
@@ -316,9 +318,7 @@ def _scale(args) -> int:
 
 
 def _list(args) -> int:
-    from search_spaces import load_space
+    from .list_ import spaces
 
-    for name in _presets():
-        space = load_space(name)
-        print(f"{name:28s} {space.description}")
+    print(spaces())
     return 0

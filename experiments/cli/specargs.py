@@ -1,7 +1,9 @@
 """Command-line flags for every ArchSpec field (``--cardinality 32 --depth 3,4,6,3 --preact``).
 
 The flags come from ``dataclasses.fields(ArchSpec)``: a new ArchSpec field is a new flag with no
-other edit. Imports no torch (presets and spec files are read only when a command runs).
+other edit. Each flag's help is the field's ``#:`` documentation in scaling/spec.py, and a boolean
+field is an on/off pair (``--preact`` / ``--no-preact``). Imports no torch (presets and spec files
+are read only when a command runs).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import dataclasses
 import yaml
 
 from scaling.errors import ArchScaleError
+from scaling.fielddocs import field_docs
 from scaling.spec import ArchSpec
 from scaling.yamlio import load_yaml
 
@@ -31,11 +34,19 @@ def parse_value(text: str):
 
 
 def add_spec_flags(parser: argparse.ArgumentParser) -> None:
-    """Add ``--<field>`` for every ArchSpec field, all defaulting to 'not given'."""
-    group = parser.add_argument_group("architecture fields (override the preset/spec; see ArchSpec)")
-    for name in spec_fields():
-        group.add_argument("--" + name.replace("_", "-"), dest="spec_" + name, metavar="V",
-                           type=parse_value, default=None)
+    """Add ``--<field>`` for every ArchSpec field, all defaulting to 'not given'; boolean fields
+    get ``--<field>`` / ``--no-<field>``. The help is the field's documentation and its default."""
+    group = parser.add_argument_group("architecture fields (override the preset/spec; see scaling/spec.py)")
+    docs = field_docs(ArchSpec)
+    for f in dataclasses.fields(ArchSpec):
+        flag, default = "--" + f.name.replace("_", "-"), _shown(f.default)
+        text = docs.get(f.name, "").replace("%", "%%")
+        if isinstance(f.default, bool):
+            group.add_argument(flag, dest="spec_" + f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{text} (ArchSpec default: {'on' if f.default else 'off'})")
+        else:
+            group.add_argument(flag, dest="spec_" + f.name, metavar=f.name.upper(), type=parse_value, default=None,
+                               help=f"{text} (ArchSpec default: {default})")
 
 
 def spec_overrides(args: argparse.Namespace) -> dict:
@@ -69,6 +80,11 @@ def specs_from_args(presets: list[str], spec_files: list[str], overrides: dict) 
         spec = ArchSpec.from_dict(overrides)
         out.append((spec.slug(), spec))
     return out
+
+
+def _shown(v) -> str:
+    """A default as it is typed on the command line: (3, 4, 6, 3) -> 3,4,6,3."""
+    return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
 def _fmt(v) -> str:

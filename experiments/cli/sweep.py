@@ -1,9 +1,12 @@
 """archscale sweep: run (or resume) a scaling sweep on Ray Tune, or price it with --dry-run.
 
-    archscale sweep SPEC.yaml [--dry-run] [--address ray://... | auto] [--quiet]
+    archscale sweep SPEC.yaml [--dry-run] [--address ray://... | auto] [--quiet] [--dashboard]
+    archscale status OUTPUT_DIR [--watch]         # from any terminal, while it runs or after
 
 Running the same sweep command again on the same output directory resumes it: finished trials
-are kept, unfinished ones continue from their last checkpoint.
+are kept, unfinished ones continue from their last checkpoint. Tune writes TensorBoard files for
+every trial: tensorboard --logdir OUTPUT_DIR/ray. Trackers: callbacks: [mlflow] in the spec, or
+--callback mlflow.
 """
 from __future__ import annotations
 
@@ -28,6 +31,12 @@ def add_parser(sub) -> None:
     p.add_argument("--throughput", metavar="FILE",
                    help="for --dry-run: 'archscale count --measure --json' lines of the target device, for hours")
     p.add_argument("--format", choices=("table", "json"), default="table", help="--dry-run output")
+    p.add_argument("--callback", action="append", default=[], metavar="NAME",
+                   help="a tracker (mlflow, wandb) or 'package.module:Class' Tune callback, added to the spec's "
+                        "callbacks: (repeatable)")
+    p.add_argument("--dashboard", action="store_true",
+                   help="start Ray's dashboard on 127.0.0.1:8265 (local Ray only; needs ray[default]); from "
+                        "another machine: ssh -L 8265:127.0.0.1:8265 HOST")
     p.set_defaults(func=run)
 
 
@@ -35,14 +44,18 @@ def run(args) -> int:
     """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed)."""
     from ..sweep_spec import load_sweep, make_plan
 
+    from ..trackers import build_callbacks, callbacks_from
+
     sweep = load_sweep(args.spec, output_dir=args.output_dir, data_root=args.data_root)
+    extra = callbacks_from(args.callback, "callback")
     if args.dry_run:
+        build_callbacks([*sweep.callbacks, *extra], experiment=sweep.name)  # checked, not run
         trials, expansion = make_plan(sweep, strict_data=False)
         return _print_plan(sweep, trials, expansion, args)
     from ..sweep import run_sweep
 
     summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
-                        num_gpus=args.num_gpus)
+                        num_gpus=args.num_gpus, callbacks=list(extra), dashboard=args.dashboard)
     counts = summary.counts
     order = ("done", "stopped", "diverged", "error", "running", "pending")
     line = ", ".join(f"{counts.get(k, 0)} {k}" for k in order if counts.get(k, 0) or k in ("done", "error"))
@@ -50,7 +63,7 @@ def run(args) -> int:
     for tid, err in summary.errors:
         print(f"  error in {tid}: {err}")
     print(f"results: {summary.output_dir}/trials.parquet (and .csv), epochs.parquet; "
-          f"report: archscale report {summary.output_dir}")
+          f"report: archscale report {summary.output_dir}; TensorBoard: tensorboard --logdir {sweep.experiment_path}")
     if summary.all_failed or (args.strict and summary.errors):
         return 1
     return 0

@@ -3,12 +3,14 @@
     archscale train --preset resnext29_8x64d --width-multiplier 0.25 --resolution 16 \\
         --regime rs-10 --epochs 5 --dataset digits
     archscale train --show-regime rs-350 [--preset resnetrs101]
+
+The per-epoch history is written to --output-dir (or the --checkpoint-dir) as history.csv and
+history.json (with the final summary), rewritten after every epoch.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from scaling.conventions import FLOP_CONVENTION
@@ -28,8 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any regime field, e.g. --set weight_decay=1e-4 --set ema_decay=0")
     p.add_argument("--show-regime", metavar="NAME", help="print a regime's settings (and its effect on the spec) and exit")
-    p.add_argument("--dataset", default="digits", help="digits, cifar10, cifar100, imagefolder or synthetic")
-    p.add_argument("--data-root", help="local path of cifar10/cifar100/imagefolder data")
+    p.add_argument("--dataset", help="digits (default), cifar10, cifar100, imagefolder or "
+                                        "synthetic ('archscale list datasets')")
+    p.add_argument("--dataset-loader", metavar="MODULE:FUNCTION",
+                   help="your own data set: a function returning in-memory tensors or a folder (see the README)")
+    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword argument for --dataset-loader (repeatable)")
+    p.add_argument("--data-root", help="local path of cifar10/cifar100/imagefolder data (or the loader's root=)")
     p.add_argument("--dataset-label", help="name for the results, e.g. imagenet for an ImageNet folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
@@ -38,6 +45,7 @@ def add_parser(sub) -> None:
                    help="mixed precision (default: on for CUDA)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--output-dir", help="write history.csv and history.json here (default: --checkpoint-dir)")
     p.add_argument("--checkpoint-dir", help="keep a checkpoint here (written atomically each epoch)")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
@@ -81,34 +89,63 @@ def run(args) -> int:
     """Train one trial (or print a regime with --show-regime); returns the exit status."""
     if args.show_regime:
         return _show_regime(args)
-    from ..datasets import dataset_from
+    from ..history import strict_json, write_history
     from ..trainer import TrialConfig, train_trial
+    from .progress import bar
 
     name, spec = _spec(args, required=True)
     regime = _regime(args)
-    dataset = {"name": args.dataset}
-    if args.data_root:
-        dataset["root"] = args.data_root
-    if args.dataset_label:
-        dataset["label"] = args.dataset_label
+    dataset = _dataset(args)
     resume = _resume_from(args)
-    cfg = TrialConfig(spec=spec, regime=regime, dataset=dataset_from(dataset), seed=args.seed, name=name,
+    cfg = TrialConfig(spec=spec, regime=regime, dataset=dataset, seed=args.seed, name=name,
                       device=args.device, cpus=args.cpus, amp=args.amp, channels_last=args.channels_last,
                       compile=args.compile, checkpoint_every=args.checkpoint_every,
                       max_steps_per_epoch=args.max_steps_per_epoch, verbose=not args.json)
     if not args.json:
-        print(f"training {name} ({spec.slug()}) under {regime.name} ({regime.epochs} epochs) on {args.dataset}, "
-              f"seed {args.seed}")
-    result = train_trial(cfg, checkpoint_dir=args.checkpoint_dir, resume=resume)
+        print(f"training {name} ({spec.slug()}) under {regime.name} ({regime.epochs} epochs) on "
+              f"{dataset.display_name}, seed {args.seed}")
+    out = args.output_dir or args.checkpoint_dir
+    config = cfg.to_dict()
+    on_epoch = (lambda history: write_history(out, history, config=config)) if out else None
+    result = train_trial(cfg, checkpoint_dir=args.checkpoint_dir, resume=resume, on_epoch=on_epoch,
+                         progress=None if args.json else bar)
+    if out:
+        csv_path, json_path = write_history(out, result["history"], config=config, summary=result)
     if args.json:
-        print(json.dumps(_strict_json({k: v for k, v in result.items() if k != "history"}), default=str))
+        print(json.dumps(strict_json({k: v for k, v in result.items() if k != "history"}), default=str))
         return 0
     print(f"{result['status']}: final top-1 {result['final_top1']:.2f}%  best top-1 {result['best_top1']:.2f}%  "
           f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
           f"({result['images_per_s']:.0f} img/s, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
           f"{result['device']}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
           f"({FLOP_CONVENTION}); peak memory {_mb(result['peak_memory_bytes'])}")
+    if out:
+        print(f"history: {csv_path} (one row per epoch) and {json_path} (with this summary)")
     return 0
+
+
+def _dataset(args):
+    """The DatasetConfig of the data flags (a built-in data set, or --dataset-loader's function)."""
+    from ..datasets import dataset_from
+
+    dataset = {"name": args.dataset or "digits"}
+    if args.dataset_loader:
+        if args.dataset:
+            raise ArchScaleError("dataset", "give --dataset or --dataset-loader, not both")
+        options = {}
+        for item in args.dataset_option:
+            if "=" not in item:
+                raise ArchScaleError("dataset_option", f"expected KEY=VALUE, got {item!r}")
+            key, value = item.split("=", 1)
+            options[key.strip()] = parse_value(value)
+        dataset = {"loader": args.dataset_loader, "options": options}
+    elif args.dataset_option:
+        raise ArchScaleError("dataset_option", "--dataset-option is for --dataset-loader's function")
+    if args.data_root:
+        dataset["root"] = args.data_root
+    if args.dataset_label:
+        dataset["label"] = args.dataset_label
+    return dataset_from(dataset)
 
 
 def _show_regime(args) -> int:
@@ -142,14 +179,3 @@ def _resume_from(args) -> Path | None:
 
 def _mb(b) -> str:
     return "n/a" if b is None else f"{b / 2**20:.0f} MB"
-
-
-def _strict_json(o):
-    """NaN and infinities (a diverged trial's metrics) as null: strict JSON has no NaN."""
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _strict_json(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_strict_json(v) for v in o]
-    return o

@@ -1,0 +1,83 @@
+"""archscale status: where a sweep stands, from any terminal, while it runs and after.
+
+    archscale status OUTPUT_DIR [--watch [SECONDS]] [--json]
+
+Reads only the sweep's output directory (plan.json and the journal events.jsonl), so it works on
+any machine that sees that folder, and needs no Ray: one line per trial (status, epoch n/N, last
+and best top-1, time), then the counts, the best trial so far and the estimated time left.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+NAME = "status"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(NAME, help="where a running or finished sweep stands (reads its output directory)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", metavar="OUTPUT_DIR", help="a sweep's output directory")
+    p.add_argument("--watch", nargs="?", type=float, const=2.0, default=None, metavar="SECONDS",
+                   help="redraw every SECONDS (default 2) until no trial is pending or running; Ctrl-C stops")
+    p.add_argument("--json", action="store_true", help="one JSON object (with --watch: one per refresh)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Print the sweep's status (again and again with --watch); returns the exit status."""
+    from scaling.errors import ArchScaleError
+
+    from ..status import sweep_status
+
+    if args.watch is not None and not args.watch > 0:
+        raise ArchScaleError("watch", f"seconds between refreshes must be > 0, got {args.watch:g}")
+    clear = args.watch is not None and sys.stdout.isatty() and not args.json
+    try:
+        while True:
+            status = sweep_status(args.run_dir)
+            text = json.dumps(status.to_dict()) if args.json else render(status)
+            print(("\033[H\033[J" if clear else "") + text, flush=True)
+            if args.watch is None or status.finished:
+                return 0
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def render(status) -> str:
+    """The status as text: a table of trials, then the sweep's counts, best top-1 and ETA."""
+    rows = [("trial", "regime", "seed", "status", "epoch", "top-1", "best", "time")]
+    for t in status.trials:
+        rows.append((t.name, t.regime, str(t.seed), t.status, f"{t.epoch}/{t.epochs}", _pct(t.top1),
+                     _pct(t.best_top1), _clock(t.time_s) if t.time_s else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = {2, 4, 5, 6, 7}
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    n = len(status.trials)
+    counts = ", ".join(f"{k} {v}" for k, v in status.counts.items())
+    lines.append(f"sweep {status.name}: {n} trials: {counts}")
+    best = status.best
+    lines.append(f"best top-1 so far: {best.best_top1:.2f}% {best.name} ({best.regime}, seed {best.seed})"
+                 if best else "best top-1 so far: none yet")
+    if status.finished:
+        lines.append("finished: no trial pending or running")
+    else:
+        eta = _clock(status.eta_s) if status.eta_s is not None else "not known until a trial has finished"
+        idle = f"; journal last written {_clock(status.idle_s)} ago" if status.idle_s is not None else ""
+        lines.append(f"ETA {eta}{idle}")
+    return "\n".join(lines)
+
+
+def _pct(v: float) -> str:
+    return "-" if v is None or math.isnan(v) else f"{v:.2f}"
+
+
+def _clock(s: float) -> str:
+    """h:mm:ss or m:ss."""
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

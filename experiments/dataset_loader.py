@@ -1,0 +1,146 @@
+"""Your own data set without editing the package: a loader function named in the spec.
+
+    dataset: {loader: "mypkg.data:load", options: {size: 500}, label: mydata}     # a sweep spec
+    archscale train --dataset-loader mypkg.data:load --dataset-option size=500    # one trial
+
+The function is called with ``options`` as keyword arguments (and ``root=`` when the spec gives
+``root:``) in the driver, to count the training images while the sweep is planned, and in every
+trial, so it must be importable there and give the same data each time. It returns either
+
+- **in-memory data**, a mapping with
+    ``x_train``, ``x_val``: uint8 images, N x C x H x W (or N x H x W for one channel), as torch
+        tensors or numpy arrays, any size: they are resized to the spec's resolution and channels
+        like the built-in sets, kept on the training device and augmented there;
+    ``y_train``, ``y_val``: integer labels 0 .. num_classes - 1, one per image;
+  and optionally ``num_classes`` (default: the largest label + 1), ``mean`` and ``std`` (per
+  channel on the 0-1 scale; default: measured on x_train), ``flip`` (random horizontal flips,
+  default false: not every data set is mirror-symmetric) and ``pad`` (pixels of the random
+  pad-and-crop, default resolution // 8);
+- or **a folder** (a str or Path) in the ImageNet layout, ``ROOT/train/<class>/<image>`` and
+  ``ROOT/val/<class>/<image>``, streamed through DataLoader workers as ``imagefolder`` is.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+from scaling.errors import ArchScaleError
+
+from .plugins import import_object
+
+REQUIRED = ("x_train", "y_train", "x_val", "y_val")
+OPTIONAL = ("num_classes", "mean", "std", "flip", "pad")
+
+
+def check_loader(cfg) -> None:
+    """Check a loader's data-set config before anything runs: the function imports, is callable
+    and takes ``options`` (and ``root``) as keyword arguments. Raises ArchScaleError on one line."""
+    from .datasets import CUSTOM
+
+    if cfg.loader is None:
+        raise ArchScaleError("dataset.loader", f"{CUSTOM!r} is the name of a loader's data set: give loader: "
+                                               f"'package.module:function'")
+    if cfg.name != CUSTOM:
+        raise ArchScaleError("dataset.name", f"a loader's data set has no built-in name ({cfg.name!r}); name it "
+                                             f"with label: instead")
+    if not isinstance(cfg.options, dict):
+        raise ArchScaleError("dataset.options", f"expected a mapping of keyword arguments, got {cfg.options!r}")
+    fn = import_object(cfg.loader, "dataset.loader", "function")
+    if not callable(fn):
+        raise ArchScaleError("dataset.loader", f"{cfg.loader!r} is not a function")
+    try:
+        inspect.signature(fn).bind(**_kwargs(cfg))
+    except TypeError as e:
+        raise ArchScaleError("dataset.options", f"{cfg.loader} does not take these arguments ({e})") from None
+    except ValueError:  # a builtin without a signature: let the call tell
+        pass
+
+
+def call_loader(cfg):
+    """What the loader returns: a mapping of in-memory data or a folder (see the module docstring)."""
+    fn = import_object(cfg.loader, "dataset.loader", "function")
+    result = fn(**_kwargs(cfg))
+    if isinstance(result, (str, os.PathLike)):
+        return Path(result)
+    if not hasattr(result, "keys"):
+        raise ArchScaleError("dataset.loader", f"{cfg.loader} returned a {type(result).__name__}; return a mapping "
+                                               f"with {', '.join(REQUIRED)} or an ImageNet-layout folder")
+    missing = [k for k in REQUIRED if k not in result]
+    if missing:
+        raise ArchScaleError("dataset.loader", f"{cfg.loader} returned no {', '.join(missing)} (a loader returns "
+                                               f"{', '.join(REQUIRED)}, optionally {', '.join(OPTIONAL)})")
+    unknown = sorted(set(result) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise ArchScaleError("dataset.loader", f"{cfg.loader} returned unknown keys {', '.join(unknown)} (known: "
+                                               f"{', '.join(REQUIRED + OPTIONAL)})")
+    return dict(result)
+
+
+def loaded_train_size(cfg) -> int:
+    """Training images of a loader's data set (calls the loader)."""
+    from .datasets import _check_folder
+
+    data = call_loader(cfg)
+    if isinstance(data, Path):
+        return sum(len(files) for _, _, files in os.walk(_check_folder(str(data)) / "train"))
+    return len(data["y_train"])
+
+
+def load_custom(cfg, resolution: int, channels: int, workers: int):
+    """A loader's data set at ``resolution`` px with ``channels`` channels: ``InMemoryData`` for
+    tensors, ``FolderData`` for a folder."""
+    from .datasets import FolderData, InMemoryData, _channels, _resize_uint8
+
+    data = call_loader(cfg)
+    if isinstance(data, Path):
+        return FolderData(str(data), resolution, channels, workers)
+    x_train, x_val = (_images(data[k], k, cfg.loader) for k in ("x_train", "x_val"))
+    y_train, y_val = (_labels(data[k], k, cfg.loader) for k in ("y_train", "y_val"))
+    for x, y, split in ((x_train, y_train, "train"), (x_val, y_val, "val")):
+        if len(x) != len(y) or len(x) == 0:
+            raise ArchScaleError("dataset.loader", f"{cfg.loader}: x_{split} holds {len(x)} images and y_{split} "
+                                                   f"{len(y)} labels; give one label per image, at least one")
+    num_classes = data.get("num_classes")
+    num_classes = int(max(y_train.max(), y_val.max())) + 1 if num_classes is None else int(num_classes)
+    if min(y_train.min(), y_val.min()) < 0 or max(y_train.max(), y_val.max()) >= num_classes:
+        raise ArchScaleError("dataset.loader", f"{cfg.loader}: labels must lie in 0..{num_classes - 1} "
+                                               f"(num_classes {num_classes})")
+    x_train, x_val = (_channels(_resize_uint8(x, resolution), channels) for x in (x_train, x_val))
+    sample = x_train.float() / 255
+    mean = sample.mean((0, 2, 3)).tolist() if data.get("mean") is None else [float(v) for v in data["mean"]]
+    std = sample.std((0, 2, 3)).clamp_min(1e-3).tolist() if data.get("std") is None else [float(v) for v in data["std"]]
+    if len(mean) != channels or len(std) != channels:
+        raise ArchScaleError("dataset.loader", f"{cfg.loader}: mean and std need one value per channel ({channels})")
+    pad = data.get("pad")
+    return InMemoryData(cfg.display_name, x_train, y_train, x_val, y_val, num_classes, mean, std,
+                        flip=bool(data.get("flip", False)), pad=max(1, resolution // 8) if pad is None else int(pad))
+
+
+def _kwargs(cfg) -> dict:
+    return {**cfg.options, **({"root": cfg.root} if cfg.root else {})}
+
+
+def _images(value, key: str, loader: str):
+    """uint8 images as an N x C x H x W tensor (a grey N x H x W gains its channel axis)."""
+    import torch
+
+    x = torch.as_tensor(value)
+    if x.dtype != torch.uint8:
+        raise ArchScaleError("dataset.loader", f"{loader}: {key} is {x.dtype}; give uint8 pixels (0-255)")
+    if x.dim() == 3:
+        x = x[:, None]
+    if x.dim() != 4:
+        raise ArchScaleError("dataset.loader", f"{loader}: {key} has shape {tuple(x.shape)}; expected N x C x H x W")
+    return x.contiguous()
+
+
+def _labels(value, key: str, loader: str):
+    """Integer labels as a 1-D int64 tensor."""
+    import torch
+
+    y = torch.as_tensor(value)
+    if y.dim() != 1 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ArchScaleError("dataset.loader", f"{loader}: {key} must be a 1-D array of integer labels, got "
+                                               f"{y.dtype} of shape {tuple(y.shape)}")
+    return y.long()

@@ -1,0 +1,129 @@
+"""experiments/status.py and `archscale status`: a sweep's state read from its output directory alone."""
+import json
+
+import pytest
+
+from experiments.cli import main
+from experiments.cli.status import render
+from experiments.results import EVENTS, MANIFEST, PLAN, Journal
+from experiments.status import sweep_status
+from scaling import ArchScaleError
+
+# three trials of 4 epochs; t1 costs twice t0 and t2 per epoch
+TRIALS = [{"trial_id": f"c{i}__rs-10__s0", "name": f"c{i}", "regime": "rs-10", "epochs": 4, "seed": 0,
+           "params": 1, "flops": f, "train_flops": 4 * f, "config": {}} for i, f in enumerate((100, 200, 100))]
+
+
+def ep(tid, epoch, top1, seconds=1.0):
+    return {"event": "epoch", "trial_id": tid, "epoch": epoch, "val_top1": top1, "val_top5": 99.0,
+            "epoch_time_s": seconds, "time_s": epoch * seconds}
+
+
+def write_run(tmp_path, events):
+    (tmp_path / PLAN).write_text(json.dumps({"name": "tiny", "trials": TRIALS}))
+    (tmp_path / MANIFEST).write_text(json.dumps({"name": "tiny"}))
+    journal = Journal(tmp_path)
+    for e in events:
+        journal.append(e)
+    return tmp_path
+
+
+MID_SWEEP = [
+    {"event": "sweep", "time": 1000.0},
+    {"event": "start", "trial_id": "c0__rs-10__s0", "time": 1000.0},
+    ep("c0__rs-10__s0", 1, 40.0), ep("c0__rs-10__s0", 2, 60.0), ep("c0__rs-10__s0", 3, 55.0),
+    ep("c0__rs-10__s0", 4, 70.0),
+    {"event": "end", "trial_id": "c0__rs-10__s0", "status": "done", "time": 1040.0},
+    {"event": "start", "trial_id": "c1__rs-10__s0", "time": 1040.0},
+    ep("c1__rs-10__s0", 1, 30.0, seconds=2.0),
+]
+
+
+def test_per_trial_status_epoch_top1_and_time(tmp_path):
+    s = sweep_status(write_run(tmp_path, MID_SWEEP), now=1060.0)
+    c0, c1, c2 = s.trials
+    assert (c0.status, c0.epoch, c0.epochs, c0.top1, c0.best_top1, c0.time_s) == ("done", 4, 4, 70.0, 70.0, 40.0)
+    assert (c1.status, c1.epoch, c1.top1, c1.time_s) == ("running", 1, 30.0, 20.0)  # running: until now
+    assert c2.status == "pending" and c2.epoch == 0 and c2.time_s == 0.0
+    assert s.counts == {"done": 1, "running": 1, "pending": 1} and not s.finished
+    assert s.best.name == "c0" and s.best.best_top1 == 70.0
+
+
+def test_eta_is_the_epochs_left_at_each_trials_pace_over_the_running_trials(tmp_path):
+    s = sweep_status(write_run(tmp_path, MID_SWEEP), now=1060.0)
+    # c0 finished: 4 epochs in 40 s = 10 s an epoch (one size: every unstarted trial's pace)
+    # c1 runs at its own pace, 20 s for 1 epoch: 3 left = 60 s; c2 (pending): 4 x 10 = 40 s; 1 running
+    assert s.eta_s == pytest.approx(100.0)
+
+
+def test_an_unstarted_trial_is_paced_by_the_line_through_the_finished_ones(tmp_path):
+    # finished: c0 (100 FLOPs an epoch) 4 epochs in 24 s, c1 (200) in 28 s: 5 s + 0.01 s/FLOP an epoch
+    events = [{"event": "sweep", "time": 0.0}]
+    for tid, wall in (("c0__rs-10__s0", 24.0), ("c1__rs-10__s0", 28.0)):
+        events += [{"event": "start", "trial_id": tid, "time": 0.0}, *(ep(tid, k, 10.0) for k in range(1, 5)),
+                   {"event": "end", "trial_id": tid, "status": "done", "time": wall}]
+    s = sweep_status(write_run(tmp_path, events), now=30.0)
+    assert s.eta_s == pytest.approx(4 * 6.0)  # c2: 100 FLOPs -> 6 s an epoch, 4 epochs, nothing running
+
+
+def test_a_killed_launch_ends_its_trials_time_at_the_next_launch(tmp_path):
+    events = [{"event": "sweep", "time": 0.0}, {"event": "start", "trial_id": "c0__rs-10__s0", "time": 0.0},
+              ep("c0__rs-10__s0", 1, 40.0),
+              {"event": "sweep", "time": 500.0},  # the driver was killed at some point; relaunched at 500
+              {"event": "start", "trial_id": "c0__rs-10__s0", "time": 510.0}]
+    s = sweep_status(write_run(tmp_path, events), now=520.0)
+    assert s.trials[0].time_s == pytest.approx(510.0) and s.launches == 2
+    assert s.eta_s is None  # no trial has finished yet
+
+
+def test_a_finished_sweep_has_no_eta(tmp_path):
+    events = [{"event": "sweep", "time": 0.0}]
+    for i, t in enumerate(TRIALS):
+        events += [{"event": "start", "trial_id": t["trial_id"], "time": 10.0 * i}, ep(t["trial_id"], 1, 50.0 + i),
+                   {"event": "end", "trial_id": t["trial_id"], "status": "stopped" if i else "done",
+                    "time": 10.0 * i + 5}]
+    s = sweep_status(write_run(tmp_path, events), now=100.0)
+    assert s.finished and s.eta_s is None and s.best.name == "c2"
+    assert "finished: no trial pending or running" in render(s)
+
+
+def test_archscale_status_prints_trials_then_counts_best_and_eta(tmp_path, capsys):
+    write_run(tmp_path, MID_SWEEP)
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["trial", "regime", "seed", "status", "epoch", "top-1", "best", "time"]
+    assert out[1].split()[:7] == ["c0", "rs-10", "0", "done", "4/4", "70.00", "70.00"]
+    assert out[3].split()[3:7] == ["pending", "0/4", "-", "-"]
+    assert out[4] == "sweep tiny: 3 trials: done 1, running 1, pending 1"
+    assert out[5] == "best top-1 so far: 70.00% c0 (rs-10, seed 0)"
+    assert out[6].startswith("ETA ") and "journal last written" in out[6]
+
+
+def test_archscale_status_json_and_watch_stop_when_the_sweep_has_ended(tmp_path, capsys):
+    events = MID_SWEEP + [ep("c1__rs-10__s0", 4, 80.0), {"event": "end", "trial_id": "c1__rs-10__s0",
+                                                          "status": "done", "time": 1100.0},
+                          {"event": "start", "trial_id": "c2__rs-10__s0", "time": 1100.0},
+                          {"event": "end", "trial_id": "c2__rs-10__s0", "status": "error", "error": "boom",
+                           "time": 1101.0}]
+    write_run(tmp_path, events)
+    assert main(["status", str(tmp_path), "--json", "--watch", "0.01"]) == 0  # returns: nothing left to wait for
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["finished"] and doc["counts"] == {"done": 2, "error": 1} and doc["best"]["name"] == "c1"
+    assert doc["trials"][2]["top1"] is None  # NaN as null: strict JSON
+
+
+def test_status_of_a_folder_without_a_sweep_is_a_one_line_error(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("archscale status: error: run_dir:") and err.count("\n") == 1
+    assert main(["status", str(write_run(tmp_path, [])), "--watch", "0"]) == 2
+    assert "watch: seconds between refreshes must be > 0" in capsys.readouterr().err
+
+
+def test_status_reads_nothing_but_the_folder(tmp_path):
+    assert not (tmp_path / EVENTS).exists()
+    write_run(tmp_path, [])
+    s = sweep_status(tmp_path)
+    assert s.counts == {"pending": 3} and s.eta_s is None and s.best is None
+    with pytest.raises(ArchScaleError):
+        sweep_status(tmp_path / "missing")

@@ -1,0 +1,127 @@
+"""experiments/trackers.py: the sweep spec's callbacks: (MLflow, W&B, any Tune callback), checked before Ray."""
+import pytest
+from ray.tune import Callback
+
+from experiments.cli import main
+from experiments.sweep_spec import load_sweep
+from experiments.trackers import TRACKERS, CallbackSpec, build_callbacks, callbacks_from
+from scaling import ArchScaleError
+from sweep_helpers import tiny_sweep
+
+
+class Recorder(Callback):
+    """A Tune callback defined in a test module, named as 'test_trackers:Recorder'."""
+
+    def __init__(self, tag: str = "", every: int = 1):
+        self.tag, self.every = tag, every
+
+
+NOT_A_CALLBACK = object()
+
+
+def test_entries_are_names_or_mappings_with_keyword_arguments():
+    specs = callbacks_from(["mlflow", {"name": "wandb", "project": "p"}, {"name": "test_trackers:Recorder",
+                                                                          "every": 5}])
+    assert specs == (CallbackSpec("mlflow"), CallbackSpec("wandb", {"project": "p"}),
+                     CallbackSpec("test_trackers:Recorder", {"every": 5}))
+    assert specs[0].target == TRACKERS["mlflow"].callback and specs[2].target == "test_trackers:Recorder"
+    assert callbacks_from(None) == () and callbacks_from("mlflow") == (CallbackSpec("mlflow"),)
+
+
+@pytest.mark.parametrize("value,message", [
+    (["mlfow"], "callbacks[0]: unknown callback 'mlfow' (did you mean 'mlflow'?); use mlflow, wandb, or "
+                "'package.module:Class' for any Tune callback"),
+    ([{"project": "p"}], "callbacks[0]: expected a tracker (mlflow, wandb), 'package.module:Class', or a mapping"),
+    (["mlflow", 3], "callbacks[1]: expected a tracker"),
+])
+def test_malformed_entries_are_one_line_errors(value, message):
+    with pytest.raises(ArchScaleError) as e:
+        callbacks_from(value)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_a_module_class_callback_is_built_with_its_keywords():
+    [cb] = build_callbacks([{"name": "test_trackers:Recorder", "tag": "x", "every": 3}])
+    assert isinstance(cb, Recorder) and (cb.tag, cb.every) == ("x", 3)
+    mine = Recorder()
+    assert build_callbacks([mine]) == [mine]  # callback objects pass through
+
+
+@pytest.mark.parametrize("entry,message", [
+    ({"name": "test_trackers:Recorder", "evry": 3}, "callbacks[0]: test_trackers:Recorder does not take these "
+                                                    "arguments (got an unexpected keyword argument 'evry')"),
+    ("test_trackers:NOT_A_CALLBACK", "callbacks[0]: test_trackers:NOT_A_CALLBACK is not a ray.tune.Callback class"),
+    ("test_trackers:Missing", "callbacks[0]: 'test_trackers' has no 'Missing'"),
+    ("no_such_module_xyz:Cb", "callbacks[0]: cannot import 'no_such_module_xyz'"),
+])
+def test_bad_callbacks_are_refused_before_ray_starts(entry, message):
+    with pytest.raises(ArchScaleError) as e:
+        build_callbacks([entry])
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_a_tracker_without_its_package_names_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ArchScaleError, match=r"^callbacks\[0\]: the wandb callback needs the wandb package: "
+                                             r"pip install wandb$"):
+        build_callbacks(["wandb"])
+
+
+def test_mlflow_experiment_defaults_to_the_sweep_name():
+    pytest.importorskip("mlflow")
+    [cb] = build_callbacks(["mlflow"], experiment="tiny")
+    [named] = build_callbacks([{"name": "mlflow", "experiment_name": "mine", "tracking_uri": "file:/x"}],
+                              experiment="tiny")
+    assert cb.experiment_name == "tiny" and (named.experiment_name, named.tracking_uri) == ("mine", "file:/x")
+
+
+def test_sweep_spec_callbacks_and_the_dry_run_checks_them(tmp_path, capsys):
+    spec = tiny_sweep(tmp_path / "out", callbacks=["test_trackers:Recorder"])
+    assert load_sweep(spec).callbacks == (CallbackSpec("test_trackers:Recorder"),)
+    import yaml
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out", callbacks=[{"name": "test_trackers:Recorder",
+                                                                             "evry": 1}])))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert "callbacks[0]: test_trackers:Recorder does not take these arguments" in capsys.readouterr().err
+    path.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out")))
+    assert main(["sweep", str(path), "--dry-run", "--callback", "mlfow"]) == 2
+    assert "callback[0]: unknown callback 'mlfow' (did you mean 'mlflow'?)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_sweep_logs_one_mlflow_run_per_trial_with_metrics_and_config(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    import ray
+
+    from experiments.sweep import run_sweep
+
+    # MLflow 3 refuses its local file store unless asked (the database store needs the full mlflow package)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        summary = run_sweep(tiny_sweep(tmp_path / "out", widths=(0.5, 1.0)), quiet=True, num_cpus=2,
+                            callbacks=[{"name": "mlflow", "tracking_uri": uri}])
+    finally:
+        ray.shutdown()
+    assert summary.counts == {"done": 2}
+    # TensorBoard needs no callback: Tune writes event files for every trial
+    assert len(list((tmp_path / "out" / "ray" / "tiny").glob("*/events.out.tfevents.*"))) == 2
+    client = mlflow.tracking.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tiny")  # the sweep's name
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    ids = sorted(r.data.params["trial/trial_id"] for r in runs)
+    assert ids == ["d8-w0.5-c1x64-r12__rs-10__s0", "d8-w1-c1x64-r12__rs-10__s0"]
+    assert sorted(r.info.run_name for r in runs) == ids  # runs are named by the trial ids
+    for run in runs:
+        assert {"val_top1", "val_top5", "train_loss", "lr", "epoch"} <= set(run.data.metrics)
+        assert run.data.params["trial/config/spec/block"] == "basic"
+        history = client.get_metric_history(run.info.run_id, "val_top1")
+        assert [m.step for m in history] == [1, 2]  # one point per epoch
