@@ -202,3 +202,20 @@ def test_the_step_guard_catches_a_host_read(monkeypatch):
     monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", loss_and_read)
     _, guard = _guarded_trial(monkeypatch, regime={"name": "rs-10", "epochs": 1}, max_steps_per_epoch=3)
     assert "aten._local_scalar_dense" in guard.events and "Tensor.item()" in guard.events
+
+
+def test_randaugment_runs_are_identical_for_a_seed_and_when_resumed(tmp_path):
+    regime = {"name": "rs-10", "epochs": 3, "randaugment_magnitude": 15}
+    full = train_trial(config(regime=regime))
+    assert full["effective_randaugment_layers"] == 2 and strip(train_trial(config(regime=regime))) == strip(full)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_one(metrics, ckpt):
+        if metrics["epoch"] == 1:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        train_trial(config(regime=regime), report=crash_after_one, checkpoint_dir=tmp_path)
+    assert strip(train_trial(config(regime=regime), checkpoint_dir=tmp_path, resume=tmp_path)) == strip(full)
