@@ -13,7 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import augment_speed  # noqa: E402
 import block_forms  # noqa: E402
+import folder_pipeline  # noqa: E402
 import pricing  # noqa: E402
 import sweep_overhead  # noqa: E402
 import trainer_overhead  # noqa: E402
@@ -26,8 +28,12 @@ def main(argv=None) -> int:
     runs = [
         ("pricing: closed-form counter vs fvcore on the ResNet-RS grid",
          lambda: pricing.main(["--sample", "3" if args.quick else "10"])),
-        ("trainer: train_trial vs a bare PyTorch loop (CPU)",
+        ("trainer: train_trial vs a bare PyTorch loop, synthetic and augmented in-memory data (CPU)",
          lambda: trainer_overhead.main(["--repeats", "1" if args.quick else "3"])),
+        ("augmentation: batched RandAugment vs torchvision per 16-image chunk (ratio) and per image (CPU)",
+         lambda: augment_speed.main(["--repeats", "2" if args.quick else "5"])),
+        ("folder data: our uint8 decode_jpeg path vs torchvision ImageFolder+DataLoader, and the decode limit",
+         lambda: folder_pipeline.main(["--images", "128", "--repeats", "1"] if args.quick else [])),
         ("sweep: Ray Tune sweep vs the same trials back to back; ASHA's saving",
          lambda: sweep_overhead.main(["--epochs", "3", "--repeat", "1"] if args.quick else ["--epochs", "6", "--repeat", "3"])),
         ("block forms: grouped vs branches vs concat ResNeXt blocks (CPU)",

@@ -87,14 +87,14 @@ def loaded_train_size(cfg) -> int:
     return len(data["y_train"])
 
 
-def load_custom(cfg, resolution: int, channels: int, workers: int):
+def load_custom(cfg, resolution: int, channels: int, cpus: int | None = None):
     """A loader's data set at ``resolution`` px with ``channels`` channels: ``InMemoryData`` for
-    tensors, ``FolderData`` for a folder."""
+    tensors, ``FolderData`` for a folder (its workers follow ``cfg.workers`` or the trial's ``cpus``)."""
     from .datasets import FolderData, InMemoryData, _channels, _resize_uint8
 
     data = call_loader(cfg)
     if isinstance(data, Path):
-        return FolderData(str(data), resolution, channels, workers)
+        return FolderData(str(data), resolution, channels, workers=cfg.workers, cpus=cpus)
     x_train, x_val = (_images(data[k], k, cfg.loader) for k in ("x_train", "x_val"))
     y_train, y_val = (_labels(data[k], k, cfg.loader) for k in ("y_train", "y_val"))
     for x, y, split in ((x_train, y_train, "train"), (x_val, y_val, "val")):

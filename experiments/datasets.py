@@ -11,17 +11,22 @@
   tensors or a folder (see experiments.dataset_loader for what it must return).
 
 Data sets that fit in memory (digits, CIFAR, synthetic) are kept as uint8 tensors on the training
-device and augmented a whole batch at a time there, so the device never waits on Python data
-loading: pad-and-random-crop (+ horizontal flip, not for digits, whose classes are not
-mirror-symmetric), and RandAugment when the regime asks (one random op draw per chunk of 16
-images). ``imagefolder`` streams through DataLoader workers with random-resized-crop + flip
-(+ RandAugment) for training and resize + centre-crop for validation.
+device and augmented a whole batch at a time there (experiments/augment.py), so the device never
+waits on the host: pad-and-random-crop (+ horizontal flip, not for digits, whose classes are not
+mirror-symmetric), and RandAugment when the regime asks (ops drawn per image, on the official
+TensorFlow scale). An epoch's randomness is drawn once, from the epoch's generator on the host,
+and copied to the device once, so a step never copies or reads anything host-side.
+``imagefolder`` streams uint8 images through DataLoader workers (``decode_jpeg``, PIL for other
+formats; random-resized-crop + flip for training, resize + centre-crop for validation);
+normalisation and RandAugment run on the device.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +37,8 @@ import torch.nn.functional as F
 from scaling.conventions import DATASET_TRAIN_SIZES
 from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, check_keys, is_number, is_whole
+
+from .augment import RandAugment, crop_flip_plan, pad_crop_flip
 
 #: The built-in data sets, each with a line saying what it is (``archscale list datasets``).
 DESCRIPTIONS = {
@@ -46,7 +53,8 @@ KINDS = tuple(DESCRIPTIONS)
 CUSTOM = "custom"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-RANDAUG_CHUNK = 16
+#: Bytes of float32 scratch a resize of an in-memory data set may take at once.
+RESIZE_CHUNK_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ class DatasetConfig:
     train_size: int = 1024
     val_size: int = 256
     num_classes: int = 10
-    #: imagefolder: DataLoader workers (default: the trial's CPUs).
+    #: imagefolder: DataLoader workers (default: see ``loader_cpus``).
     workers: int | None = None
     #: Your own data set: "package.module:function" (see experiments.dataset_loader), and the
     #: keyword arguments it is called with.
@@ -113,6 +121,9 @@ def dataset_from(value) -> DatasetConfig:
         v = getattr(cfg, key)
         if not is_whole(v) or v < 1:
             raise ArchScaleError(f"dataset.{key}", f"must be a whole number >= 1, got {v!r}")
+    if cfg.workers is not None and (not is_whole(cfg.workers) or cfg.workers < 0):
+        raise ArchScaleError("dataset.workers", f"DataLoader workers: a whole number >= 0 (0 loads in the "
+                                                f"training process), got {cfg.workers!r}")
     return cfg
 
 
@@ -125,6 +136,9 @@ _LAYOUTS = {
 
 class InMemoryData:
     """Train/val images as uint8 tensors on one device, with batched on-device augmentation."""
+
+    #: Torch threads the training process should keep (None: the trial's own choice).
+    main_threads = None
 
     def __init__(self, name: str, x_train, y_train, x_val, y_val, num_classes: int, mean, std,
                  flip: bool, pad: int):
@@ -148,54 +162,65 @@ class InMemoryData:
         return self
 
     def set_randaugment(self, layers: int, magnitude: float) -> None:
-        if layers > 0 and magnitude > 0:
-            from torchvision.transforms import v2
-
-            self.randaugment = v2.RandAugment(num_ops=int(layers), magnitude=int(round(magnitude)))
+        """RandAugment with ``layers`` ops per image at ``magnitude`` (the official TF scale, see
+        experiments/augment.py); 0 layers or magnitude 0: none."""
+        self.randaugment = RandAugment(layers, magnitude) if layers > 0 and magnitude > 0 else None
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float().div_(255) - self.mean) / self.std
 
     def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Shuffled, augmented, normalised training batches (the last partial batch is dropped)."""
+        """Shuffled, augmented, normalised training batches (the last partial batch is dropped).
+
+        The epoch's randomness (order, crops, flips, RandAugment draws) is drawn from ``generator``
+        before the first batch and copied to the device once; the batches then only index it."""
         n = self.train_size
-        order = torch.randperm(n, generator=generator).to(self.x_train.device)
         batches = n // batch_size if max_batches is None else min(n // batch_size, max_batches)
+        images = torch.randperm(n, generator=generator)[:batches * batch_size]
+        crops = crop_flip_plan(len(images), self.pad, self.flip, generator)
+        h, w = self.x_train.shape[2:]
+        plan = self.randaugment.plan(batches, batch_size, h, w, generator) if self.randaugment else None
+        labels = images if plan is None else images.view(batches, batch_size).gather(
+            1, plan.order.view(batches, batch_size)).view(-1)  # RandAugment reorders each batch
+        device = self.x_train.device
+        images, labels, crops = (_to_device(t, device) for t in (images, labels, crops))
+        plan = plan.to(device) if plan is not None else None
         for b in range(batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            x = self._augment(self.x_train[idx], generator)
-            yield self._normalise(x), self.y_train[idx]
+            sl = slice(b * batch_size, (b + 1) * batch_size)
+            x = self.x_train[images[sl]]
+            if self.pad or self.flip:
+                x = pad_crop_flip(x, self.pad, crops[sl])
+            if plan is not None:
+                x = self.randaugment(x, plan.batch(b))
+            yield self._normalise(x), self.y_train[labels[sl]]
 
     def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(0, self.val_size, batch_size):
             yield self._normalise(self.x_val[i:i + batch_size]), self.y_val[i:i + batch_size]
 
-    def _augment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        b, c, h, w = x.shape
-        if self.pad:
-            p = self.pad
-            padded = F.pad(x, (p, p, p, p))
-            oy = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
-            ox = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
-            rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-            cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-            x = padded[torch.arange(b, device=x.device)[:, None, None, None],
-                       torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
-        if self.flip:
-            mask = (torch.rand(b, generator=g) < 0.5).to(x.device)
-            x = torch.where(mask[:, None, None, None], x.flip(3), x)
-        if self.randaugment is not None:
-            x = torch.cat([self.randaugment(chunk) for chunk in x.split(RANDAUG_CHUNK)])
-        return x
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``: on CUDA copied from pinned memory without blocking the host."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
-def _resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
-    if x.shape[-1] == size and x.shape[-2] == size:
+def _resize_uint8(x: torch.Tensor, size: int, chunk_bytes: int = RESIZE_CHUNK_BYTES) -> torch.Tensor:
+    """uint8 images (N, C, H, W) resized to ``size`` x ``size`` (bilinear; antialiased when
+    shrinking), a chunk of images at a time so the float32 scratch stays under ``chunk_bytes``."""
+    n, c, h, w = x.shape
+    if h == size and w == size:
         return x
-    y = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False,
-                      antialias=size < x.shape[-1])
-    return y.round_().clamp_(0, 255).to(torch.uint8)
+    per_image = 4 * c * max(h * w, size * size)
+    step = max(1, chunk_bytes // per_image)
+    out = torch.empty(n, c, size, size, dtype=torch.uint8, device=x.device)
+    for i in range(0, n, step):
+        y = F.interpolate(x[i:i + step].float(), size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=size < w)
+        out[i:i + step] = y.round_().clamp_(0, 255)
+    return out
 
 
 def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -309,30 +334,85 @@ def load_synthetic(cfg: DatasetConfig, resolution: int, channels: int, seed: int
                         flip=False, pad=0)
 
 
-class FolderData:
-    """An ImageNet-layout folder streamed through DataLoader workers."""
+def read_image(path: str) -> torch.Tensor:
+    """An image file as a uint8 RGB tensor (3, H, W): JPEGs through ``torchvision.io.decode_jpeg``,
+    other formats (and JPEGs it cannot read) through PIL."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:3] == b"\xff\xd8\xff":
+        from torchvision.io import ImageReadMode, decode_jpeg
 
-    def __init__(self, root: str, resolution: int, channels: int, workers: int):
-        from torchvision import datasets, transforms
+        try:
+            with warnings.catch_warnings():  # torchvision 0.29 points to torchcodec, not installed here
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        except RuntimeError:  # a JPEG flavour libjpeg-turbo's path rejects, or no image extension
+            pass
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def loader_cpus(cpus: int | None, workers: int | None, cuda: bool, node_cpus: int | None = None,
+                gpus: int | None = None) -> tuple[int, int, str | None]:
+    """(DataLoader workers, torch threads of the training process, warning or None) of a folder
+    data set for a trial with ``cpus`` CPUs (None: the node's CPUs per GPU on a GPU trial, all of
+    this process's CPUs on a CPU trial). Workers: ``workers`` when given, else every CPU of a GPU
+    trial (its process only launches GPU work) and half of a CPU trial's (the other half
+    trains). The training process keeps the CPUs the workers leave, at least one, so the two
+    never oversubscribe the allocation. One worker on a GPU is warned about."""
+    node_cpus = node_cpus or available_cpus()
+    if cpus is None:
+        if cuda:
+            gpus = gpus if gpus is not None else max(1, torch.cuda.device_count())
+            cpus = max(1, node_cpus // gpus)
+        else:
+            cpus = node_cpus
+    if workers is None:
+        workers = cpus if cuda else max(1, cpus // 2)
+    warning = None
+    if cuda and workers <= 1:
+        warning = (f"imagefolder: {workers} DataLoader worker{'' if workers == 1 else 's'} will starve the GPU "
+                   f"(a core decodes ~1,000-2,000 JPEGs/s); give the trial more CPUs (resources.cpus, --cpus) "
+                   f"or dataset.workers")
+    return workers, max(1, cpus - workers), warning
+
+
+class FolderData:
+    """An ImageNet-layout folder streamed as uint8 through DataLoader workers; normalisation and
+    RandAugment run on the training device."""
+
+    def __init__(self, root: str, resolution: int, channels: int, workers: int | None = None,
+                 cpus: int | None = None):
+        from torchvision import datasets
+        from torchvision.transforms import v2
 
         base = _check_folder(root)
         if channels != 3:
             raise ArchScaleError("in_channels", "imagefolder data is RGB: use in_channels: 3")
-        self.resolution, self.workers, self.name = resolution, workers, "imagefolder"
-        norm = [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-        self.train_tf = [transforms.RandomResizedCrop(resolution), transforms.RandomHorizontalFlip()]
-        self.val_tf = transforms.Compose([transforms.Resize(int(round(resolution / 0.875))),
-                                          transforms.CenterCrop(resolution), *norm])
-        self.norm = norm
+        self.resolution, self.name, self.cpus, self.requested_workers = resolution, "imagefolder", cpus, workers
+        self.train_tf = v2.Compose([v2.RandomResizedCrop(resolution, antialias=True), v2.RandomHorizontalFlip()])
+        self.val_tf = v2.Compose([v2.Resize(int(round(resolution / 0.875)), antialias=True),
+                                  v2.CenterCrop(resolution)])
         try:
-            self.train_set = datasets.ImageFolder(str(base / "train"))
-            self.val_set = datasets.ImageFolder(str(base / "val"), transform=self.val_tf)
+            self.train_set = datasets.ImageFolder(str(base / "train"), transform=self.train_tf, loader=read_image)
+            self.val_set = datasets.ImageFolder(str(base / "val"), transform=self.val_tf, loader=read_image)
         except (FileNotFoundError, RuntimeError) as e:
             raise ArchScaleError("dataset.root", f"{root} is not in {_LAYOUTS['imagefolder']} ({e})") from None
         if self.train_set.classes != self.val_set.classes:
             raise ArchScaleError("dataset.root", f"train/ and val/ under {root} hold different class folders")
         self.num_classes = len(self.train_set.classes)
-        self.set_randaugment(0, 0)
+        self.mean = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
+        self.randaugment = None
+        self.to(torch.device("cpu"))
 
     @property
     def train_size(self) -> int:
@@ -343,43 +423,61 @@ class FolderData:
         return len(self.val_set)
 
     def to(self, device: torch.device) -> "FolderData":
-        self.device = device
+        """Batches go to ``device``; workers and the training process's threads follow the
+        trial's CPUs there (``loader_cpus``)."""
+        self.device = torch.device(device)
+        self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
+        self.workers, self.main_threads, warning = loader_cpus(self.cpus, self.requested_workers,
+                                                               self.device.type == "cuda")
+        if warning:
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
         return self
 
     def set_randaugment(self, layers: int, magnitude: float) -> None:
-        from torchvision import transforms
+        """RandAugment on the device, as for in-memory data (experiments/augment.py)."""
+        self.randaugment = RandAugment(layers, magnitude) if layers > 0 and magnitude > 0 else None
 
-        extra = [transforms.RandAugment(int(layers), int(round(magnitude)))] if layers and magnitude else []
-        self.train_set.transform = transforms.Compose(self.train_tf + extra + self.norm)
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float().div_(255) - self.mean) / self.std
 
     def _loader(self, dataset, batch_size, shuffle, generator=None, drop_last=False):
         from torch.utils.data import DataLoader
 
-        cuda = getattr(self, "device", torch.device("cpu")).type == "cuda"
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                          num_workers=self.workers, pin_memory=cuda, drop_last=drop_last,
+                          num_workers=self.workers, pin_memory=self.device.type == "cuda", drop_last=drop_last,
                           persistent_workers=False)
 
     def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None):
-        device = getattr(self, "device", torch.device("cpu"))
+        """Shuffled training batches (crop and flip in the workers, RandAugment and normalisation
+        on the device; the last partial batch is dropped)."""
+        batches = self.train_size // batch_size
+        batches = batches if max_batches is None else min(batches, max_batches)
+        plan = None
+        if self.randaugment is not None:
+            r = self.resolution
+            plan = self.randaugment.plan(batches, batch_size, r, r, generator).to(self.device)
         for i, (x, y) in enumerate(self._loader(self.train_set, batch_size, True, generator, drop_last=True)):
-            if max_batches is not None and i >= max_batches:
+            if i >= batches:
                 break
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if plan is not None:
+                step = plan.batch(i)
+                x, y = self.randaugment(x, step), y[step.order]
+            yield self._normalise(x), y
 
     def val_batches(self, batch_size: int):
-        device = getattr(self, "device", torch.device("cpu"))
         for x, y in self._loader(self.val_set, batch_size, False):
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            yield self._normalise(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
 
 
-def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int = 0, workers: int = 2):
-    """The data set of ``cfg`` at ``resolution`` px with ``channels`` channels (CPU tensors/loaders)."""
+def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int = 0, cpus: int | None = None):
+    """The data set of ``cfg`` at ``resolution`` px with ``channels`` channels (CPU tensors/loaders;
+    ``.to(device)`` moves it). ``cpus``: the trial's CPUs, which a folder data set's workers follow."""
     cfg = dataset_from(cfg)
     if cfg.loader:
         from .dataset_loader import load_custom
 
-        data = load_custom(cfg, resolution, channels, cfg.workers if cfg.workers is not None else workers)
+        data = load_custom(cfg, resolution, channels, cpus)
     elif cfg.name == "digits":
         data = load_digits(resolution, channels, cfg.val_fraction)
     elif cfg.name in ("cifar10", "cifar100"):
@@ -387,6 +485,6 @@ def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int =
     elif cfg.name == "synthetic":
         data = load_synthetic(cfg, resolution, channels, seed)
     else:
-        data = FolderData(cfg.root, resolution, channels, cfg.workers if cfg.workers is not None else workers)
+        data = FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus)
     data.name = cfg.display_name
     return data

@@ -1,6 +1,6 @@
 """The Ray options of a sweep spec, typed: what each trial asks for and how trials are scheduled.
 
-    resources: {cpus: 1, gpus: auto, max_concurrent: 4, custom: {}}
+    resources: {cpus: auto, gpus: auto, max_concurrent: 4, custom: {}}
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
 
 ``Resources.from_spec`` and ``Scheduler.from_spec`` parse and validate these mappings (one-line
@@ -25,21 +25,23 @@ SCHEDULERS = ("fifo", "asha")
 class Resources:
     """What each trial asks of Ray, and how many trials may run at once.
 
-    ``cpus``: CPUs per trial (> 0; the trial's torch threads). ``gpus``: GPUs per trial, a number
-    >= 0 (0.5 packs two trials per GPU) or "auto" (1 when the cluster has GPUs, else 0).
+    ``cpus``: CPUs per trial (> 0; the trial's torch threads and data-loading workers), or "auto":
+    1 for a CPU trial, the node's CPUs per GPU times its GPUs for a GPU trial (so a folder data
+    set's workers can feed the GPU). ``gpus``: GPUs per trial, a number >= 0 (0.5 packs two
+    trials per GPU) or "auto" (1 when the cluster has GPUs, else 0).
     ``max_concurrent``: at most this many trials at once (None: as many as fit).
     ``custom``: Ray custom resources per trial, {name: amount > 0}.
     """
 
-    cpus: float = 1.0
+    cpus: float | str = "auto"
     gpus: float | str = "auto"
     max_concurrent: int | None = None
     custom: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         cpus, gpus, custom = self.cpus, self.gpus, self.custom
-        if not is_number(cpus) or cpus <= 0:
-            raise ArchScaleError("resources.cpus", f"CPUs per trial must be a positive number, got {cpus!r}")
+        if cpus != "auto" and (not is_number(cpus) or cpus <= 0):
+            raise ArchScaleError("resources.cpus", f"CPUs per trial must be auto or a positive number, got {cpus!r}")
         if gpus != "auto" and (not is_number(gpus) or gpus < 0):
             raise ArchScaleError("resources.gpus", f"GPUs per trial must be auto or a number >= 0 (0.5 packs two "
                                                    f"trials per GPU), got {gpus!r}")
@@ -49,7 +51,7 @@ class Resources:
             whole(self.max_concurrent, "resources.max_concurrent", low=1)
         if not isinstance(custom, Mapping) or not all(is_number(v) and v > 0 for v in custom.values()):
             raise ArchScaleError("resources.custom", "expected {resource_name: amount > 0}")
-        object.__setattr__(self, "cpus", float(cpus))
+        object.__setattr__(self, "cpus", cpus if cpus == "auto" else float(cpus))
         object.__setattr__(self, "custom", dict(custom))
 
     @classmethod
@@ -69,7 +71,11 @@ class Resources:
         if gpus > 0 and not cluster.get("GPU", 0):
             raise ArchScaleError("resources.gpus", f"trials ask for {gpus:g} GPU but the Ray cluster has none; "
                                                    f"use gpus: 0 or auto")
-        return {"cpu": self.cpus, "gpu": float(gpus), **self.custom}
+        cpus = self.cpus
+        if cpus == "auto":  # a GPU trial gets its share of the CPUs that come with the GPUs
+            per_gpu = cluster.get("CPU", 1) / cluster["GPU"] if gpus > 0 else 0
+            cpus = float(max(1, int(per_gpu * gpus)))
+        return {"cpu": cpus, "gpu": float(gpus), **self.custom}
 
     def concurrency(self, cluster: Mapping[str, float], n_trials: int) -> int:
         """How many trials run at once: as many as the cluster's CPUs and GPUs fit, capped by

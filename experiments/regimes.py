@@ -12,6 +12,12 @@ layers) whose strength grows with model size as the paper's per-model table sets
     < 45 G                          RS-200/270/350 @256        0.25     0.1           15
     larger                          RS-350/420 @320            0.40     0.1           15
 
+RandAugment magnitudes are on the official TensorFlow scale that the paper and its configs use
+(tensorflow/tpu ``autoaugment.py``; timm's ``rand-mM``): level 10 is every op at its maximum
+(rotate 30 degrees, shear 0.3, translate 100 px at 224 px, enhance factor 1.9), 15 is 1.5x past
+it, and each image draws its own 2 ops; experiments/augment.py implements it. (torchvision's
+``RandAugment(magnitude=M)`` is another scale: its 10 is a third of ours.)
+
 The short regimes regularise less (our reading of "regularisation grows with model size and
 training length"): ``regularization_scale`` multiplies dropout, stochastic depth and the
 RandAugment magnitude (rs-350: 1.0, rs-100: 0.5, rs-10: 0, i.e. none, no RandAugment).
@@ -33,6 +39,8 @@ from typing import Any
 
 from scaling import ArchScaleError, ArchSpec, analytic_counts
 from scaling.validate import boolean, check_choice, check_keys, is_number, number, whole
+
+from .augment import MAX_MAGNITUDE
 
 
 @dataclass(frozen=True)
@@ -129,8 +137,8 @@ class Regime:
         return d
 
 
-#: torchvision's RandAugment has 31 magnitude bins: 0..30.
-MAX_RANDAUGMENT_MAGNITUDE = 30
+#: The largest RandAugment magnitude a regime takes, on the official scale (see augment.py).
+MAX_RANDAUGMENT_MAGNITUDE = MAX_MAGNITUDE
 
 # (upper bound on fvcore FLOPs, dropout, stochastic depth, RandAugment magnitude): the ResNet-RS table
 SIZE_TABLE = ((5e9, 0.25, 0.0, 10), (18e9, 0.25, 0.0, 15), (45e9, 0.25, 0.1, 15), (math.inf, 0.4, 0.1, 15))
@@ -202,8 +210,12 @@ def _validate(r: Regime) -> None:
         raise ArchScaleError("regime", "ema_decay and label_smoothing must be below 1")
     if r.nesterov and r.momentum == 0:
         raise ArchScaleError("regime.nesterov", "Nesterov momentum needs momentum > 0; set nesterov: false")
-    for key, top in (("dropout", 1), ("stochastic_depth", 1), ("randaugment_magnitude", MAX_RANDAUGMENT_MAGNITUDE + 1)):
+    for key in ("dropout", "stochastic_depth"):
         v = getattr(r, key)
-        if v not in ("auto", "spec") and (not is_number(v) or not 0 <= v < top):
-            bound = "below 1" if top == 1 else f"at most {MAX_RANDAUGMENT_MAGNITUDE}"
-            raise ArchScaleError(f"regime.{key}", f"must be auto, spec or a number >= 0 and {bound}, got {v!r}")
+        if v not in ("auto", "spec") and (not is_number(v) or not 0 <= v < 1):
+            raise ArchScaleError(f"regime.{key}", f"must be auto, spec or a number >= 0 and below 1, got {v!r}")
+    v = r.randaugment_magnitude
+    if v not in ("auto", "spec") and (not is_number(v) or not 0 <= v <= MAX_RANDAUGMENT_MAGNITUDE):
+        raise ArchScaleError("regime.randaugment_magnitude",
+                             f"must be auto, spec or a number from 0 to {MAX_RANDAUGMENT_MAGNITUDE:g} on the official "
+                             f"TensorFlow scale (10 = each op at its maximum, e.g. rotate 30 degrees), got {v!r}")

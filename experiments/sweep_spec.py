@@ -9,7 +9,7 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     regimes: [{name: rs-10, epochs: 4}, rs-100]
     dataset: digits                    # or {name: cifar10, root: /data/cifar10}
     seeds: [0, 1]                      # or a count: 2
-    resources: {cpus: 1, gpus: auto, max_concurrent: 4, custom: {}}    # see experiments.ray_options
+    resources: {cpus: auto, gpus: auto, max_concurrent: 4, custom: {}}    # see experiments.ray_options
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
     output_dir: runs/digits_demo
     storage_path: null                 # default OUTPUT_DIR/ray; a shared path or s3://... on clusters

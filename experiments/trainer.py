@@ -213,7 +213,9 @@ class TrialRun:
         (capped for small data, see ``effective_batch_size``) and steps per epoch."""
         cfg = self.cfg
         self.data = load_dataset(cfg.dataset, cfg.spec.resolution, cfg.spec.in_channels, cfg.seed,
-                                 workers=cfg.cpus or 2).to(self.device)
+                                 cpus=cfg.cpus).to(self.device)
+        if self.data.main_threads:  # DataLoader workers take the rest of the trial's CPUs
+            torch.set_num_threads(self.data.main_threads)
         self.reg = cfg.regime.regularization(cfg.spec)
         self.spec = cfg.spec.replace(num_classes=self.data.num_classes, dropout=self.reg["dropout"],
                                      stochastic_depth=self.reg["stochastic_depth"])

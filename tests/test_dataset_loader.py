@@ -73,9 +73,9 @@ def test_the_loaders_own_settings_win():
 
 
 def test_a_folder_from_a_loader_streams_like_imagefolder(tmp_path):
-    cfg = dataset_from({"loader": "test_dataset_loader:folder_data", "root": str(tmp_path / "imgs")})
+    cfg = dataset_from({"loader": "test_dataset_loader:folder_data", "root": str(tmp_path / "imgs"), "workers": 0})
     assert dataset_train_size(cfg) == 6
-    d = load_dataset(cfg, 16, 3, workers=0)
+    d = load_dataset(cfg, 16, 3)
     assert (d.train_size, d.val_size, d.num_classes) == (6, 2, 2)
 
 

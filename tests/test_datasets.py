@@ -118,3 +118,118 @@ def test_malformed_cifar_and_folder_without_val(tmp_path):
     (tmp_path / "imgs" / "train" / "a").mkdir(parents=True)
     with pytest.raises(ArchScaleError, match="no val/ class folders"):
         load_dataset({"name": "imagefolder", "root": str(tmp_path / "imgs")}, 32, 3)
+
+
+def test_chunked_resize_equals_resizing_all_at_once():
+    from experiments.datasets import _resize_uint8
+
+    x = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for size in (48, 20):
+        whole = _resize_uint8(x, size, chunk_bytes=2**40)
+        chunked = _resize_uint8(x, size, chunk_bytes=4 * 3 * 48 * 48 * 3)  # three images at a time
+        assert chunked.dtype == torch.uint8 and chunked.shape == (10, 3, size, size)
+        assert torch.equal(whole, chunked)
+    assert _resize_uint8(x, 32) is x
+
+
+def test_randaugment_is_per_image_on_the_official_scale_and_labels_follow_their_images():
+    from experiments.augment import RandAugment
+
+    d = load_dataset({"name": "synthetic", "train_size": 256, "val_size": 8, "num_classes": 256}, 8, 3)
+    d.set_randaugment(2, 15)
+    assert isinstance(d.randaugment, RandAugment) and d.randaugment.magnitude == 15.0
+    d.set_randaugment(2, 0)
+    assert d.randaugment is None
+    # constant images whose value is their label: a RandAugment that only reorders the batch as its
+    # plan says must leave every image with its own label
+    d.x_train = torch.arange(256, dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 8, 8).contiguous()
+    d.y_train = torch.arange(256)
+    d.mean, d.std = torch.zeros(1, 3, 1, 1), torch.full((1, 3, 1, 1), 1 / 255)
+
+    class Reorder(RandAugment):
+        def __call__(self, x, plan):
+            return x[plan.order]
+
+    d.randaugment = Reorder(2, 10)
+    orders = []
+    for x, y in d.train_batches(64, torch.Generator().manual_seed(0)):
+        assert torch.equal(x[:, 0, 0, 0].round().long(), y)
+        orders.append(y)
+    assert len(orders) == 4 and sorted(torch.cat(orders).tolist()) == list(range(256))
+
+
+def test_in_memory_epoch_randomness_is_drawn_before_the_first_batch():
+    d = load_dataset("digits", 16, 1)
+    d.set_randaugment(2, 10)
+    g = torch.Generator().manual_seed(0)
+    batches = d.train_batches(32, g, max_batches=3)
+    next(batches)
+    state = g.get_state()
+    list(batches)
+    assert torch.equal(g.get_state(), state)  # later batches draw nothing
+
+
+def _write_folder(root, n=3, size=(40, 50), fmt="jpg"):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", n), ("val", 2)):
+        for cls in ("cat", "dog"):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.{fmt}")
+
+
+def test_folder_images_decode_to_uint8_and_are_normalised_on_the_device(tmp_path):
+    from PIL import Image
+    from torchvision.io import decode_jpeg, read_file
+
+    from experiments.datasets import IMAGENET_MEAN, IMAGENET_STD, read_image
+
+    _write_folder(tmp_path)
+    jpg = tmp_path / "train" / "cat" / "0.jpg"
+    assert torch.equal(read_image(str(jpg)), decode_jpeg(read_file(str(jpg))))
+    png = tmp_path / "x.png"
+    Image.fromarray(np.full((5, 7), 9, dtype=np.uint8)).save(png)  # greyscale, not a JPEG: PIL
+    assert read_image(str(png)).shape == (3, 5, 7) and read_image(str(png)).dtype == torch.uint8
+    d = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0}, 32, 3)
+    img, label = d.train_set[0]
+    assert img.dtype == torch.uint8 and img.shape == (3, 32, 32)  # what the workers hand over
+    val, _ = d.val_set[0]
+    from torchvision.transforms import v2
+
+    raw = read_image(d.val_set.samples[0][0])
+    want = v2.functional.center_crop(v2.functional.resize(raw, [37], antialias=True), [32])  # 32 / 0.875 = 37
+    assert torch.equal(val, want)
+    xv, _ = next(d.val_batches(8))
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    assert torch.allclose(xv[0:1], (want[None].float() / 255 - mean) / std)
+    d.set_randaugment(2, 10)
+    x, y = next(d.train_batches(4, torch.Generator().manual_seed(0)))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (4,)
+
+
+def test_folder_workers_follow_the_trials_cpus_without_oversubscription():
+    from experiments.datasets import loader_cpus
+
+    # (cpus, workers, cuda, node CPUs, GPUs) -> (workers, training-process threads, warns)
+    assert loader_cpus(None, None, True, node_cpus=16, gpus=2)[:2] == (8, 1)  # the node's CPUs per GPU
+    assert loader_cpus(6, None, True, node_cpus=16)[:2] == (6, 1)
+    assert loader_cpus(8, None, False, node_cpus=16)[:2] == (4, 4)  # CPU trial: half load, half train
+    assert loader_cpus(None, None, False, node_cpus=4)[:2] == (2, 2)
+    assert loader_cpus(8, 3, False)[:2] == (3, 5) and loader_cpus(2, 0, False)[:2] == (0, 2)
+    for cpus, workers, cuda in ((1, None, False), (3, None, False), (4, 2, True), (16, None, True)):
+        w, threads, _ = loader_cpus(cpus, workers, cuda, node_cpus=16)
+        assert threads >= 1 and (w + threads <= cpus or threads == 1)
+    assert "will starve the GPU" in loader_cpus(1, None, True)[2] and "\n" not in loader_cpus(1, None, True)[2]
+    assert loader_cpus(1, None, False)[2] is None and loader_cpus(4, None, True)[2] is None
+
+
+def test_folder_data_takes_its_workers_from_the_trial(tmp_path):
+    _write_folder(tmp_path, n=1)
+    d = load_dataset({"name": "imagefolder", "root": str(tmp_path)}, 32, 3, cpus=4)
+    assert (d.workers, d.main_threads) == (2, 2)
+    d = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 1}, 32, 3, cpus=4)
+    assert (d.workers, d.main_threads) == (1, 3)
+    with pytest.raises(ArchScaleError, match="dataset.workers: DataLoader workers"):
+        dataset_from({"name": "imagefolder", "root": str(tmp_path), "workers": -1})

@@ -5,10 +5,10 @@ from experiments.ray_options import Resources, Scheduler
 from scaling import ArchScaleError
 
 
-def test_defaults_are_one_cpu_auto_gpus_and_fifo():
+def test_defaults_are_auto_cpus_auto_gpus_and_fifo():
     r, s = Resources.from_spec({}), Scheduler.from_spec("fifo")
-    assert r == Resources() and r.cpus == 1.0 and r.gpus == "auto" and r.max_concurrent is None
-    assert r.to_dict() == {"cpus": 1.0, "gpus": "auto", "max_concurrent": None, "custom": {}}
+    assert r == Resources() and r.cpus == "auto" and r.gpus == "auto" and r.max_concurrent is None
+    assert r.to_dict() == {"cpus": "auto", "gpus": "auto", "max_concurrent": None, "custom": {}}
     assert s == Scheduler() and s.to_dict() == {"name": "fifo", "metric": "val_top1", "mode": "max"}
 
 
@@ -25,8 +25,8 @@ def test_fields_are_typed_attributes():
 @pytest.mark.parametrize("value,message", [
     ([1], "resources: expected a mapping: {cpus: 1, gpus: auto, max_concurrent: 4}"),
     ({"gpu": 1}, "resources.gpu: unknown resource (did you mean 'gpus'?); known: cpus, gpus, max_concurrent, custom"),
-    ({"cpus": 0}, "resources.cpus: CPUs per trial must be a positive number, got 0"),
-    ({"cpus": True}, "resources.cpus: CPUs per trial must be a positive number, got True"),
+    ({"cpus": 0}, "resources.cpus: CPUs per trial must be auto or a positive number, got 0"),
+    ({"cpus": True}, "resources.cpus: CPUs per trial must be auto or a positive number, got True"),
     ({"gpus": -1}, "resources.gpus: GPUs per trial must be auto or a number >= 0 (0.5 packs two trials per GPU), "
                    "got -1"),
     ({"gpus": 1.5}, "resources.gpus: fractions are for sharing one GPU: use <= 1 or a whole number"),
@@ -75,3 +75,12 @@ def test_per_trial_request_and_concurrency_on_a_cluster():
     assert Resources(cpus=1, custom={"tpu": 1}).per_trial(cpu_only) == {"cpu": 1.0, "gpu": 0.0, "tpu": 1}
     with pytest.raises(ArchScaleError, match="trials ask for 1 GPU but the Ray cluster has none"):
         Resources(gpus=1).per_trial(cpu_only)
+
+
+def test_auto_cpus_give_a_gpu_trial_the_nodes_cpus_per_gpu():
+    gpus, cpu_only = {"CPU": 16.0, "GPU": 2.0}, {"CPU": 8.0}
+    assert Resources().per_trial(gpus) == {"cpu": 8.0, "gpu": 1.0}  # enough to feed a GPU's data loading
+    assert Resources(gpus=0.5).per_trial(gpus) == {"cpu": 4.0, "gpu": 0.5}
+    assert Resources().per_trial(cpu_only) == {"cpu": 1.0, "gpu": 0.0}
+    assert Resources(gpus=0).per_trial(gpus) == {"cpu": 1.0, "gpu": 0.0}
+    assert Resources().concurrency(gpus, n_trials=10) == 2

@@ -110,3 +110,17 @@ def test_rs_recipe_constants():
         r = REGIMES[name]
         assert (r.momentum, r.weight_decay, r.label_smoothing, r.ema_decay) == (0.9, 4e-5, 0.1, 0.9999)
         assert not r.decay_norm_and_bias and r.schedule == "cosine"
+
+
+def test_randaugment_magnitudes_are_on_the_official_tf_scale():
+    """10 and 15 (the ResNet-RS configs) mean every op at 1x and 1.5x its maximum, up to the 30 the
+    official code calls the top of the useful range; torchvision's 31-bin scale is not ours."""
+    from experiments.augment import MAX_LEVEL, level_to_arg
+
+    big = get_preset("resnetrs350")
+    magnitude = get_regime("rs-350").regularization(big)["randaugment_magnitude"]
+    assert magnitude == 15 and level_to_arg("Rotate", magnitude) == pytest.approx(1.5 * 30) and MAX_LEVEL == 10
+    assert get_regime("rs-350", randaugment_magnitude=30).randaugment_magnitude == 30
+    with pytest.raises(ArchScaleError) as e:
+        get_regime("rs-350", randaugment_magnitude=30.5)
+    assert "from 0 to 30 on the official TensorFlow scale" in str(e.value)

@@ -161,3 +161,61 @@ def test_train_json_of_a_diverged_trial_is_strict_json(capsys):
 
     result = json.loads(capsys.readouterr().out, parse_constant=no_nan)
     assert result["status"] == "diverged" and result["final_top1"] is None
+
+
+def _guarded_trial(monkeypatch, **kw):
+    """Run a trial with every training step after each epoch's first batch under a HostSyncGuard."""
+    from sync_guard import HostSyncGuard, guard_training_steps
+
+    from experiments.trainer import TrialRun
+
+    guards = []
+    set_up_data = TrialRun._set_up_data
+
+    def guarded(self):
+        set_up_data(self)
+        guards.append(HostSyncGuard())
+        guard_training_steps(self.data, guards[-1])
+
+    monkeypatch.setattr(TrialRun, "_set_up_data", guarded)
+    result = train_trial(config(**kw))
+    return result, guards[0]
+
+
+def test_training_steps_never_wait_on_the_host(monkeypatch):
+    # the full ResNet-RS recipe on in-memory data: crop, RandAugment (magnitude 10), EMA, dropout
+    result, guard = _guarded_trial(monkeypatch, regime={"name": "rs-350", "epochs": 2}, max_steps_per_epoch=4)
+    assert result["status"] == "done" and result["effective_randaugment_magnitude"] == 10
+    assert guard.ops > 1000 and guard.events == []  # no .item(), host read or blocking copy in a step
+
+
+def test_the_step_guard_catches_a_host_read(monkeypatch):
+    import torch
+
+    loss = torch.nn.CrossEntropyLoss.forward
+
+    def loss_and_read(self, x, y):
+        out = loss(self, x, y)
+        out.item()  # a deliberate host read inside the step
+        return out
+
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", loss_and_read)
+    _, guard = _guarded_trial(monkeypatch, regime={"name": "rs-10", "epochs": 1}, max_steps_per_epoch=3)
+    assert "aten._local_scalar_dense" in guard.events and "Tensor.item()" in guard.events
+
+
+def test_randaugment_runs_are_identical_for_a_seed_and_when_resumed(tmp_path):
+    regime = {"name": "rs-10", "epochs": 3, "randaugment_magnitude": 15}
+    full = train_trial(config(regime=regime))
+    assert full["effective_randaugment_layers"] == 2 and strip(train_trial(config(regime=regime))) == strip(full)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_one(metrics, ckpt):
+        if metrics["epoch"] == 1:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        train_trial(config(regime=regime), report=crash_after_one, checkpoint_dir=tmp_path)
+    assert strip(train_trial(config(regime=regime), checkpoint_dir=tmp_path, resume=tmp_path)) == strip(full)
