@@ -51,8 +51,10 @@ class Regime:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 4e-5
-    #: Apply weight decay to BN parameters and biases too (torchvision's classic recipe does).
-    decay_norm_and_bias: bool = False
+    #: Which parameters weight decay applies to (see WEIGHT_DECAY_ON): "all" (torchvision's classic
+    #: recipe), "all_but_bn" (ResNet-RS's official code: every variable but batch norm's, so biases
+    #: decay), "weights" (conv and linear weights only: no BN, no biases).
+    weight_decay_on: str = "all_but_bn"
     label_smoothing: float = 0.1
     #: EMA decay of the weights per step (0 = no EMA); evaluated with the EMA weights when on.
     ema_decay: float = 0.9999
@@ -79,7 +81,15 @@ class Regime:
                                    step_epochs=tuple(e * f for e in self.step_epochs))
 
     def replace(self, **changes) -> "Regime":
-        """A copy with fields overridden (validated); ``epochs`` rescales the shape (with_epochs)."""
+        """A copy with fields overridden (validated); ``epochs`` rescales the shape (with_epochs).
+
+        The old boolean ``decay_norm_and_bias`` is read as ``weight_decay_on`` "all" (true) or
+        "weights" (false), what it meant, so older sweep plans and specs still load.
+        """
+        if "decay_norm_and_bias" in changes:
+            legacy = changes.pop("decay_norm_and_bias")
+            boolean(legacy, "regime.decay_norm_and_bias")
+            changes.setdefault("weight_decay_on", "all" if legacy else "weights")
         check_keys(changes, sorted(f.name for f in dataclasses.fields(self)), "regime", "regime field")
         epochs = changes.pop("epochs", None)
         out = self.with_epochs(int(epochs)) if epochs is not None and epochs != self.epochs else self
@@ -129,6 +139,9 @@ class Regime:
         return d
 
 
+#: The parameter sets weight decay can apply to (``Regime.weight_decay_on``).
+WEIGHT_DECAY_ON = ("all", "all_but_bn", "weights")
+
 #: torchvision's RandAugment has 31 magnitude bins: 0..30.
 MAX_RANDAUGMENT_MAGNITUDE = 30
 
@@ -146,7 +159,7 @@ def size_regularization(spec: ArchSpec) -> dict:
 
 
 _RS = dict(batch_size=4096, lr_per_256=0.1, schedule="cosine", momentum=0.9, weight_decay=4e-5,
-           label_smoothing=0.1, ema_decay=0.9999, randaugment_layers=2)
+           weight_decay_on="all_but_bn", label_smoothing=0.1, ema_decay=0.9999, randaugment_layers=2)
 REGIMES: dict[str, Regime] = {
     "rs-350": Regime("rs-350", 350, warmup_epochs=5, regularization_scale=1.0, **_RS,
                      description="ResNet-RS, 350 epochs: the paper's full recipe"),
@@ -155,7 +168,7 @@ REGIMES: dict[str, Regime] = {
     "rs-10": Regime("rs-10", 10, warmup_epochs=1, regularization_scale=0.0, **_RS,
                     description="ResNet-RS, 10 epochs: no dropout, stochastic depth or RandAugment"),
     "classic-90": Regime("classic-90", 90, batch_size=256, lr_per_256=0.1, schedule="step", warmup_epochs=0,
-                         step_epochs=(30, 60, 80), step_gamma=0.1, weight_decay=1e-4, decay_norm_and_bias=True,
+                         step_epochs=(30, 60, 80), step_gamma=0.1, weight_decay=1e-4, weight_decay_on="all",
                          label_smoothing=0.0, ema_decay=0.0, dropout="spec", stochastic_depth="spec",
                          randaugment_layers=0, randaugment_magnitude=0,
                          description="torchvision / ResNeXt: step decay 30/60/80, weight decay 1e-4"),
@@ -190,10 +203,10 @@ def regime_from(value) -> Regime:
 
 def _validate(r: Regime) -> None:
     check_choice(r.schedule, ("cosine", "step"), "regime.schedule", "schedule")
+    check_choice(r.weight_decay_on, WEIGHT_DECAY_ON, "regime.weight_decay_on", "parameter set")
     for key, low in (("batch_size", 1), ("randaugment_layers", 0)):
         whole(getattr(r, key), f"regime.{key}", low=low)
-    for key in ("nesterov", "decay_norm_and_bias"):
-        boolean(getattr(r, key), f"regime.{key}")
+    boolean(r.nesterov, "regime.nesterov")
     number(r.step_gamma, "regime.step_gamma", low=0, low_open=True)
     for key in ("lr_per_256", "weight_decay", "label_smoothing", "momentum", "warmup_epochs", "ema_decay",
                 "regularization_scale"):
