@@ -43,6 +43,7 @@ from search_spaces import load_space, parse_space, price
 
 from .datasets import DatasetConfig, dataset_from, dataset_train_size
 from .ray_options import Resources, Scheduler
+from .recipe import regime_sources
 from .regimes import Regime, regime_from
 from .results import MANIFEST, PLAN
 from .trainer import TrialConfig
@@ -245,6 +246,7 @@ def manifest(sweep: SweepSpec, expansion, n_trials: int) -> dict:
             "hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
             "user": _user(), "cpus": os.cpu_count()},
         "devices": _devices(), "flop_convention": FLOP_CONVENTION,
+        "regime_sources": {r.name: regime_sources(r) for r in sweep.regimes},
     }
 
 

@@ -87,6 +87,8 @@ LEARNING_CURVES_CAPTION = ("**Validation top-1 per epoch** of up to six Pareto-o
                            "configurations per regime (top-1 vs FLOPs front, cheapest to most expensive).")
 REFERENCE_CAPTION = ("Published ImageNet top-1 (single 224 px crop for ResNet/ResNeXt; ResNet-RS at the "
                      "listed resolution after 350 epochs), converted to multiply-adds:")
+REGIME_SOURCES_CAPTION = ("Regime `{regime}`: every value and where it comes from (paper, official config, "
+                          "project choice with its reason, or override of the named regime):")
 NOT_DRAWN_NOTE = ("Diverged (loss went NaN) and failed trials are results to know about but not points to draw; "
                   "running and pending trials have no final result yet: ")
 
@@ -228,7 +230,11 @@ def run_section(report: Report) -> None:
                   f"{df['name'].nunique()} configurations, {df['seed'].nunique()} seed(s)." + trained_at(df))
     doc.paragraph(RUN_NOTE, note=True)
     if report.manifest:
-        doc.bullets(f"{k}: `{clipped(v)}`" for k, v in report.manifest.items())
+        doc.bullets(f"{k}: `{clipped(v)}`" for k, v in report.manifest.items() if k != "regime_sources")
+        for regime, rows in (report.manifest.get("regime_sources") or {}).items():
+            table = pd.DataFrame(rows)
+            doc.table(table, caption=REGIME_SOURCES_CAPTION.format(regime=regime),
+                      csv=report.add_table(table, f"regime_sources_{regime}"))
 
 
 def no_result_section(report: Report) -> None:
