@@ -94,18 +94,28 @@ def test_random_sampling_is_reproducible_and_respects_distributions():
     assert len(small.configs) == 2 and small.summary().startswith("2 configs (of 10 samples asked")
 
 
-def test_match_gives_each_config_an_equal_flop_partner_group():
+def test_equal_complexity_preset_is_resnext_table_2():
     e = load_space("resnext_equal_complexity").expand()
     got = {(c.spec.depth, c.spec.cardinality): c.spec.bottleneck_width for c in e.configs}
-    # The ResNeXt paper's Table 2 widths: 1x64d, 2x40d, 4x24d, 8x14d, 32x4d. Our nearest-FLOP solve
-    # (fvcore's count, which includes BN) agrees except 8x13d on ResNet-50 (8x14d is 3.6% over).
-    assert got[(50, 2)] == 40 and got[(50, 4)] == 24 and got[(50, 32)] == 4 and got[(50, 1)] == 64
-    assert got[(101, 2)] == 40 and got[(101, 4)] == 24 and got[(101, 8)] == 14 and got[(101, 32)] == 4
-    assert got[(50, 8)] in (13, 14)
+    # The ResNeXt paper's Table 2 widths, 1x64d, 2x40d, 4x24d, 8x14d, 32x4d, on both templates: its rule
+    # holds the conv2-stage block's parameters (match: {by: block})
+    assert got == {(depth, c): d for depth in (50, 101) for c, d in ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))}
+    assert e.space.match["by"] == "block"
     for c in e.configs:
         template = get_preset("resnet50" if c.spec.depth == 50 else "resnet101")
-        assert c.tags["group"] == template.slug()
-        assert abs(analytic_counts(c.spec).flops / analytic_counts(template).flops - 1) < 0.05
+        assert c.tags["group"] == template.slug() and c.tags["match_by"] == "block"
+        flops = analytic_counts(c.spec).flops / analytic_counts(template).flops
+        assert abs(flops - 1) < 0.05 and c.tags["flop_ratio"] == pytest.approx(flops, abs=1e-4)
+
+
+def test_match_by_flops_stays_the_default():
+    e = parse_space({"base": "resnet50", "axes": {"cardinality": [8]},
+                     "match": {"solve": "bottleneck_width", "target": "resnet50"}}).expand()
+    assert e.configs[0].spec.bottleneck_width == 13 and e.configs[0].tags["match_by"] == "flops"
+    with pytest.raises(ArchScaleError) as err:
+        parse_space({"base": "resnet50", "axes": {"cardinality": [8]},
+                     "match": {"by": "blocks", "solve": "bottleneck_width", "target": "resnet50"}})
+    assert err.value.field == "match.by" and "did you mean 'block'" in str(err.value)
 
 
 def test_presets_expand():
@@ -134,9 +144,9 @@ def test_scaling_space_drops_and_counts_unreachable_multipliers():
     # At 24 px, resnet_rs's first step (0.01x FLOPs -> 12 px) is too small for ResNet-18's stem.
     space = parse_space({"base": {"preset": "resnet18", "resolution": 24}, "kind": "scaling",
                          "strategies": ["resnet_rs", "cardinality"], "multipliers": [0.01, 2]})
-    points = list(space._points())
+    points = list(space._points((350,)))
     assert not any(isinstance(x, BaseException) for p in points for x in (p if isinstance(p, tuple) else (p,)))
-    e = space.expand()
+    e = space.expand(epochs=[350])
     assert [(c.tags["strategy"], c.tags["flop_multiplier"]) for c in e.configs] == [("base", 1.0), ("resnet_rs", 2.0)]
     assert e.dropped["multipliers"] == (1, "resnet_rs scaling cannot reach 0.01x the FLOPs of d18-w1-c1x64-r24")
     assert e.dropped["strategies"][0] == 2 and "bottleneck" in e.dropped["strategies"][1]
