@@ -118,8 +118,30 @@ def test_match_by_flops_stays_the_default():
     assert err.value.field == "match.by" and "did you mean 'block'" in str(err.value)
 
 
+def test_resnext_table_4_at_twice_the_complexity():
+    e = load_space("resnext_2x_complexity").expand()
+    got = [(c.spec.depth, c.spec.cardinality, c.spec.bottleneck_width) for c in e.configs]
+    assert got == [(200, 1, 64), (101, 1, 100), (101, 2, 64), (101, 64, 4)]  # Xie et al. 2017, Table 4
+    r101 = analytic_counts(get_preset("resnet101")).flops
+    assert all(1.9 < analytic_counts(c.spec).flops / r101 < 2.0 for c in e.configs)
+    assert e.configs[3].spec == get_preset("resnext101_64x4d")
+
+
+def test_the_residual_ablation_is_the_same_networks_with_and_without_shortcuts():
+    e = load_space("residual_ablation").expand()
+    specs = {(c.spec.cardinality, c.spec.shortcut): c.spec for c in e.configs}
+    assert set(specs) == {(1, True), (1, False), (32, True), (32, False)}
+    assert specs[(1, True)] == get_preset("resnet50") and specs[(32, True)] == get_preset("resnext50_32x4d")
+    for c in (1, 32):
+        plain, residual = analytic_counts(specs[(c, False)]), analytic_counts(specs[(c, True)])
+        assert specs[(c, False)].replace(shortcut=True) == specs[(c, True)]
+        assert 0.85 < plain.params / residual.params < 1  # only the four projection shortcuts go
+    assert len({c.name for c in e.configs}) == 4 and all("sc" in c.name for c in e.configs)
+
+
 def test_presets_expand():
-    assert set(space_presets()) >= {"resnet_rs", "resnext_equal_complexity", "resnext_cifar"}
+    assert set(space_presets()) >= {"resnet_rs", "resnext_equal_complexity", "resnext_cifar",
+                                    "resnext_2x_complexity", "residual_ablation"}
     rs = load_space("resnet_rs").expand()
     assert len(rs.configs) == 175
     assert {c.spec.width_multiplier for c in rs.configs} == {0.25, 0.5, 1.0, 1.5, 2.0}
