@@ -1,16 +1,19 @@
-"""Training regimes as named, inspectable data.
+"""Training regimes as named, inspectable data; ``experiments.recipe`` says where each value comes from.
 
-``rs-10``, ``rs-100``, ``rs-350`` follow the ResNet-RS recipe (Bello et al. 2021, section 4 and the
-official configs): SGD with momentum 0.9, cosine decay after a linear warm-up, learning rate 0.1 per
-256 images (1.6 at batch 4096), weight decay 4e-5 on weights only (not BN or biases), label
-smoothing 0.1, an EMA of the weights (0.9999), and dropout, stochastic depth and RandAugment (2
-layers) whose strength grows with model size as the paper's per-model table sets them:
+``rs-350`` is the ResNet-RS recipe (Bello et al. 2021, and tensorflow/tpu
+models/official/resnet/resnet_rs/configs/*.yaml run by resnet_main.py): 350 epochs at batch
+4096, SGD with momentum 0.9, learning rate 0.1 per 256 images (1.6), cosine decay after a 5-epoch
+linear warm-up, weight decay 4e-5 on every parameter but batch norm's, label smoothing 0.1, an
+EMA of the weights (0.9999), and dropout, stochastic depth and RandAugment (2 ops per image)
+set per model by the official configs (``RS_CONFIGS``). A network that is not one of those
+configs takes the settings of the configs of its size (``size_table``: the bounds are the
+geometric midpoints between neighbouring groups of configs, in FLOPs of ``scaling.FLOP_CONVENTION``):
 
-    model FLOPs (fvcore)            like                       dropout  stoch. depth  RandAug mag.
-    < 5 G multiply-adds             RS-50/101 @160             0.25     0.0           10
-    < 18 G                          RS-101 @192, RS-152        0.25     0.0           15
-    < 45 G                          RS-200/270/350 @256        0.25     0.1           15
-    larger                          RS-350/420 @320            0.40     0.1           15
+    FLOPs (fvcore)     official configs                      dropout  stoch. depth  RandAug mag.
+    < 5.0 G            RS-50/101 @160                        0.25     0.0           10
+    < 17.8 G           RS-101 @192, RS-152 @192/224/256      0.25     0.0           15
+    < 43.2 G           RS-200/270/350 @256                   0.25     0.1           15
+    larger             RS-350/420 @320                       0.40     0.1           15
 
 RandAugment magnitudes are on the official TensorFlow scale that the paper and its configs use
 (tensorflow/tpu ``autoaugment.py``; timm's ``rand-mM``): level 10 is every op at its maximum
@@ -18,9 +21,11 @@ RandAugment magnitudes are on the official TensorFlow scale that the paper and i
 it, and each image draws its own 2 ops; experiments/augment.py implements it. (torchvision's
 ``RandAugment(magnitude=M)`` is another scale: its 10 is a third of ours.)
 
-The short regimes regularise less (our reading of "regularisation grows with model size and
-training length"): ``regularization_scale`` multiplies dropout, stochastic depth and the
-RandAugment magnitude (rs-350: 1.0, rs-100: 0.5, rs-10: 0, i.e. none, no RandAugment).
+``rs-100`` and ``rs-10`` are the paper's shorter scaling-study regimes. The paper gives no
+recipe for them, so two things are this project's choice: ``regularization_scale`` multiplies
+the per-model dropout, stochastic depth and RandAugment magnitude (rs-100: 0.5, rs-10: 0, i.e.
+none), and rs-10 warms up for 1 epoch. ``regularization_scale: 1`` and ``warmup_epochs: 5``
+restore the official values.
 
 ``classic-90`` is the torchvision / ResNeXt recipe: batch 256, learning rate 0.1, step decay by 10x
 at epochs 30, 60 and 80, weight decay 1e-4 on every parameter, no label smoothing, no EMA, no
@@ -33,6 +38,7 @@ overridden with ``Regime.replace`` or a ``regime:`` mapping in a trial or sweep 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -59,8 +65,10 @@ class Regime:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 4e-5
-    #: Apply weight decay to BN parameters and biases too (torchvision's classic recipe does).
-    decay_norm_and_bias: bool = False
+    #: Which parameters weight decay applies to (see WEIGHT_DECAY_ON): "all" (torchvision's classic
+    #: recipe), "all_but_bn" (ResNet-RS's official code: every variable but batch norm's, so biases
+    #: decay), "weights" (conv and linear weights only: no BN, no biases).
+    weight_decay_on: str = "all_but_bn"
     label_smoothing: float = 0.1
     #: EMA decay of the weights per step (0 = no EMA); evaluated with the EMA weights when on.
     ema_decay: float = 0.9999
@@ -70,9 +78,12 @@ class Regime:
     #: RandAugment layers (0 = off) and magnitude ("auto" = by model size).
     randaugment_layers: int = 2
     randaugment_magnitude: Any = "auto"
-    #: Multiplies dropout, stochastic depth and the RandAugment magnitude chosen by "auto".
+    #: Multiplies dropout, stochastic depth and the RandAugment magnitude chosen by "auto" (1 = the
+    #: official per-model settings; the shorter rs-* regimes' smaller values are this project's choice).
     regularization_scale: float = 1.0
     description: str = ""
+    #: The named regime this one was derived from (``{name: ..., base: ...}``); "" for a named regime.
+    base: str = ""
 
     @property
     def lr(self) -> float:
@@ -87,7 +98,15 @@ class Regime:
                                    step_epochs=tuple(e * f for e in self.step_epochs))
 
     def replace(self, **changes) -> "Regime":
-        """A copy with fields overridden (validated); ``epochs`` rescales the shape (with_epochs)."""
+        """A copy with fields overridden (validated); ``epochs`` rescales the shape (with_epochs).
+
+        The old boolean ``decay_norm_and_bias`` is read as ``weight_decay_on`` "all" (true) or
+        "weights" (false), what it meant, so older sweep plans and specs still load.
+        """
+        if "decay_norm_and_bias" in changes:
+            legacy = changes.pop("decay_norm_and_bias")
+            boolean(legacy, "regime.decay_norm_and_bias")
+            changes.setdefault("weight_decay_on", "all" if legacy else "weights")
         check_keys(changes, sorted(f.name for f in dataclasses.fields(self)), "regime", "regime field")
         epochs = changes.pop("epochs", None)
         out = self.with_epochs(int(epochs)) if epochs is not None and epochs != self.epochs else self
@@ -137,33 +156,84 @@ class Regime:
         return d
 
 
+#: The parameter sets weight decay can apply to (``Regime.weight_decay_on``).
+WEIGHT_DECAY_ON = ("all", "all_but_bn", "weights")
+
 #: The largest RandAugment magnitude a regime takes, on the official scale (see augment.py).
 MAX_RANDAUGMENT_MAGNITUDE = MAX_MAGNITUDE
 
-# (upper bound on fvcore FLOPs, dropout, stochastic depth, RandAugment magnitude): the ResNet-RS table
-SIZE_TABLE = ((5e9, 0.25, 0.0, 10), (18e9, 0.25, 0.0, 15), (45e9, 0.25, 0.1, 15), (math.inf, 0.4, 0.1, 15))
+#: The official per-model settings: (depth, resolution) -> (dropout, stochastic depth, RandAugment
+#: magnitude), from tensorflow/tpu models/official/resnet/resnet_rs/configs/resnetrs{depth}_i{res}.yaml
+#: (dropout_rate, drop_connect_rate (null = 0), randaug_magnitude).
+RS_CONFIGS: dict[tuple[int, int], tuple[float, float, int]] = {
+    (50, 160): (0.25, 0.0, 10), (101, 160): (0.25, 0.0, 10), (101, 192): (0.25, 0.0, 15),
+    (152, 192): (0.25, 0.0, 15), (152, 224): (0.25, 0.0, 15), (152, 256): (0.25, 0.0, 15),
+    (200, 256): (0.25, 0.1, 15), (270, 256): (0.25, 0.1, 15), (350, 256): (0.25, 0.1, 15),
+    (350, 320): (0.4, 0.1, 15), (420, 320): (0.4, 0.1, 15),
+}
+
+
+def rs_config_file(depth: int, resolution: int) -> str:
+    """The official config file of the ResNet-RS model at (depth, resolution)."""
+    return f"resnetrs{depth}_i{resolution}.yaml"
+
+
+@functools.lru_cache(maxsize=None)
+def size_table() -> tuple[tuple[float, tuple[float, float, int]], ...]:
+    """((upper FLOP bound, settings), ...): the official configs' settings in order of model size.
+
+    The official configs fall into groups of equal settings that do not overlap in FLOPs; each
+    bound is the geometric midpoint between the largest network of one group and the smallest of
+    the next (FLOPs of the ResNet-RS presets at those resolutions, ``scaling.FLOP_CONVENTION``).
+    """
+    from scaling import get_preset
+
+    flops = {key: analytic_counts(get_preset(f"resnetrs{key[0]}").replace(resolution=key[1])).flops
+             for key in RS_CONFIGS}
+    order = sorted(RS_CONFIGS, key=flops.get)
+    groups: list[list] = []
+    for key in order:
+        if groups and RS_CONFIGS[groups[-1][-1]] == RS_CONFIGS[key]:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+    bounds = [math.sqrt(flops[a[-1]] * flops[b[0]]) for a, b in zip(groups, groups[1:])] + [math.inf]
+    return tuple((bound, RS_CONFIGS[group[0]]) for bound, group in zip(bounds, groups))
+
+
+def official_config_of(spec: ArchSpec) -> str | None:
+    """The official config file ``spec`` is (a ResNet-RS preset at an official resolution), or None."""
+    from scaling import PRESETS
+
+    if not isinstance(spec.depth, int) or (spec.depth, spec.resolution) not in RS_CONFIGS:
+        return None
+    preset = PRESETS.get(f"resnetrs{spec.depth}")
+    plain = dict(dropout=0.0, stochastic_depth=0.0, num_classes=1000)
+    same = preset is not None and spec.replace(**plain) == preset.replace(resolution=spec.resolution, **plain)
+    return rs_config_file(spec.depth, spec.resolution) if same else None
 
 
 def size_regularization(spec: ArchSpec) -> dict:
-    """The ResNet-RS per-model regularisation for a network of ``spec``'s FLOPs."""
+    """The ResNet-RS per-model regularisation for a network of ``spec``'s FLOPs (see size_table)."""
     flops = analytic_counts(spec).flops
-    for bound, dropout, sd, magnitude in SIZE_TABLE:
+    for bound, (dropout, sd, magnitude) in size_table():
         if flops < bound:
             return {"dropout": dropout, "stochastic_depth": sd, "randaugment_magnitude": magnitude}
     raise AssertionError("unreachable")
 
 
 _RS = dict(batch_size=4096, lr_per_256=0.1, schedule="cosine", momentum=0.9, weight_decay=4e-5,
-           label_smoothing=0.1, ema_decay=0.9999, randaugment_layers=2)
+           weight_decay_on="all_but_bn", label_smoothing=0.1, ema_decay=0.9999, randaugment_layers=2)
 REGIMES: dict[str, Regime] = {
     "rs-350": Regime("rs-350", 350, warmup_epochs=5, regularization_scale=1.0, **_RS,
-                     description="ResNet-RS, 350 epochs: the paper's full recipe"),
+                     description="ResNet-RS, 350 epochs: the paper's recipe and the official per-model configs"),
     "rs-100": Regime("rs-100", 100, warmup_epochs=5, regularization_scale=0.5, **_RS,
-                     description="ResNet-RS, 100 epochs: half-strength regularisation"),
+                     description="ResNet-RS recipe over 100 epochs; half-strength regularisation (our choice)"),
     "rs-10": Regime("rs-10", 10, warmup_epochs=1, regularization_scale=0.0, **_RS,
-                    description="ResNet-RS, 10 epochs: no dropout, stochastic depth or RandAugment"),
+                    description="ResNet-RS recipe over 10 epochs; no dropout, stochastic depth or RandAugment "
+                                "and a 1-epoch warm-up (our choices)"),
     "classic-90": Regime("classic-90", 90, batch_size=256, lr_per_256=0.1, schedule="step", warmup_epochs=0,
-                         step_epochs=(30, 60, 80), step_gamma=0.1, weight_decay=1e-4, decay_norm_and_bias=True,
+                         step_epochs=(30, 60, 80), step_gamma=0.1, weight_decay=1e-4, weight_decay_on="all",
                          label_smoothing=0.0, ema_decay=0.0, dropout="spec", stochastic_depth="spec",
                          randaugment_layers=0, randaugment_magnitude=0,
                          description="torchvision / ResNeXt: step decay 30/60/80, weight decay 1e-4"),
@@ -187,10 +257,10 @@ def regime_from(value) -> Regime:
         return get_regime(value)
     if isinstance(value, dict) and "name" in value:
         rest = {k: v for k, v in value.items() if k not in ("name", "base")}
-        if "base" in value:
+        if value.get("base"):
             if not str(value["name"]).strip():
                 raise ArchScaleError("regime.name", "a derived regime needs a non-empty name")
-            return get_regime(value["base"], **rest).replace(name=str(value["name"]))
+            return get_regime(value["base"], **rest).replace(name=str(value["name"]), base=str(value["base"]))
         return get_regime(value["name"], **rest)
     raise ArchScaleError("regime", f"expected a regime name ({', '.join(REGIMES)}) or a mapping with "
                                    f"name: and overrides, got {value!r}")
@@ -198,10 +268,12 @@ def regime_from(value) -> Regime:
 
 def _validate(r: Regime) -> None:
     check_choice(r.schedule, ("cosine", "step"), "regime.schedule", "schedule")
+    check_choice(r.weight_decay_on, WEIGHT_DECAY_ON, "regime.weight_decay_on", "parameter set")
+    if r.base:
+        check_choice(r.base, REGIMES, "regime.base", "regime")
     for key, low in (("batch_size", 1), ("randaugment_layers", 0)):
         whole(getattr(r, key), f"regime.{key}", low=low)
-    for key in ("nesterov", "decay_norm_and_bias"):
-        boolean(getattr(r, key), f"regime.{key}")
+    boolean(r.nesterov, "regime.nesterov")
     number(r.step_gamma, "regime.step_gamma", low=0, low_open=True)
     for key in ("lr_per_256", "weight_decay", "label_smoothing", "momentum", "warmup_epochs", "ema_decay",
                 "regularization_scale"):

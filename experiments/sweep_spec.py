@@ -40,10 +40,11 @@ from scaling.errors import ArchScaleError
 from scaling.files import atomic_write_text
 from scaling.validate import boolean, check_keys, is_whole, whole
 from scaling.yamlio import read_mapping
-from search_spaces import load_space, parse_space, price
+from search_spaces import load_space, parse_space, price, trains_under
 
 from .datasets import DatasetConfig, dataset_from, dataset_train_size
 from .ray_options import Resources, Scheduler
+from .recipe import regime_sources
 from .regimes import Regime, regime_from
 from .results import MANIFEST, PLAN
 from .trackers import CallbackSpec, callbacks_from
@@ -102,6 +103,7 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
         raise ArchScaleError("name", f"{name!r}: use letters, digits, '-', '_' or '.' (it names directories)")
     space = _space(data["space"], name, where)
     regimes = _regimes(data["regimes"])
+    _check_pinned_length(space, regimes)
     seeds = _seeds(data.get("seeds", [0]))
     out = _output_dir(output_dir, data.get("output_dir"), where)
     retries = whole(data.get("retries", 0), "retries", low=0)
@@ -147,6 +149,16 @@ def _regimes(value) -> tuple[Regime, ...]:
         raise ArchScaleError("regimes", f"regime names must differ ({labels}); rename one, e.g. "
                                         f"{{name: rs-10, epochs: 5}} and {{name: rs-100}}")
     return regimes
+
+
+def _check_pinned_length(space, regimes: tuple[Regime, ...]) -> None:
+    """A space that pins the resnet_rs strategy's training length must train for that length."""
+    pinned = getattr(space, "regime_epochs", None)
+    other = [r for r in regimes if pinned and r.epochs != pinned]
+    if other:
+        raise ArchScaleError("regime_epochs", f"the space pins regime_epochs: {pinned} but regime {other[0].name} "
+                                              f"trains {other[0].epochs} epochs; drop regime_epochs from the space "
+                                              f"(the resnet_rs strategy follows the sweep's regimes)")
 
 
 def _seeds(value) -> tuple[int, ...]:
@@ -205,13 +217,14 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
 
     Checks the data set's files (see ``train_size``; ``strict_data=False`` for dry runs).
     """
-    expansion = sweep.space.expand()
+    expansion = sweep.space.expand(epochs=[r.epochs for r in sweep.regimes])
     priced = price(expansion.configs).set_index("name")
     images, _ = train_size(sweep.dataset, strict_data)
     trials = []
     for config in expansion.configs:
         cx = priced.loc[config.name]
-        for regime in sweep.regimes:
+        tags = {k: v for k, v in config.tags.items() if k != "regime_epochs"}
+        for regime in (r for r in sweep.regimes if trains_under(config, r.epochs)):
             for seed in sweep.seeds:
                 options = dict(sweep.trial)
                 for pattern, extra in sweep.trial_overrides.items():
@@ -224,7 +237,7 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
                        "seed": seed, **flatten_spec(config.spec.to_dict()), "depth_number": config.spec.depth_number,
                        "params": int(cx["params"]), "flops": int(cx["flops"]), "activations": int(cx["activations"]),
                        "train_flops": TRAIN_FLOPS_PER_FORWARD * int(cx["flops"]) * images * regime.epochs,
-                       **config.tags, "config": trial.to_dict()}
+                       **tags, "config": trial.to_dict()}
                 trials.append(row)
     return trials, expansion
 
@@ -250,6 +263,7 @@ def manifest(sweep: SweepSpec, expansion, n_trials: int) -> dict:
             "hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
             "user": _user(), "cpus": os.cpu_count()},
         "devices": _devices(), "flop_convention": FLOP_CONVENTION,
+        "regime_sources": {r.name: regime_sources(r) for r in sweep.regimes},
     }
 
 

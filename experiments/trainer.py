@@ -232,7 +232,7 @@ class TrialRun:
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(self.spec).to(self.device, memory_format=self.fmt)
         self.cx = complexity(self.spec, counter="analytic")
-        self.opt = torch.optim.SGD(param_groups(self.model, regime.weight_decay, regime.decay_norm_and_bias),
+        self.opt = torch.optim.SGD(param_groups(self.model, regime.weight_decay, regime.weight_decay_on),
                                    lr=regime.lr, momentum=regime.momentum, nesterov=regime.nesterov)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: regime.lr_at(step, steps) / regime.lr)
         self.ema = Ema(self.model, regime.ema_decay) if regime.ema_decay > 0 else None

@@ -14,6 +14,9 @@ import torch.nn.functional as F
 
 from .regimes import Regime
 
+#: Normalisation layers, whose parameters "all_but_bn" and "weights" leave undecayed.
+NORM_LAYERS = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
+
 
 class Ema:
     """Exponential moving average of a model's parameters and buffers.
@@ -49,14 +52,21 @@ class Ema:
         self.steps = state["steps"]
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
-    """Weight decay on conv/linear weights only (ResNet-RS), or on everything (classic)."""
-    if decay_norm_and_bias:
-        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+def param_groups(model: torch.nn.Module, weight_decay: float, weight_decay_on: str = "all_but_bn") -> list[dict]:
+    """SGD parameter groups: (decayed, not decayed) by ``weight_decay_on`` (``regimes.WEIGHT_DECAY_ON``).
+
+    "all": every parameter (torchvision's reference recipe); "all_but_bn": every parameter but the
+    batch norms' scale and shift (tensorflow/tpu resnet_main.py skips the variables named
+    'batch_normalization', so biases, e.g. the SE convs' and the classifier's, decay); "weights":
+    conv and linear weights only (no norm parameters, no biases).
+    """
+    norm = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters(recurse=False)}
+    decays = {"all": lambda p: True, "all_but_bn": lambda p: id(p) not in norm,
+              "weights": lambda p: p.ndim > 1 and id(p) not in norm}[weight_decay_on]
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
+            (decay if decays(p) else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

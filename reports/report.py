@@ -35,7 +35,7 @@ from .distributions import axis_effects
 from .document import Document
 from .pareto import pareto_configs
 from .pareto_plot import COSTS, REFERENCE_MIN_EPOCHS, plot_pareto
-from .reference import IMAGENET_NAMES, is_imagenet, load_reference
+from .reference import DATASET_NAMES, reference_for
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves
 from .style import save_figure
 from .tables import aggregate_seeds, dataset_name, normalize_trials, regime_order, status_counts
@@ -87,6 +87,9 @@ LEARNING_CURVES_CAPTION = ("**Validation top-1 per epoch** of up to six Pareto-o
                            "configurations per regime (top-1 vs FLOPs front, cheapest to most expensive).")
 REFERENCE_CAPTION = ("Published ImageNet top-1 (single 224 px crop for ResNet/ResNeXt; ResNet-RS at the "
                      "listed resolution after 350 epochs), converted to multiply-adds:")
+CIFAR_REFERENCE_CAPTION = "Published CIFAR top-1 (100 - the ResNeXt paper's test error, mean of 10 runs):"
+REGIME_SOURCES_CAPTION = ("Regime `{regime}`: every value and where it comes from (paper, official config, "
+                          "project choice with its reason, or override of the named regime):")
 NOT_DRAWN_NOTE = ("Diverged (loss went NaN) and failed trials are results to know about but not points to draw; "
                   "running and pending trials have no final result yet: ")
 
@@ -109,7 +112,7 @@ class Report:
 
     ``trials`` is the normalised trials table, ``configs`` its seed aggregate (``aggregate_seeds``,
     computed once and read by every section), ``manifest`` the sweep's manifest (or None),
-    ``reference`` the published ImageNet points (None unless every trial ran on ImageNet). Files
+    ``reference`` the published points of the run's data set (``reference_for``; None if it has none). Files
     go to ``folder``, the temporary folder that replaces ``out`` at the end; ``summary`` names
     them at ``out``.
     """
@@ -203,7 +206,7 @@ def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder:
                "reference_drawn": False, "best_dimension": {}, "skipped": []}
     return Report(trials=df, configs=aggregate_seeds(df), epochs=pd.DataFrame() if epochs is None else epochs,
                   manifest=manifest, regimes=regime_order(df), dataset=dataset,
-                  reference=load_reference() if is_imagenet(trials, manifest) else None, tolerance=tolerance,
+                  reference=reference_for(trials, manifest), tolerance=tolerance,
                   doc=Document(title or (f"Scaling report: {dataset}" if dataset else "Scaling report")),
                   folder=folder, out=out, summary=summary)
 
@@ -230,7 +233,11 @@ def run_section(report: Report) -> None:
                   f"{df['name'].nunique()} configurations, {df['seed'].nunique()} seed(s)." + trained_at(df))
     doc.paragraph(RUN_NOTE, note=True)
     if report.manifest:
-        doc.bullets(f"{k}: `{clipped(v)}`" for k, v in report.manifest.items())
+        doc.bullets(f"{k}: `{clipped(v)}`" for k, v in report.manifest.items() if k != "regime_sources")
+        for regime, rows in (report.manifest.get("regime_sources") or {}).items():
+            table = pd.DataFrame(rows)
+            doc.table(table, caption=REGIME_SOURCES_CAPTION.format(regime=regime),
+                      csv=report.add_table(table, f"regime_sources_{regime}"))
 
 
 def no_result_section(report: Report) -> None:
@@ -335,19 +342,22 @@ def learning_curves_section(report: Report) -> None:
 
 
 def reference_section(report: Report) -> None:
-    """Published ImageNet results in this project's FLOP convention (ImageNet runs only)."""
+    """Published results in this project's FLOP convention (runs on ImageNet, CIFAR-10 or CIFAR-100 only)."""
     report.doc.heading("Published reference points")
     ref = report.reference
     if ref is None:
-        report.doc.paragraph(f"Published ImageNet results are drawn only when every trial ran on ImageNet (dataset "
-                             f"named one of {', '.join(sorted(IMAGENET_NAMES))}); this run's dataset is "
+        known = "; ".join(f"{key}: {', '.join(sorted(names))}" for key, names in DATASET_NAMES.items())
+        report.doc.paragraph(f"Published results are drawn only when every trial ran on a data set they were "
+                             f"measured on (dataset named as one of {known}); this run's dataset is "
                              f"{report.dataset or 'not recorded'}, so none are drawn.", note=True)
         return
     ref = ref.assign(**{"GFLOPs (as published)": ref["flops_g"],
                         "GFLOPs (fvcore)": (ref["flops"] / 1e9).map(lambda v: f"{v:.3g}")})
     shown = ref[["model", "top1", "params_m", "GFLOPs (as published)", "flop_convention", "GFLOPs (fvcore)",
                  "resolution", "source"]].rename(columns={"top1": "top-1 (%)", "params_m": "params (M)"})
-    report.doc.table(shown, caption=REFERENCE_CAPTION, csv=report.add_table(ref, "imagenet_reference"))
+    caption = REFERENCE_CAPTION if "dataset" not in ref else CIFAR_REFERENCE_CAPTION
+    report.doc.table(shown, caption=caption, csv=report.add_table(ref, "imagenet_reference" if "dataset" not in ref
+                                                                  else "cifar_reference"))
 
 
 def not_drawn_section(report: Report) -> None:

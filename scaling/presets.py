@@ -12,7 +12,12 @@ skresnext50_32x4d (SKNet-50: ResNeXt-50 32x4d with a selective kernel of a 3x3 a
 standing in for a 5x5, attention width max(C/16, 32); timm's skresnext50_32x4d),
 resnext29_8x64d / resnext29_16x64d (the ResNeXt paper's CIFAR networks) and
 resnetrs50 ... resnetrs420 (ResNet-RS: ResNet-D with SE 0.25, the stem max-pool replaced by a
-strided conv, at the paper's training resolutions, with the paper's dropout and stochastic depth).
+strided conv, the last BN of every residual block zero-initialised, at the paper's training
+resolutions, with the paper's dropout and stochastic depth). Their sources, all in tensorflow/tpu
+models/official/resnet/: ``resnet_rs/configs/resnetrs{depth}_i{resolution}.yaml`` (use_resnetd_stem,
+resnetd_shortcut, replace_stem_max_pool, se_ratio 0.25, image_size, dropout_rate,
+drop_connect_rate) and ``resnet_model.py`` (the blocks' last batch norm is built with
+``init_zero=True`` whatever the config, hence ``zero_init_residual=True``).
 """
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from .errors import ArchScaleError, did_you_mean
 from .spec import ArchSpec, check_fields, override
 from .yamlio import load_yaml, yaml_problem
 
-_RS = dict(stem="deep", stem_pool="conv", downsample="d", se_ratio=0.25)
+#: ResNet-RS's architecture (see the module docstring for the official files each value is from).
+_RS = dict(stem="deep", stem_pool="conv", downsample="d", se_ratio=0.25, zero_init_residual=True)
 
 PRESETS: dict[str, ArchSpec] = {
     # torchvision

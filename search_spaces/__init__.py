@@ -1,17 +1,17 @@
 """search_spaces: sets of ArchSpecs.
 
 Grids, paired axes and random samples over any ArchSpec field (``space``, parsed from YAML by
-``space_spec``), the papers' spaces as presets (``presets/*.yaml``: resnet_rs,
-resnext_equal_complexity, resnext_cifar), equal-FLOP matching (``matching``), scaling strategies
+``space_spec``), the papers' spaces as presets (``presets/*.yaml``), equal-complexity matching by
+FLOPs, params or the ResNeXt paper's block rule (``matching``), scaling strategies
 (``strategies``), and pricing for the dry run (``pricing``). Uses scaling/ only. FLOPs follow
 ``scaling.conventions.FLOP_CONVENTION``.
 """
-from .matching import MatchResult, match_flops, resolve_target
+from .matching import MATCH_BY, MatchResult, block_params, match, match_flops, resolve_target
 from .pricing import price, verify_against_fvcore
-from .space import Config, Expansion, Space, config_name
+from .space import Config, Expansion, Space, config_name, trains_under
 from .space_spec import load_space, parse_space, space_presets
 from .strategies import STRATEGIES, ScaledConfig, scale, scale_all
 
-__all__ = ["Config", "Expansion", "MatchResult", "STRATEGIES", "ScaledConfig", "Space", "config_name",
-           "load_space", "match_flops", "parse_space", "price", "resolve_target", "scale", "scale_all",
-           "space_presets", "verify_against_fvcore"]
+__all__ = ["Config", "Expansion", "MATCH_BY", "MatchResult", "STRATEGIES", "ScaledConfig", "Space", "block_params",
+           "config_name", "load_space", "match", "match_flops", "parse_space", "price", "resolve_target", "scale",
+           "scale_all", "space_presets", "trains_under", "verify_against_fvcore"]

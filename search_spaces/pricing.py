@@ -18,13 +18,14 @@ import pandas as pd
 from scaling import ArchScaleError, analytic_counts
 from scaling.conventions import TRAIN_FLOPS_PER_FORWARD
 
-from .space import Config
+from .space import Config, trains_under
 
 
 def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None,
           dataset_size: int | None = None, train_flops_per_s: float | None = None) -> pd.DataFrame:
     """One row per config: architecture numbers, params, FLOPs, activations (closed form), tags,
-    and for each regime ``train_flops_<regime>`` (and ``est_hours_<regime>`` given a FLOP rate)."""
+    and for each regime ``train_flops_<regime>`` (and ``est_hours_<regime>`` given a FLOP rate);
+    NaN for a regime the config is not made for (``trains_under``: the resnet_rs strategy's configs)."""
     rows = []
     for c in configs:
         s, cx = c.spec, analytic_counts(c.spec)
@@ -33,7 +34,7 @@ def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None
                "bottleneck_width": s.bottleneck_width, "resolution": s.resolution,
                "params": cx.params, "flops": cx.flops, "activations": cx.acts, **c.tags}
         for regime, epochs in (regimes or {}).items():
-            if dataset_size:
+            if dataset_size and trains_under(c, epochs):
                 total = TRAIN_FLOPS_PER_FORWARD * cx.flops * dataset_size * epochs
                 row[f"train_flops_{regime}"] = total
                 if train_flops_per_s:
@@ -43,9 +44,9 @@ def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None
 
 
 def exact_sum(values: Iterable) -> int:
-    """The exact total of training-FLOP counts. A sweep's can pass 2**63, where a pandas int64
-    sum silently wraps around; Python integers do not."""
-    return sum(int(v) for v in values)
+    """The exact total of training-FLOP counts (NaN, a regime a config is not made for, left out). A
+    sweep's can pass 2**63, where a pandas int64 sum silently wraps around; Python integers do not."""
+    return sum(int(v) for v in values if v == v)
 
 
 def _depth_str(depth) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from scaling import ArchScaleError, ArchSpec, analytic_counts, check_fits
 
-from .matching import match_flops
+from .matching import match
 from .strategies import DEFAULT_TOLERANCE, STRATEGIES, scale
 
 #: The fields a space can vary: every ArchSpec field.
@@ -85,7 +85,11 @@ class Space:
     seed: int = 0
     strategies: tuple = STRATEGIES
     multipliers: tuple = (2.0, 4.0, 8.0, 16.0)
-    regime_epochs: int = 350
+    #: Pins the training length the resnet_rs strategy assumes; None (the default): the regimes the
+    #: space is expanded for (a sweep's, see ``expand``). A sweep refuses a pin its regimes disagree with.
+    regime_epochs: int | None = None
+    #: Options of the resnet_rs strategy that replace its rules: width_share, resolution_exponent.
+    resnet_rs: dict = field(default_factory=dict)
     tolerance: float = DEFAULT_TOLERANCE
     description: str = ""
     dataset_size: int | None = None
@@ -102,23 +106,28 @@ class Space:
             names += SCALED_FIELDS
         return list(dict.fromkeys(names))
 
-    def expand(self) -> Expansion:
+    def expand(self, epochs=None) -> Expansion:
         """Every config of the space, validated, matched, constrained, deduplicated and named.
 
-        Points that make no valid network are dropped and counted by the field at fault (with the
-        first message as an example); ArchScaleError("space") when none is left.
+        ``epochs``: the training lengths (epochs) of the regimes the configs will train under. The
+        resnet_rs strategy grows depth or width by the training length, so a scaling space with it
+        makes one config per length, tagged ``regime_epochs`` (the lengths it is for; a network that
+        two lengths share is one config tagged with both). Points that make no valid network are
+        dropped and counted by the field at fault (with the first message as an example);
+        ArchScaleError("space") when none is left.
         """
+        lengths = self._lengths(epochs)
         dropped: dict[str, tuple[int, str]] = {}
         kept: list[tuple[ArchSpec, dict]] = []
-        seen: set[ArchSpec] = set()
+        seen: dict[ArchSpec, dict] = {}
         duplicates = 0
-        for point in self._points():
+        for point in self._points(lengths):
             try:
                 spec, tags = self._realise(point)
                 if spec in seen:
-                    duplicates += 1
+                    duplicates += _merge_lengths(seen[spec], tags)
                     continue
-                seen.add(spec)
+                seen[spec] = tags
                 self._check_constraints(spec)
             except ArchScaleError as e:
                 count, example = dropped.get(e.field, (0, e.message))
@@ -134,12 +143,28 @@ class Space:
         return result
 
     # ----- expansion steps ---------------------------------------------------------------
-    def _points(self):
-        """The raw points of the space, in order: (strategy, FLOP multiplier) pairs for the scaling
-        kind (the base first), field changes for the grid and random kinds."""
+    def _lengths(self, epochs) -> tuple:
+        """The training lengths the resnet_rs strategy is expanded for: (None,) when it needs none."""
+        if self.kind != "scaling" or "resnet_rs" not in self.strategies or "width_share" in self.resnet_rs:
+            return (None,)
+        if self.regime_epochs:
+            return (self.regime_epochs,)
+        given = sorted({int(e) for e in ([epochs] if isinstance(epochs, (int, float)) else epochs or ())})
+        if not given:
+            raise ArchScaleError("regimes", "the resnet_rs strategy grows depth or width by the training length: "
+                                            "expand the space for its regimes (a sweep does; 'archscale space' "
+                                            "takes --regimes)")
+        return tuple(given)
+
+    def _points(self, lengths=(None,)):
+        """The raw points of the space, in order: (strategy, FLOP multiplier, training length) for the
+        scaling kind (the base first; the length only for resnet_rs), field changes for the grid and
+        random kinds."""
         if self.kind == "scaling":
-            yield "base", 1.0
-            yield from itertools.product(self.strategies, self.multipliers)
+            yield "base", 1.0, None
+            for strategy, multiplier in itertools.product(self.strategies, self.multipliers):
+                for length in (lengths if strategy == "resnet_rs" else (None,)):
+                    yield strategy, multiplier, length
         elif self.kind == "grid":
             yield from self._grid_points()
         else:
@@ -177,27 +202,39 @@ class Space:
             check_fits(spec)
         return spec, tags
 
-    def _scaled(self, strategy: str, multiplier: float) -> tuple[ArchSpec, dict]:
-        """The base grown by ``strategy`` to ``multiplier`` x its FLOPs, tagged with how close it came."""
+    def _scaled(self, strategy: str, multiplier: float, length: int | None) -> tuple[ArchSpec, dict]:
+        """The base grown by ``strategy`` to ``multiplier`` x its FLOPs (for a training ``length`` in
+        epochs, resnet_rs only), tagged with how close it came."""
         if strategy == "base":
             return self.base.replace(), {"strategy": "base", "flop_multiplier": 1.0}
-        s = scale(self.base, strategy, multiplier, tolerance=self.tolerance, regime_epochs=self.regime_epochs)
+        s = scale(self.base, strategy, multiplier, tolerance=self.tolerance, regime_epochs=length, **self.resnet_rs)
         base = self.base.to_dict()
         spec = self.base.replace(**{k: v for k, v in s.spec.to_dict().items() if v != base[k]})
-        return spec, {"strategy": strategy, "flop_multiplier": float(multiplier), "target_flops": s.target,
-                      "flop_ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance}
+        tags = {"strategy": strategy, "flop_multiplier": float(multiplier), "target_flops": s.target,
+                "flop_ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance}
+        if length is not None:
+            tags["regime_epochs"] = (length,)
+        return spec, tags
 
     def _solve(self, spec: ArchSpec, tags: dict) -> tuple[ArchSpec, dict]:
-        """``spec`` with the match's field solved to the target's FLOPs, tagged with its group."""
+        """``spec`` with the match's field solved to the target's complexity (``match.by``), tagged
+        with its group, the rule, how close it came and, against a template network, its FLOP ratio."""
         m = self.match
+        template = None
         if "target_from" in m:
             template = spec.replace(**m["target_from"])
             check_fits(template)
             target, label = template, template.slug()
         else:
             target, label = m["target"], m["label"]
-        result = match_flops(spec, target, m["solve"], tolerance=m.get("tolerance", 0.15))
-        return result.spec, {**tags, "group": label, "flop_ratio": round(result.ratio, 4)}
+        by = m.get("by", "flops")
+        result = match(spec, target, m["solve"], by=by, tolerance=m.get("tolerance", 0.15))
+        tags = {**tags, "group": label, "match_by": by, "match_ratio": round(result.ratio, 4)}
+        if by == "flops":
+            tags["flop_ratio"] = round(result.ratio, 4)
+        elif template is not None:
+            tags["flop_ratio"] = round(result.flops / analytic_counts(template).flops, 4)
+        return result.spec, tags
 
     def _check_constraints(self, spec: ArchSpec) -> None:
         if not self.constraints:
@@ -221,6 +258,25 @@ class Space:
                 name = f"{name}-{hashlib.sha1(spec.to_json().encode()).hexdigest()[:6]}"
             configs.append(Config(name, spec, dict(tags)))
         return configs
+
+
+def _merge_lengths(kept: dict, tags: dict) -> int:
+    """A duplicate of a kept config: its training lengths join the kept one's (a config for every
+    length when either has no ``regime_epochs`` tag). Returns 1 when it counts as a duplicate."""
+    if "regime_epochs" not in kept:
+        return 1
+    if "regime_epochs" not in tags:
+        del kept["regime_epochs"]
+        return 1
+    kept["regime_epochs"] = tuple(sorted(set(kept["regime_epochs"]) | set(tags["regime_epochs"])))
+    return 0
+
+
+def trains_under(config: Config, epochs: int) -> bool:
+    """Whether ``config`` is meant for a regime of ``epochs`` epochs (the resnet_rs strategy's configs
+    are made for given training lengths; every other config trains under every regime)."""
+    lengths = config.tags.get("regime_epochs")
+    return lengths is None or int(epochs) in lengths
 
 
 def config_name(spec: ArchSpec, extra_fields=()) -> str:

@@ -12,9 +12,11 @@ runs::
       resolution: {low: 128, high: 320, dist: uniform, step: 32}       # random kind only
     paired:                         # axes that move together (zipped), crossed with the rest
       - {cardinality: [1, 2, 4], bottleneck_width: [64, 40, 24]}
-    match:                          # optional: solve one field per config to an equal-FLOP target
+    match:                          # optional: solve one field per config to an equal-complexity target
+      by: flops                     # flops (default) | params | block (ResNeXt's rule: the first-stage
+                                    # block's params, see search_spaces.matching)
       solve: bottleneck_width
-      target: resnet50              # FLOPs ("4.1G"), a preset, or ArchSpec fields; or instead:
+      target: resnet50              # a number in by's unit ("4.1G"), a preset, or ArchSpec fields; or:
       # target_from: {cardinality: 1, bottleneck_width: 64}   # each config's own template
     constraints: {min_params: 1M, max_params: 100M, min_flops: 0.5G, max_flops: 20G}
     samples: 50                     # random kind
@@ -22,8 +24,11 @@ runs::
     # scaling kind: grow the base along strategies (see search_spaces.strategies)
     strategies: [depth, width, resolution, cardinality, compound, resnet_rs]
     multipliers: [2, 4, 8, 16]
-    regime_epochs: 350              # for the resnet_rs strategy
     tolerance: 0.1
+    # resnet_rs takes the training length from the regimes it is expanded for (a sweep's); these
+    # replace its rules: a pinned length, or the width share and resolution exponent themselves
+    # regime_epochs: 350
+    # resnet_rs: {width_share: 0.5, resolution_exponent: 0.2}
     dataset_size: cifar10           # training images for pricing: a number or a data set's name
 
 Random ranges: ``{low, high, dist}`` with dist uniform | log_uniform | pow2 (powers of two in
@@ -43,7 +48,7 @@ from scaling.errors import did_you_mean
 from scaling.validate import check_choice, check_keys, number, whole
 from scaling.yamlio import read_mapping
 
-from .matching import SOLVABLE, parse_count, resolve_target
+from .matching import MATCH_BY, SOLVABLE, parse_count, resolve_target
 from .space import SPEC_FIELDS, Space
 from .strategies import STRATEGIES
 
@@ -53,9 +58,10 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(Space) if f.default is
 KINDS = ("grid", "random", "scaling")
 DISTS = ("uniform", "log_uniform", "pow2")
 RANGE_KEYS = ("low", "high", "dist", "step")
-MATCH_KEYS = ("solve", "target", "target_from", "tolerance")
+MATCH_KEYS = ("by", "solve", "target", "target_from", "tolerance")
 CONSTRAINTS = ("min_params", "max_params", "min_flops", "max_flops")
-SCALING_KEYS = ("strategies", "multipliers", "regime_epochs")
+SCALING_KEYS = ("strategies", "multipliers", "regime_epochs", "resnet_rs")
+RESNET_RS_KEYS = ("width_share", "resolution_exponent")
 PRESET_DIR = Path(__file__).with_name("presets")
 TOLERANCE_HINT = "0.1 = within 10 %"
 
@@ -185,11 +191,12 @@ def _parse_match(match) -> dict | None:
     if "tolerance" in match:
         number(match["tolerance"], "match.tolerance", low=0, low_open=True, hint=TOLERANCE_HINT)
     check_choice(match["solve"], SOLVABLE, "match.solve", "field to solve")
+    by = check_choice(match.get("by", "flops"), MATCH_BY, "match.by", "match rule")
     if ("target" in match) == ("target_from" in match):
         raise ArchScaleError("match", "give exactly one of target (absolute) or target_from (per-config template)")
-    out = dict(match)
+    out = {**match, "by": by}
     if "target" in match:
-        out["target"], out["label"] = resolve_target(match["target"])
+        out["target"], out["label"] = resolve_target(match["target"], by)
     elif isinstance(match["target_from"], dict):
         check_keys(match["target_from"], SPEC_FIELDS, "match.target_from", "ArchSpec field")
     else:
@@ -241,6 +248,22 @@ def _parse_scaling(data: dict, kind: str) -> dict:
     return {"strategies": tuple(strategies),
             "multipliers": tuple(number(m, "multipliers", low=0, low_open=True, hint="a FLOP multiplier such as 2")
                                  for m in multipliers),
-            "regime_epochs": whole(data.get("regime_epochs", DEFAULTS["regime_epochs"]), "regime_epochs", low=1),
+            "regime_epochs": whole(data.get("regime_epochs"), "regime_epochs", low=1, optional=True),
+            "resnet_rs": _parse_resnet_rs(data.get("resnet_rs") or {}),
             "tolerance": number(data.get("tolerance", DEFAULTS["tolerance"]), "tolerance", low=0, low_open=True,
                                 hint=TOLERANCE_HINT)}
+
+
+def _parse_resnet_rs(options) -> dict:
+    """The resnet_rs strategy's rule replacements: width_share in [0, 1], resolution_exponent >= 0."""
+    if not isinstance(options, dict):
+        raise ArchScaleError("resnet_rs", f"expected a mapping of {', '.join(RESNET_RS_KEYS)}")
+    check_keys(options, RESNET_RS_KEYS, "resnet_rs", "resnet_rs option")
+    out = {}
+    if "width_share" in options:
+        out["width_share"] = number(options["width_share"], "resnet_rs.width_share", low=0, high=1,
+                                    hint="0 = depth only, 1 = width first")
+    if "resolution_exponent" in options:
+        out["resolution_exponent"] = number(options["resolution_exponent"], "resnet_rs.resolution_exponent",
+                                            low=0, hint="resolution grows as multiplier^exponent")
+    return out

@@ -6,23 +6,39 @@
 - ``cardinality``: the number of groups, bottleneck width per group fixed (bottleneck blocks).
 - ``compound``: EfficientNet's rule, depth a^phi, width b^phi, resolution c^phi with
   a * b^2 * c^2 ~ 2 (default a=1.2, b=1.1, c=1.15); phi is solved so the FLOPs hit the target.
-- ``resnet_rs``: the ResNet-RS recommendation: grow the resolution slowly (it takes
-  ``resolution_share`` of the log-FLOP growth, 0.25 by default, where EfficientNet's rule gives it
-  0.40), and spend the rest on depth in long regimes (>= 150 epochs), on width in short ones
-  (<= 30 epochs), half and half in between (the paper finds the 100-epoch winner depends on
-  the resolution).
+- ``resnet_rs``: the ResNet-RS rules (Bello et al. 2021; the tensorflow/tpu resnet_rs README:
+  "scale the depth if overfitting can be an issue, if not, scale the width; scale image resolution
+  slowly"), which need the training length (``regime_epochs``: a sweep passes its regimes'):
+
+  1. Resolution grows as multiplier^alpha, with alpha from the published family: RS-50 at 160 px to
+     RS-420 at 320 px, log(320/160) / log(FLOPs ratio of those two presets) = 0.208
+     (``rs_resolution_exponent``).
+  2. Width takes one of the paper's width multipliers (its scaling grid, the ``resnet_rs`` space
+     preset: 0.25 ... 2.0): none of the growth in long regimes (>= ``LONG_REGIME_EPOCHS``), as much
+     as the rest of the growth asks in short ones (<= ``SHORT_REGIME_EPOCHS``), half of it (in
+     log-FLOPs) in between. The two thresholds and the half are ours: the paper trains 10, 100 and
+     350 epochs and finds depth best at 350, width at 10, and the 100-epoch winner depending on the
+     resolution. ``width_share`` fixes the share instead.
+  3. Depth fills the rest along the ResNet-RS depth ladder, the family's blocks per stage
+     (``RS_LADDER``: 50, 101, 152, 200, 270, 350, 420), which grows the middle stages: each stage
+     is interpolated linearly between two rungs (those in-between layouts are ours), past RS-420
+     the ladder's last step is repeated, below RS-50 the layout shrinks uniformly (both ours). A
+     4-stage base that is not a rung grows by the ladder's per-stage ratios; other bases uniformly.
 
 Every strategy solves its free numbers so the FLOPs land nearest the target; ``ScaledConfig``
 says how close (``ratio``) and whether that is within the stated tolerance.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
 
-from scaling import ArchScaleError, ArchSpec, check_fits
+from scaling import PRESETS, ArchScaleError, ArchSpec, check_fits
+from scaling.conventions import LONG_REGIME_EPOCHS, SHORT_REGIME_EPOCHS
 from scaling.errors import did_you_mean
+from scaling.spec import NAMED_DEPTHS
 
 from .matching import flops_of, match_flops
 
@@ -102,14 +118,136 @@ def _depth(spec: ArchSpec, target: int) -> ArchSpec | None:
     return _solve_continuous(lambda k: _try(spec, depth=scaled_layout(layers, k)), target, 0.01, 64.0)
 
 
+# ----- ResNet-RS ------------------------------------------------------------------------------------
+#: The depths of the ResNet-RS family: its presets (resnetrs50 ... resnetrs420).
+RS_DEPTHS = tuple(sorted(int(name[len("resnetrs"):]) for name in PRESETS if name.startswith("resnetrs")))
+#: The family's blocks per stage (tensorflow/tpu resnet_model.py's model_params, scaling.NAMED_DEPTHS).
+RS_LADDER = tuple(NAMED_DEPTHS[("bottleneck", 4)][d] for d in RS_DEPTHS)
+
+
+@functools.lru_cache(maxsize=None)
+def rs_resolution_exponent() -> tuple[float, str]:
+    """(alpha, where it came from): the published family's resolution grows as FLOPs^alpha.
+
+    alpha = log(res of the largest / res of the smallest) / log(their FLOPs ratio), from the
+    smallest and largest ResNet-RS presets at their published resolutions (160 and 320 px).
+    """
+    small, large = PRESETS[f"resnetrs{RS_DEPTHS[0]}"], PRESETS[f"resnetrs{RS_DEPTHS[-1]}"]
+    ratio = flops_of(large) / flops_of(small)
+    alpha = math.log(large.resolution / small.resolution) / math.log(ratio)
+    return alpha, (f"alpha = log({large.resolution}/{small.resolution}) / log({ratio:.1f}) = {alpha:.3f}: "
+                   f"RS-{RS_DEPTHS[0]} at {small.resolution} px to RS-{RS_DEPTHS[-1]} at {large.resolution} px, "
+                   f"{ratio:.1f}x the FLOPs")
+
+
+def rs_width_grid() -> tuple[float, ...]:
+    """The paper's width multipliers: the width axis of the ``resnet_rs`` space preset (its scaling grid)."""
+    from .space_spec import load_space  # here: space_spec imports this module
+
+    return tuple(load_space("resnet_rs").axes["width_multiplier"])
+
+
+def rs_width_share(regime_epochs: int) -> float:
+    """The share of the growth (after resolution, in log-FLOPs) width takes in a regime this long."""
+    if regime_epochs >= LONG_REGIME_EPOCHS:
+        return 0.0
+    if regime_epochs <= SHORT_REGIME_EPOCHS:
+        return 1.0
+    return 0.5
+
+
+def ladder_layout(position: float, ladder: tuple[tuple[int, ...], ...] = RS_LADDER) -> tuple[int, ...]:
+    """Blocks per stage at ``position`` on ``ladder`` (0 = its first rung, 1 = the second, ...).
+
+    Between rungs each stage is interpolated linearly and rounded; past the last rung the ladder's
+    last step repeats; below the first rung the first layout shrinks uniformly (2^position).
+    """
+    top = len(ladder) - 1
+    if position < 0:
+        return scaled_layout(ladder[0], 2.0 ** position)
+    if position >= top:
+        a, b, f = ladder[-2], ladder[-1], position - top + 1
+    else:
+        i = int(math.floor(position))
+        a, b, f = ladder[i], ladder[i + 1], position - i
+    return tuple(max(1, int(math.floor(x + f * (y - x) + 0.5))) for x, y in zip(a, b))
+
+
+def ladder_describe(layout: tuple[int, ...]) -> str:
+    """Where ``layout`` sits on the ResNet-RS ladder: a rung, between two (ours), or beyond it (ours)."""
+    if layout in RS_LADDER:
+        return f"RS-{RS_DEPTHS[RS_LADDER.index(layout)]}'s layout"
+    total = sum(layout)
+    sums = [sum(r) for r in RS_LADDER]
+    if total < sums[0]:
+        return f"below RS-{RS_DEPTHS[0]} (ours)"
+    if total > sums[-1]:
+        return f"past RS-{RS_DEPTHS[-1]}, its last step repeated (ours)"
+    i = max(k for k, n in enumerate(sums) if n <= total)
+    return f"between RS-{RS_DEPTHS[i]} and RS-{RS_DEPTHS[min(i + 1, len(sums) - 1)]} (interpolated, ours)"
+
+
+def _rs_depth(spec: ArchSpec, target: int) -> ArchSpec | None:
+    """``spec`` with its depth solved along the ResNet-RS ladder so its FLOPs are nearest ``target``."""
+    layers = spec.layers
+    if len(layers) != len(RS_LADDER[0]):
+        return _depth(spec, target)
+    if layers in RS_LADDER:
+        start = RS_LADDER.index(layers)
+        make = lambda t: _try(spec, depth=ladder_layout(start + t))  # noqa: E731
+    else:  # the ladder's per-stage growth applied to the base's own layout
+        make = lambda t: _try(spec, depth=tuple(max(1, round(n * g / r)) for n, g, r in  # noqa: E731
+                                                zip(layers, ladder_layout(t), RS_LADDER[0])))
+    return _solve_continuous(make, target, -8.0, 64.0)
+
+
+def _resnet_rs(base: ArchSpec, multiplier: float, target: int, regime_epochs: int | None, width_share,
+               resolution_exponent, resolution_step: int, tolerance: float) -> tuple[ArchSpec | None, str]:
+    """The ResNet-RS rules (see the module docstring): resolution, then width (the paper's multiplier
+    nearest the wanted growth among those that still let depth reach the target), then depth."""
+    if width_share is None:
+        if regime_epochs is None:
+            raise ArchScaleError("regimes", "the resnet_rs strategy picks depth or width by the training length: "
+                                            "give the regime (a sweep passes its regimes; 'archscale space' and "
+                                            "'space scale' take --regimes / --regime)")
+        share, why = rs_width_share(regime_epochs), f"{regime_epochs}-epoch regime"
+    else:
+        share, why = float(width_share), "width_share given"
+    alpha, alpha_where = rs_resolution_exponent() if resolution_exponent is None else \
+        (float(resolution_exponent), "resolution_exponent given")
+    res = int(_quantize(base.resolution * multiplier ** alpha, resolution_step))
+    spec = _try(base, resolution=res)
+    if spec is None:
+        return None, ""
+    rest, base_flops = target / flops_of(spec), flops_of(spec)
+    wanted = share * math.log(rest) if share > 0 and rest > 0 else 0.0
+    options = [w for w in rs_width_grid() if w >= spec.width_multiplier] if wanted > 0 else []
+    candidates = []  # (misses the FLOP target, distance from the wanted width growth, width, spec)
+    for width in [spec.width_multiplier] + [w for w in options if w != spec.width_multiplier]:
+        wide = _try(spec, width_multiplier=width)
+        grown = _rs_depth(wide, target) if wide is not None else None
+        if grown is not None:
+            miss = abs(flops_of(grown) / target - 1) > tolerance
+            candidates.append((miss, abs(math.log(flops_of(wide) / base_flops) - wanted), width, grown))
+    if not candidates:
+        return None, ""
+    _, _, width, spec = min(candidates, key=lambda c: c[:3])
+    detail = (f"resolution {res} px ({alpha_where}); width {width:g} (paper's grid, {share:g} of the rest: {why}); "
+              f"depth {list(spec.layers)} ({ladder_describe(spec.layers)})")
+    return spec, detail
+
+
 def scale(base: ArchSpec, strategy: str, multiplier: float, *, tolerance: float = DEFAULT_TOLERANCE,
-          regime_epochs: int = 350, compound: tuple[float, float, float] = (1.2, 1.1, 1.15),
-          resolution_share: float = 0.25, width_step: float = 1 / 16,
+          regime_epochs: int | None = None, compound: tuple[float, float, float] = (1.2, 1.1, 1.15),
+          width_share: float | None = None, resolution_exponent: float | None = None, width_step: float = 1 / 16,
           resolution_step: int | None = None) -> ScaledConfig:
     """``base`` grown to ``multiplier`` x its FLOPs by ``strategy`` (see the module docstring).
 
-    Widths move in steps of ``width_step`` (1/16: whole channels on a 64-wide base); resolutions in
-    steps of ``resolution_step``, by default 8 px for bases of 64 px and up, base/8 px below that.
+    ``regime_epochs``: the training length, for ``resnet_rs`` (required there unless ``width_share``
+    is given); ``width_share`` and ``resolution_exponent`` replace resnet_rs's epoch rule and its
+    exponent from the published family. Widths move in steps of ``width_step`` (1/16: whole
+    channels on a 64-wide base); resolutions in steps of ``resolution_step``, by default 8 px for
+    bases of 64 px and up, base/8 px below that.
     """
     if resolution_step is None:
         resolution_step = max(1, min(8, base.resolution // 8))
@@ -141,21 +279,9 @@ def scale(base: ArchSpec, strategy: str, multiplier: float, *, tolerance: float 
         spec = _solve_continuous(make, target, -8.0, 4 * math.log2(max(multiplier, 1.0)) + 4)
         if spec is not None:
             detail = f"a={a} b={b} c={c}"
-    else:  # resnet_rs
-        res = int(_quantize(base.resolution * multiplier ** (resolution_share / 2), resolution_step))
-        spec = _try(base, resolution=res)
-        if spec is not None:
-            if regime_epochs >= 150:
-                spec, detail = _depth(spec, target), "depth"
-            elif regime_epochs <= 30:
-                spec, detail = match_flops(spec, target, "width_multiplier", step=width_step,
-                                           tolerance=math.inf).spec, "width"
-            else:
-                half = math.sqrt(target / flops_of(spec))  # width takes half the remaining log-FLOPs
-                wm = _quantize(spec.width_multiplier * half ** 0.5, width_step)
-                spec = _try(spec, width_multiplier=wm)
-                spec, detail = (_depth(spec, target) if spec is not None else None), "depth+width"
-            detail = f"resolution {res} px, then {detail} ({regime_epochs}-epoch regime)"
+    else:
+        spec, detail = _resnet_rs(base, multiplier, target, regime_epochs, width_share, resolution_exponent,
+                                  resolution_step, tolerance)
     if spec is None:
         raise ArchScaleError("multipliers", f"{strategy} scaling cannot reach {multiplier}x the FLOPs of "
                                             f"{base.slug()}")

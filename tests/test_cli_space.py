@@ -68,11 +68,26 @@ def test_space_match_command(capsys):
     assert "ratio" in capsys.readouterr().out
 
 
+def test_space_match_by_the_resnext_block_rule(capsys):
+    assert main(["space", "match", "--target", "resnet50", "--vary", "cardinality=1,2,4,8,32",
+                 "--solve", "bottleneck_width", "--match", "block", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["match"] == "block" and doc["target_block_params"] == 70_400
+    assert [r["bottleneck_width"] for r in doc["rows"]] == [64, 40, 24, 14, 4]  # ResNeXt Table 2
+    assert main(["space", "match", "--target", "resnet50", "--vary", "cardinality=8", "--solve",
+                 "bottleneck_width", "--match", "block"]) == 0
+    assert "by block" in capsys.readouterr().out
+
+
 def test_space_scale_command(capsys):
     assert main(["space", "scale", "--base", "resnet50", "--strategies", "depth,resolution",
                  "--multipliers", "2,4"]) == 0
     out = capsys.readouterr().out
     assert out.count("yes") == 4 and "tolerance" in out
+    assert main(["space", "scale", "--base", "resnetrs50", "--strategies", "resnet_rs", "--multipliers", "4",
+                 "--regime", "rs-10", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["regime_epochs"] == 10 and "alpha = log(320/160)" in doc["rows"][0]["detail"]
 
 
 @pytest.mark.parametrize("content,field", [

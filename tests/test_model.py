@@ -64,6 +64,18 @@ def test_zero_init_residual_zeroes_the_last_norm():
     assert float(pre.layer1[0].conv2.weight.detach().abs().sum()) == 0
 
 
+def test_resnet_rs_presets_zero_init_every_blocks_last_bn():
+    # tensorflow/tpu resnet_model.py builds each block's last batch norm with init_zero=True
+    from scaling import PRESETS
+
+    rs = [name for name in PRESETS if name.startswith("resnetrs")]
+    assert len(rs) == 7 and all(PRESETS[name].zero_init_residual for name in rs)
+    assert not any(PRESETS[name].zero_init_residual for name in PRESETS if name not in rs)  # torchvision's default
+    model = build_model(get_preset("resnetrs50").replace(width_multiplier=0.25, resolution=64))
+    assert all(float(b.bn3.weight.detach().abs().sum()) == 0 for s in model.stages() for b in s)
+    assert float(model.layer1[0].bn1.weight.detach().min()) == 1.0  # only the last BN
+
+
 def test_preact_blocks_normalise_before_convs():
     model = build_model(ArchSpec(depth=50, preact=True, resolution=64))
     block = model.layer2[0]

@@ -27,7 +27,7 @@ def test_rs_regimes_warm_up_linearly_then_decay_by_cosine_to_zero(name):
 
 def test_classic_regime_decays_in_steps():
     r = get_regime("classic-90")
-    assert r.lr == pytest.approx(0.1) and r.weight_decay == 1e-4 and r.decay_norm_and_bias
+    assert r.lr == pytest.approx(0.1) and r.weight_decay == 1e-4 and r.weight_decay_on == "all"
     assert r.lr_at(0, 1) == 0.1 and r.lr_at(29, 1) == 0.1
     assert r.lr_at(30, 1) == pytest.approx(0.01) and r.lr_at(60, 1) == pytest.approx(0.001)
     assert r.lr_at(85, 1) == pytest.approx(1e-4)
@@ -109,7 +109,7 @@ def test_rs_recipe_constants():
     for name in ("rs-10", "rs-100", "rs-350"):
         r = REGIMES[name]
         assert (r.momentum, r.weight_decay, r.label_smoothing, r.ema_decay) == (0.9, 4e-5, 0.1, 0.9999)
-        assert not r.decay_norm_and_bias and r.schedule == "cosine"
+        assert r.weight_decay_on == "all_but_bn" and r.schedule == "cosine"
 
 
 def test_randaugment_magnitudes_are_on_the_official_tf_scale():
@@ -124,3 +124,10 @@ def test_randaugment_magnitudes_are_on_the_official_tf_scale():
     with pytest.raises(ArchScaleError) as e:
         get_regime("rs-350", randaugment_magnitude=30.5)
     assert "from 0 to 30 on the official TensorFlow scale" in str(e.value)
+
+
+def test_the_old_weight_decay_flag_still_reads_with_its_meaning():
+    assert get_regime("rs-10", decay_norm_and_bias=True).weight_decay_on == "all"
+    assert regime_from({"name": "classic-90", "decay_norm_and_bias": False}).weight_decay_on == "weights"
+    with pytest.raises(ArchScaleError, match="weight_decay_on"):
+        get_regime("rs-10", weight_decay_on="biases")

@@ -94,22 +94,54 @@ def test_random_sampling_is_reproducible_and_respects_distributions():
     assert len(small.configs) == 2 and small.summary().startswith("2 configs (of 10 samples asked")
 
 
-def test_match_gives_each_config_an_equal_flop_partner_group():
+def test_equal_complexity_preset_is_resnext_table_2():
     e = load_space("resnext_equal_complexity").expand()
     got = {(c.spec.depth, c.spec.cardinality): c.spec.bottleneck_width for c in e.configs}
-    # The ResNeXt paper's Table 2 widths: 1x64d, 2x40d, 4x24d, 8x14d, 32x4d. Our nearest-FLOP solve
-    # (fvcore's count, which includes BN) agrees except 8x13d on ResNet-50 (8x14d is 3.6% over).
-    assert got[(50, 2)] == 40 and got[(50, 4)] == 24 and got[(50, 32)] == 4 and got[(50, 1)] == 64
-    assert got[(101, 2)] == 40 and got[(101, 4)] == 24 and got[(101, 8)] == 14 and got[(101, 32)] == 4
-    assert got[(50, 8)] in (13, 14)
+    # The ResNeXt paper's Table 2 widths, 1x64d, 2x40d, 4x24d, 8x14d, 32x4d, on both templates: its rule
+    # holds the conv2-stage block's parameters (match: {by: block})
+    assert got == {(depth, c): d for depth in (50, 101) for c, d in ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))}
+    assert e.space.match["by"] == "block"
     for c in e.configs:
         template = get_preset("resnet50" if c.spec.depth == 50 else "resnet101")
-        assert c.tags["group"] == template.slug()
-        assert abs(analytic_counts(c.spec).flops / analytic_counts(template).flops - 1) < 0.05
+        assert c.tags["group"] == template.slug() and c.tags["match_by"] == "block"
+        flops = analytic_counts(c.spec).flops / analytic_counts(template).flops
+        assert abs(flops - 1) < 0.05 and c.tags["flop_ratio"] == pytest.approx(flops, abs=1e-4)
+
+
+def test_match_by_flops_stays_the_default():
+    e = parse_space({"base": "resnet50", "axes": {"cardinality": [8]},
+                     "match": {"solve": "bottleneck_width", "target": "resnet50"}}).expand()
+    assert e.configs[0].spec.bottleneck_width == 13 and e.configs[0].tags["match_by"] == "flops"
+    with pytest.raises(ArchScaleError) as err:
+        parse_space({"base": "resnet50", "axes": {"cardinality": [8]},
+                     "match": {"by": "blocks", "solve": "bottleneck_width", "target": "resnet50"}})
+    assert err.value.field == "match.by" and "did you mean 'block'" in str(err.value)
+
+
+def test_resnext_table_4_at_twice_the_complexity():
+    e = load_space("resnext_2x_complexity").expand()
+    got = [(c.spec.depth, c.spec.cardinality, c.spec.bottleneck_width) for c in e.configs]
+    assert got == [(200, 1, 64), (101, 1, 100), (101, 2, 64), (101, 64, 4)]  # Xie et al. 2017, Table 4
+    r101 = analytic_counts(get_preset("resnet101")).flops
+    assert all(1.9 < analytic_counts(c.spec).flops / r101 < 2.0 for c in e.configs)
+    assert e.configs[3].spec == get_preset("resnext101_64x4d")
+
+
+def test_the_residual_ablation_is_the_same_networks_with_and_without_shortcuts():
+    e = load_space("residual_ablation").expand()
+    specs = {(c.spec.cardinality, c.spec.shortcut): c.spec for c in e.configs}
+    assert set(specs) == {(1, True), (1, False), (32, True), (32, False)}
+    assert specs[(1, True)] == get_preset("resnet50") and specs[(32, True)] == get_preset("resnext50_32x4d")
+    for c in (1, 32):
+        plain, residual = analytic_counts(specs[(c, False)]), analytic_counts(specs[(c, True)])
+        assert specs[(c, False)].replace(shortcut=True) == specs[(c, True)]
+        assert 0.85 < plain.params / residual.params < 1  # only the four projection shortcuts go
+    assert len({c.name for c in e.configs}) == 4 and all("sc" in c.name for c in e.configs)
 
 
 def test_presets_expand():
-    assert set(space_presets()) >= {"resnet_rs", "resnext_equal_complexity", "resnext_cifar"}
+    assert set(space_presets()) >= {"resnet_rs", "resnext_equal_complexity", "resnext_cifar",
+                                    "resnext_2x_complexity", "residual_ablation"}
     rs = load_space("resnet_rs").expand()
     assert len(rs.configs) == 175
     assert {c.spec.width_multiplier for c in rs.configs} == {0.25, 0.5, 1.0, 1.5, 2.0}
@@ -134,9 +166,9 @@ def test_scaling_space_drops_and_counts_unreachable_multipliers():
     # At 24 px, resnet_rs's first step (0.01x FLOPs -> 12 px) is too small for ResNet-18's stem.
     space = parse_space({"base": {"preset": "resnet18", "resolution": 24}, "kind": "scaling",
                          "strategies": ["resnet_rs", "cardinality"], "multipliers": [0.01, 2]})
-    points = list(space._points())
+    points = list(space._points((350,)))
     assert not any(isinstance(x, BaseException) for p in points for x in (p if isinstance(p, tuple) else (p,)))
-    e = space.expand()
+    e = space.expand(epochs=[350])
     assert [(c.tags["strategy"], c.tags["flop_multiplier"]) for c in e.configs] == [("base", 1.0), ("resnet_rs", 2.0)]
     assert e.dropped["multipliers"] == (1, "resnet_rs scaling cannot reach 0.01x the FLOPs of d18-w1-c1x64-r24")
     assert e.dropped["strategies"][0] == 2 and "bottleneck" in e.dropped["strategies"][1]
@@ -177,7 +209,7 @@ def test_expanding_and_pricing_a_space_imports_no_torch():
             "    e = load_space(name).expand()\n"
             "    price(e.configs, regimes={'rs-10': 10}, dataset_size=1000)\n"
             "e = load_space({'base': 'resnet50', 'kind': 'scaling', 'multipliers': [2],\n"
-            "                'constraints': {'max_flops': '100G'}}).expand()\n"
+            "                'constraints': {'max_flops': '100G'}}).expand(epochs=[10, 350])\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'fvcore'))\n"
             "assert not loaded, loaded\n"
             "print(len(e.configs))\n")

@@ -15,12 +15,39 @@ def test_batch_is_capped_for_small_data_to_a_power_of_two():
     assert effective_batch_size(get_regime("classic-90"), 50_000) == 256
 
 
-def test_weight_decay_groups():
+def _decayed(model, on):
+    groups = param_groups(model, 4e-5, on)
+    assert [g["weight_decay"] for g in groups] == [4e-5, 0.0]
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)] for p in groups[0]["params"]}, {names[id(p)] for p in groups[1]["params"]}
+
+
+def test_weight_decay_groups_on_a_resnet_rs_model():
+    from scaling import build_model, get_preset
+
+    model = build_model(get_preset("resnetrs50").replace(width_multiplier=0.25, resolution=64))
+    everything = {n for n, _ in model.named_parameters()}
+    bn = {n for n in everything if ".bn" in n or n.startswith("bn") or ".downsample.2." in n
+          or n.startswith(("conv1.1.", "conv1.4.", "maxpool.1."))}
+    assert bn and all(n.endswith((".weight", ".bias")) for n in bn)
+    # tensorflow/tpu resnet_main.py: L2 on every trainable variable not named 'batch_normalization'
+    decay, keep = _decayed(model, "all_but_bn")
+    assert keep == bn and decay == everything - bn
+    assert {"fc.bias", "layer1.0.se.fc1.bias", "layer1.0.se.fc2.bias"} <= decay  # biases decay
+    # torchvision's reference recipe (norm_weight_decay unset): everything
+    assert _decayed(model, "all") == (everything, set())
+    # weights only: no BN, no biases
+    decay, keep = _decayed(model, "weights")
+    assert all(n.endswith(".weight") for n in decay) and {"fc.bias", "layer1.0.se.fc1.bias"} <= keep
+    assert bn <= keep and not any(n in decay for n in bn)
+
+
+def test_each_regime_names_its_weight_decay_set():
+    assert get_regime("rs-350").weight_decay_on == "all_but_bn"
+    assert get_regime("classic-90").weight_decay_on == "all"
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
-    rs = param_groups(model, 4e-5, decay_norm_and_bias=False)
-    assert [len(g["params"]) for g in rs] == [1, 3] and [g["weight_decay"] for g in rs] == [4e-5, 0.0]
-    classic = param_groups(model, 1e-4, decay_norm_and_bias=True)
-    assert len(classic) == 1 and len(classic[0]["params"]) == 4
+    assert _decayed(model, "all_but_bn") == ({"0.weight", "0.bias"}, {"1.weight", "1.bias"})
+    assert _decayed(model, "weights") == ({"0.weight"}, {"0.bias", "1.weight", "1.bias"})
 
 
 def test_seed_epoch_repeats_the_draws_of_an_epoch():

@@ -1,7 +1,7 @@
 """archscale space: see what a space holds and costs before launching it.
 
     archscale space SPEC_OR_PRESET [--format table|csv|json] [--verify N] [--regimes ...]
-    archscale space match --target resnet50 --vary cardinality=1,2,4,8,32 --solve bottleneck_width
+    archscale space match --target resnet50 --vary cardinality=1,2,4,8,32 --solve bottleneck_width [--match block]
     archscale space scale --base resnet50 --multipliers 2,4,8,16 [--strategies depth,width,...]
     archscale space list
 """
@@ -20,6 +20,8 @@ from scaling.validate import check_choice, is_number
 from .specargs import parse_value, spec_fields
 
 ACTIONS = ("show", "match", "scale", "list")
+#: The column suffix of a match's target, by what it holds equal.
+MATCH_UNITS = {"flops": "flops", "params": "params", "block": "block_params"}
 FLOPS_NOTE = f"FLOPs per image, {FLOP_CONVENTION}"
 COST_NOTE = f"training cost = {TRAIN_FLOPS_PER_FORWARD} x forward FLOPs x training images x epochs"
 
@@ -42,7 +44,8 @@ def add_parser(sub) -> None:
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.add_argument("--verify", type=int, default=0, metavar="N",
                    help="cross-check N random configs against fvcore and report the largest relative difference")
-    s.add_argument("--regimes", default="rs-10,rs-100,rs-350", help="regimes to price (comma-separated)")
+    s.add_argument("--regimes", default="rs-10,rs-100,rs-350",
+                   help="regimes to price, and to grow the resnet_rs strategy for (comma-separated)")
     s.add_argument("--dataset-size", default=None,
                    help="training images per epoch: a number or imagenet/cifar10/cifar100/digits "
                         "(default: the space's dataset_size, else ImageNet's 1,281,167)")
@@ -50,8 +53,12 @@ def add_parser(sub) -> None:
                    help="JSON lines of 'archscale count --measure --json' on the target device: adds estimated hours")
     s.set_defaults(func=_show)
 
-    m = actions.add_parser("match", help="solve one dimension so each config matches a FLOP target")
-    m.add_argument("--target", required=True, help="a preset, FLOPs ('4.1G'), or an ArchSpec YAML file")
+    m = actions.add_parser("match", help="solve one dimension so each config matches a target's complexity")
+    m.add_argument("--target", required=True, help="a preset, an ArchSpec YAML file, or a number in --match's "
+                                                  "unit ('4.1G' FLOPs, '25M' params)")
+    m.add_argument("--match", default="flops", choices=("flops", "params", "block"),
+                   help="what to hold equal: whole-network FLOPs (default) or params, or the params of a "
+                        "first-stage block (the ResNeXt paper's Table 2 rule)")
     m.add_argument("--solve", required=True, help="bottleneck_width, width_multiplier, depth, resolution, ...")
     m.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2",
                    help="values of another field, one matched config each (repeatable: crossed)")
@@ -65,7 +72,9 @@ def add_parser(sub) -> None:
     c.add_argument("--base", required=True, help="a preset or an ArchSpec YAML file")
     c.add_argument("--multipliers", default="2,4,8,16", help="FLOP multipliers (comma-separated)")
     c.add_argument("--strategies", default=None, help="comma-separated; default all")
-    c.add_argument("--regime-epochs", type=int, default=350, help="training length for the resnet_rs strategy")
+    c.add_argument("--regime", default="rs-350",
+                   help="the regime the networks will train under: the resnet_rs strategy grows depth in long "
+                        "regimes, width in short ones (default rs-350)")
     c.add_argument("--tolerance", type=float, default=0.10, help="stated tolerance on the FLOP target")
     c.add_argument("--format", choices=("table", "csv", "json"), default="table")
     c.set_defaults(func=_scale)
@@ -142,7 +151,7 @@ def _show(args) -> int:
     from .progress import bar
 
     space = load_space(args.space)
-    expansion = space.expand()
+    expansion = space.expand(epochs=list(regime_epochs(args.regimes).values()))
     regimes = regime_epochs(args.regimes)
     size, size_label = dataset_size(args.dataset_size, space)
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
@@ -202,14 +211,16 @@ def _space_table(df, regimes: dict, hours: bool) -> str:
             "C x d": df["cardinality"].astype(str) + "x" + df["bottleneck_width"].astype(str),
             "res": df["resolution"], "params (M)": (df["params"] / 1e6).map("{:.2f}".format),
             "GFLOPs": (df["flops"] / 1e9).map("{:.3f}".format)}
-    for tag in ("group", "strategy", "flop_multiplier", "flop_ratio"):
+    for tag in ("group", "strategy", "flop_multiplier", "match_by", "match_ratio", "flop_ratio"):
         if tag in df:
             cols[tag] = df[tag]
+    if "regime_epochs" in df:  # the resnet_rs strategy's configs are made for these training lengths
+        cols["for epochs"] = df["regime_epochs"].map(lambda v: ",".join(map(str, v)) if isinstance(v, tuple) else "all")
     for r in regimes:
         if f"train_flops_{r}" in df:
-            cols[f"PFLOPs {r}"] = (df[f"train_flops_{r}"] / 1e15).map("{:.4g}".format)
+            cols[f"PFLOPs {r}"] = (df[f"train_flops_{r}"] / 1e15).map(lambda v: "-" if v != v else f"{v:.4g}")
         if hours and f"est_hours_{r}" in df:
-            cols[f"hours {r}"] = df[f"est_hours_{r}"].map("{:.3g}".format)
+            cols[f"hours {r}"] = df[f"est_hours_{r}"].map(lambda v: "-" if v != v else f"{v:.3g}")
     table = pd.DataFrame(cols)
     total = {k: "" for k in table.columns}
     total.update({"name": "TOTAL", "params (M)": f"{df['params'].sum() / 1e6:.1f}",
@@ -238,10 +249,10 @@ def _match(args) -> int:
     import pandas as pd
 
     from scaling import ArchSpec, complexity
-    from search_spaces import match_flops, resolve_target
+    from search_spaces import block_params, match, resolve_target
 
     target = _spec(args.target) if args.target.endswith((".yaml", ".yml", ".json")) else args.target
-    target_flops, label = resolve_target(target)
+    target_value, label = resolve_target(target, args.match)
     if args.base:
         base = _spec(args.base)
     elif isinstance(target, ArchSpec):
@@ -250,32 +261,36 @@ def _match(args) -> int:
         try:
             base = _spec(args.target)
         except ArchScaleError:
-            raise ArchScaleError("base", "the target is a FLOP count: name the network to vary with --base") from None
+            raise ArchScaleError("base", "the target is a count: name the network to vary with --base") from None
     vary = _parse_vary(args.vary)
     for name, _ in vary:
         check_choice(name, spec_fields(), "vary", "ArchSpec field")
     rows = []
     for combo in itertools.product(*[[(n, v) for v in values] for n, values in vary]) if vary else [()]:
         spec = ArchSpec.from_dict({**base.to_dict(), **dict(combo)})
-        r = match_flops(spec, target_flops, args.solve, step=args.step, tolerance=args.tolerance)
+        r = match(spec, target_value, args.solve, by=args.match, step=args.step, tolerance=args.tolerance)
         cx = complexity(r.spec, counter="analytic")
         rows.append({**dict(combo), args.solve: r.value, "name": r.spec.slug(), "params": cx.params,
-                     "flops": r.flops, "target_flops": target_flops, "ratio": round(r.ratio, 4)})
+                     "block_params": block_params(r.spec), "flops": r.flops, f"target_{MATCH_UNITS[args.match]}":
+                     target_value, "ratio": round(r.ratio, 4)})
     df = pd.DataFrame(rows)
     if args.format == "json":
-        print(json.dumps({"target": label, "target_flops": target_flops, "solve": args.solve,
-                          "flop_convention": FLOP_CONVENTION, "rows": [_plain(r) for r in df.to_dict("records")]},
-                         indent=1))
+        print(json.dumps({"target": label, "match": args.match, f"target_{MATCH_UNITS[args.match]}": target_value,
+                          "solve": args.solve, "flop_convention": FLOP_CONVENTION,
+                          "rows": [_plain(r) for r in df.to_dict("records")]}, indent=1))
         return 0
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False)
         return 0
-    print(f"equal-FLOP match: target {label} = {target_flops / 1e9:.3f} GFLOPs, solving {args.solve} "
-          f"({FLOPS_NOTE})")
+    amount = (f"{target_value / 1e9:.3f} GFLOPs" if args.match == "flops" else
+              f"{target_value / 1e6:.4g} M {'params' if args.match == 'params' else 'params in a first-stage block'}")
+    print(f"equal-complexity match by {args.match}: target {label} = {amount}, solving {args.solve} ({FLOPS_NOTE})")
     shown = df.assign(**{"params (M)": (df["params"] / 1e6).map("{:.2f}".format),
+                         "block params (k)": (df["block_params"] / 1e3).map("{:.1f}".format),
                          "GFLOPs": (df["flops"] / 1e9).map("{:.3f}".format),
-                         "ratio": df["ratio"].map("{:.3f}".format)}).drop(columns=["params", "flops", "target_flops"])
-    print(shown.to_string(index=False))
+                         "ratio": df["ratio"].map("{:.3f}".format)})
+    print(shown.drop(columns=["params", "block_params", "flops", f"target_{MATCH_UNITS[args.match]}"])
+          .to_string(index=False))
     return 0
 
 
@@ -285,7 +300,10 @@ def _scale(args) -> int:
     from scaling import complexity
     from search_spaces import STRATEGIES, scale
 
+    from ..regimes import get_regime
+
     base = _spec(args.base)
+    epochs = get_regime(args.regime).epochs
     strategies = [s.strip() for s in args.strategies.split(",")] if args.strategies else list(STRATEGIES)
     multipliers = parse_value(args.multipliers)
     multipliers = multipliers if isinstance(multipliers, list) else [multipliers]
@@ -294,20 +312,22 @@ def _scale(args) -> int:
         for m in multipliers:
             if not is_number(m):
                 raise ArchScaleError("multipliers", f"expected numbers such as 2,4,8, got {m!r}")
-            s = scale(base, strategy, m, tolerance=args.tolerance, regime_epochs=args.regime_epochs)
+            s = scale(base, strategy, m, tolerance=args.tolerance, regime_epochs=epochs)
             cx = complexity(s.spec, counter="analytic")
             rows.append({"strategy": strategy, "multiplier": m, "name": s.spec.slug(), "layers": "_".join(
                 map(str, s.spec.layers)), "params": cx.params, "target_flops": s.target, "flops": s.flops,
                 "ratio": round(s.ratio, 4), "within_tolerance": s.within_tolerance, "detail": s.detail})
     df = pd.DataFrame(rows)
     if args.format == "json":
-        print(json.dumps({"base": args.base, "tolerance": args.tolerance, "flop_convention": FLOP_CONVENTION,
+        print(json.dumps({"base": args.base, "regime": args.regime, "regime_epochs": epochs,
+                          "tolerance": args.tolerance, "flop_convention": FLOP_CONVENTION,
                           "rows": [_plain(r) for r in df.to_dict("records")]}, indent=1))
         return 0
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False)
         return 0
-    print(f"scaling {args.base} ({FLOPS_NOTE}); tolerance on the FLOP target: +-{args.tolerance:.0%}")
+    print(f"scaling {args.base} ({FLOPS_NOTE}); tolerance on the FLOP target: +-{args.tolerance:.0%}; "
+          f"for {args.regime} ({epochs} epochs)")
     shown = df.assign(**{"params (M)": (df["params"] / 1e6).map("{:.2f}".format),
                          "target GFLOPs": (df["target_flops"] / 1e9).map("{:.3f}".format),
                          "GFLOPs": (df["flops"] / 1e9).map("{:.3f}".format),

@@ -2,7 +2,7 @@
 
     archscale train --preset resnext29_8x64d --width-multiplier 0.25 --resolution 16 \\
         --regime rs-10 --epochs 5 --dataset digits
-    archscale train --show-regime rs-350 [--preset resnetrs101]
+    archscale train --show-regime rs-350 [--preset resnetrs350] [--json]   # every value and its source
 
 The per-epoch history is written to --output-dir (or the --checkpoint-dir) as history.csv and
 history.json (with the final summary), rewritten after every epoch.
@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, help="override the regime's batch size (LR follows linearly)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any regime field, e.g. --set weight_decay=1e-4 --set ema_decay=0")
-    p.add_argument("--show-regime", metavar="NAME", help="print a regime's settings (and its effect on the spec) and exit")
+    p.add_argument("--show-regime", metavar="NAME", help="print a regime's settings and where each comes from "
+                                                         "(and its effect on the spec; --json for JSON) and exit")
     p.add_argument("--dataset", help="digits (default), cifar10, cifar100, imagefolder or "
                                         "synthetic ('archscale list datasets')")
     p.add_argument("--dataset-loader", metavar="MODULE:FUNCTION",
@@ -149,16 +150,18 @@ def _dataset(args):
 
 
 def _show_regime(args) -> int:
+    """Every value of the regime (and, with a network, its effective regularisation) and its source."""
+    from ..recipe import regime_sources, sources_text
+
     regime = _regime(args)
     named = _spec(args, required=False)
-    print(f"regime {regime.name}: {regime.description}")
-    for key, value in regime.to_dict().items():
-        if key not in ("name", "description"):
-            print(f"  {key:24s} {value}")
-    if named:
-        print(f"effective regularisation for {named[0]}:")
-        for key, value in regime.regularization(named[1]).items():
-            print(f"  {key:24s} {value}")
+    rows = regime_sources(regime, named[1] if named else None)
+    if args.json:
+        print(json.dumps({"regime": regime.name, "description": regime.description,
+                          "spec": named[0] if named else None, "rows": rows}))
+        return 0
+    print(f"regime {regime.name}: {regime.description}" + (f"; network {named[0]}" if named else ""))
+    print(sources_text(rows))
     return 0
 
 
