@@ -16,8 +16,6 @@ import contextlib
 from dataclasses import asdict, dataclass, replace
 
 import torch
-from torch.utils.benchmark import Timer
-from torch.utils.benchmark.utils.timer import timer as clock  # synchronises the accelerator
 
 from .device import amp_dtype, cudnn_autotune, device_name, resolve_device
 from .errors import ArchScaleError
@@ -58,6 +56,11 @@ def _on(device: torch.device):
 def _timed(fn, warmup: int, iters: int) -> float:
     """Median seconds of one call of ``fn``: ``warmup`` untimed calls (at least one, whose time
     sizes the run), then Timer.blocked_autorange for about ``iters`` calls' worth of time."""
+    # imported here: torch.utils.benchmark loads torch's C++ extension tooling, which commands
+    # that time nothing need not pay for (nor see its warnings)
+    from torch.utils.benchmark import Timer
+    from torch.utils.benchmark.utils.timer import timer as clock  # synchronises the accelerator
+
     once = 0.0
     for _ in range(max(warmup, 1)):
         t0 = clock()

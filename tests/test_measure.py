@@ -68,16 +68,16 @@ def test_measure_autocasts_in_the_devices_amp_dtype():
 def test_timings_run_through_torch_utils_benchmark_timer_with_this_process_threads(monkeypatch):
     import torch
 
-    import scaling.timing as timing
+    import torch.utils.benchmark
 
     made = []
 
-    class Recording(timing.Timer):
+    class Recording(torch.utils.benchmark.Timer):
         def __init__(self, *a, **kw):
             made.append(kw.get("num_threads"))
             super().__init__(*a, **kw)
 
-    monkeypatch.setattr(timing, "Timer", Recording)
+    monkeypatch.setattr(torch.utils.benchmark, "Timer", Recording)
     spec = ArchSpec(block="basic", depth=8, widths=(8, 16, 32), stem="cifar", stem_width=8, resolution=16)
     measure(spec, device="cpu", batch_size=4, warmup=1, iters=1)
     assert made == [torch.get_num_threads()] * 3  # training, batch-1 latency, inference throughput
