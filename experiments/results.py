@@ -140,6 +140,7 @@ def build_tables(plan: list[dict], events: Iterable[dict]) -> tuple[pd.DataFrame
             "final_train_loss": _num(last.get("train_loss")),
             "train_time_s": _num(last.get("time_s")),
             "images_per_s": (sum(h.get("images_per_s") or 0 for h in evals) / len(evals)) if evals else math.nan,
+            "compile_time_s": sum(h.get("compile_time_s") or 0 for h in hist),
             "peak_memory_bytes": max((h.get("peak_memory_bytes") or 0 for h in hist), default=math.nan) or math.nan,
             "device": last.get("device", ""), "node": last.get("node", ""), "gpu_ids": last.get("gpu_ids", ""),
             "latency_ms": _num(last.get("latency_ms")), "throughput": _num(last.get("throughput")),

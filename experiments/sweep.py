@@ -34,7 +34,7 @@ DASHBOARD_HOST, DASHBOARD_PORT = "127.0.0.1", 8265
 EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
                 "images_per_s", "epoch_time_s", "time_s", "status", "device", "node", "hostname", "gpu_ids",
                 "cuda_visible_devices", "peak_memory_bytes", "latency_ms", "throughput", "batch_size", "lr_peak",
-                "effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude")
+                "compile_time_s", "effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude")
 
 
 def _tid(trial) -> str:

@@ -14,7 +14,7 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     output_dir: runs/digits_demo
     storage_path: null                 # default OUTPUT_DIR/ray; a shared path or s3://... on clusters
     retries: 0                         # retries of a failed trial, from its last checkpoint
-    trial: {checkpoint_every: 1, amp: null, compile: false, measure_inference: true}
+    trial: {checkpoint_interval_s: 60, amp: null, compile: false, measure_inference: true}
     trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
     callbacks: [mlflow]                # trackers / Tune callbacks (see experiments.trackers)
 
@@ -52,7 +52,7 @@ from .trainer import TrialConfig
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
         "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks")
-TRIAL_OPTIONS = ("checkpoint_every", "amp", "channels_last", "compile", "max_steps_per_epoch",
+TRIAL_OPTIONS = ("checkpoint_interval_s", "checkpoint_every", "amp", "channels_last", "compile", "max_steps_per_epoch",
                  "measure_inference", "fail_at_epoch")
 
 

@@ -2,15 +2,29 @@
 
 The trial reports once per epoch through a callback, ``report(metrics, checkpoint_dir)``, which is
 where the sweep plugs Ray Tune in; ``checkpoint_dir`` is a directory holding ``state.pt`` on the
-epochs a checkpoint is due, else None.
+epochs a checkpoint is due, else None. Checkpoints go by time: at the end of the first epoch that
+ends ``checkpoint_interval_s`` (default 60 s) or more after the last one, and always after the last
+epoch, so that fast epochs do not each write the weights, momentum and EMA; ``checkpoint_every``,
+when given, checkpoints every N epochs instead.
 
 Determinism: every epoch reseeds the global and data generators from (seed, epoch), so a run
 resumed from a checkpoint draws the same dropout masks, shuffles and augmentations as one that
 never stopped; on CPU the same seed gives identical metrics, resumed or not.
 
-Speed: on CUDA, bf16 autocast (fp16 with a grad scaler where bf16 is missing), channels-last and
-optional ``torch.compile``; in-memory data sets live on the device; the loss is checked for NaN
-every 50 steps and at the end of the epoch, so the loop never waits on the host otherwise.
+Speed: on CUDA, autocast in the device's ``amp_dtype`` (bf16 where it is native, else fp16 with a
+grad scaler), channels-last, cuDNN's autotuning (the batch and resolution are fixed; set for the
+trial by ``train_trial`` and restored when it returns) and optional ``torch.compile``; in-memory
+data sets live on the device; the loss is checked for NaN every 50 steps and at the end of the
+epoch, so the loop never waits on the host otherwise.
+
+Compilation: each trial starts from a fresh compiler state (``training.fresh_compiler``), so a
+process that runs many trials (a reused Ray actor) compiles every one of them. The first training
+step of a run, which compiles (and runs cuDNN's algorithm search and lazy set-up), is timed apart:
+``compile_time_s`` (when compiling) and not in ``images_per_s``. Evaluation runs the compiled
+model when the trial evaluates enough images for compiling to pay (``EVAL_COMPILE_MIN_IMAGES``).
+
+Peak memory is ``scaling.timing.PeakMemory`` started once the data set is resident, as in
+``measure()``: the model, gradients, optimiser state, EMA, activations and batches in flight.
 """
 from __future__ import annotations
 
@@ -26,14 +40,15 @@ from typing import Callable
 import torch
 
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset, spec_from_dict
-from scaling.device import device_name, resolve_device, sync
+from scaling.device import amp_dtype, cudnn_autotune, device_name, resolve_device, sync
 from scaling.files import atomic_write
-from scaling.timing import peak_rss_bytes, reset_peak_rss, time_inference
-from scaling.validate import boolean, check_keys, is_whole
+from scaling.timing import PeakMemory, time_inference
+from scaling.validate import boolean, check_keys, is_whole, number
 
+from . import training
 from .datasets import DatasetConfig, dataset_from, load_dataset
 from .regimes import Regime, regime_from
-from .training import Ema, effective_batch_size, evaluate, param_groups, seed_epoch
+from .training import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
 
 NAN_CHECK_EVERY = 50
 STATE_FILE = "state.pt"
@@ -55,8 +70,11 @@ class TrialConfig:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool = False
-    #: Write a checkpoint every N epochs (0 = never); the last epoch always gets one when N > 0.
-    checkpoint_every: int = 1
+    #: Checkpoint at the end of the first epoch that ends this many seconds (wall time) or more
+    #: after the last checkpoint (0: every epoch), and always after the last epoch.
+    checkpoint_interval_s: float = 60.0
+    #: When given, replaces the time rule: a checkpoint every N epochs and after the last (0 = never).
+    checkpoint_every: int | None = None
     #: Cap on training steps per epoch (tests and benchmarks); None = the whole data set.
     max_steps_per_epoch: int | None = None
     #: Time batch-1 latency and inference throughput of the trained model at the end.
@@ -67,7 +85,7 @@ class TrialConfig:
     verbose: bool = False
 
     def __post_init__(self):
-        for key, low, optional in (("seed", 0, False), ("cpus", 1, True), ("checkpoint_every", 0, False),
+        for key, low, optional in (("seed", 0, False), ("cpus", 1, True), ("checkpoint_every", 0, True),
                                    ("max_steps_per_epoch", 1, True), ("fail_at_epoch", 1, True)):
             v = getattr(self, key)
             if v is None and optional:
@@ -75,6 +93,7 @@ class TrialConfig:
             if not is_whole(v) or v < low:
                 raise ArchScaleError(f"trial.{key}", f"must be a whole number >= {low}"
                                                      f"{' (or left out)' if optional else ''}, got {v!r}")
+        number(self.checkpoint_interval_s, "trial.checkpoint_interval_s", low=0)
         for key in ("amp", "channels_last", "compile", "measure_inference", "verbose"):
             v = getattr(self, key)
             if v is not None or key not in ("amp", "channels_last"):
@@ -139,11 +158,17 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
     Returns a dict with status "done" or "diverged", per-epoch ``history``, best and final top-1,
     training time, peak memory, the device and the model's complexity record.
     """
-    trial = TrialRun(TrialConfig.from_dict(config))
-    trial.progress = progress
+    with cudnn_autotune():  # fixed shapes: the trial's batch and resolution (restored on return)
+        trial = TrialRun(TrialConfig.from_dict(config))
+        trial.progress = progress
+        return _train(trial, report, checkpoint_dir, resume, on_epoch)
+
+
+def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> dict:
+    """train_trial's epochs: resume, then train, report and checkpoint each epoch."""
     if resume is not None:
         trial.resume(resume)
-    trial.reset_peak_memory()
+        trial.memory.reset_peak()
     for epoch in range(trial.epoch, trial.regime.epochs):
         metrics = trial.train_epoch(epoch)
         if trial.status == "diverged":
@@ -182,8 +207,12 @@ class TrialRun:
         self.cfg = cfg
         self._set_up_device()
         self._set_up_data()
+        self.memory = PeakMemory(self.device)
+        self.memory.start()  # with the data set resident, before the model: as measure() counts
         self._set_up_model()
         self.epoch, self.history, self.train_time, self.status = 0, [], 0.0, "done"
+        self.warm = False  # whether this run has taken its first (compiling, autotuning) step
+        self.last_checkpoint = _clock()
         self.base = {"name": cfg.name or self.spec.slug(), "regime": self.regime.name, "dataset": self.data.name,
                      "seed": cfg.seed}
         self.static = {"device": device_name(self.device), "params": self.cx.params, "flops": self.cx.flops,
@@ -191,8 +220,8 @@ class TrialRun:
                        "epochs_planned": self.regime.epochs, **{f"effective_{k}": v for k, v in self.reg.items()}}
 
     def _set_up_device(self) -> None:
-        """Device, CPU threads, and precision: bf16 autocast (fp16 + grad scaler where bf16 is
-        missing) and channels-last, by default on CUDA only."""
+        """Device, CPU threads, and precision: autocast in the device's ``amp_dtype`` (bf16, or fp16
+        with a grad scaler) and channels-last, by default on CUDA only."""
         cfg = self.cfg
         self.device = resolve_device(cfg.device)
         if cfg.cpus:
@@ -200,7 +229,7 @@ class TrialRun:
         self.cuda = self.device.type == "cuda"
         self.amp = self.cuda if cfg.amp is None else cfg.amp
         channels_last = self.cuda if cfg.channels_last is None else cfg.channels_last
-        self.amp_dtype = torch.bfloat16 if (not self.cuda or torch.cuda.is_bf16_supported()) else torch.float16
+        self.amp_dtype = amp_dtype(self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.fmt = torch.channels_last if channels_last else torch.contiguous_format
 
@@ -227,7 +256,8 @@ class TrialRun:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
 
     def _set_up_model(self) -> None:
-        """The model (seeded), its complexity, SGD, the learning-rate schedule, the EMA and the loss."""
+        """The model (seeded), its complexity, SGD, the learning-rate schedule, the EMA, the loss,
+        and with ``compile`` the compiled training model (and evaluation model, when it pays)."""
         regime, steps = self.regime, self.steps_per_epoch
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(self.spec).to(self.device, memory_format=self.fmt)
@@ -236,12 +266,17 @@ class TrialRun:
                                    lr=regime.lr, momentum=regime.momentum, nesterov=regime.nesterov)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: regime.lr_at(step, steps) / regime.lr)
         self.ema = Ema(self.model, regime.ema_decay) if regime.ema_decay > 0 else None
-        self.step_model = torch.compile(self.model) if self.cfg.compile else self.model
+        self.step_model, self.eval_step_model = self.model, self.eval_model
+        if self.cfg.compile:
+            fresh_compiler()
+            self.step_model = compile_model(self.model)
+            if self.regime.epochs * self.data.val_size >= training.EVAL_COMPILE_MIN_IMAGES:
+                self.eval_step_model = compile_model(self.ema.module) if self.ema is not None else self.step_model
         self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=regime.label_smoothing)
 
     @property
     def eval_model(self) -> torch.nn.Module:
-        """The model evaluated: the EMA of the weights when the regime keeps one."""
+        """The model evaluated (uncompiled): the EMA of the weights when the regime keeps one."""
         return self.ema.module if self.ema is not None else self.model
 
     # ----- resume ---------------------------------------------------------------------------
@@ -259,46 +294,47 @@ class TrialRun:
         self.history, self.train_time, self.epoch = state["history"], state["train_time"], state["epoch"]
         torch.set_rng_state(state["rng"]["torch"])
 
-    def reset_peak_memory(self) -> None:
-        if self.cuda:
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            reset_peak_rss()
-
-    def peak_memory(self) -> int:
-        """Peak memory since ``reset_peak_memory``, in bytes: CUDA allocations, or the process's RSS."""
-        return torch.cuda.max_memory_allocated(self.device) if self.cuda else peak_rss_bytes()
+    def peak_memory(self) -> int | None:
+        """Peak training memory in bytes, as ``scaling.timing.PeakMemory`` defines it (the data set
+        not included); None where it cannot be read."""
+        return self.memory.peak()
 
     # ----- one epoch ------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict:
         """Train epoch ``epoch`` (0-based) and evaluate; returns its metrics, also added to the
         history. A loss that is not finite ends the trial: status "diverged", no evaluation."""
-        train_loss, steps, epoch_time = self._train_steps(epoch)
+        train_loss, steps, epoch_time, first_step = self._train_steps(epoch)
         self.train_time += epoch_time
         self.epoch = epoch + 1
-        row = {**self.base, "epoch": epoch + 1, "train_loss": train_loss}
+        timed_steps, timed_time = (steps - 1, epoch_time - first_step) if first_step and steps > 1 else \
+            (steps, epoch_time)
+        row = {**self.base, "epoch": epoch + 1, "train_loss": train_loss,
+               "compile_time_s": first_step if self.cfg.compile else 0.0}
         if not math.isfinite(train_loss):
             self.status = "diverged"
             metrics = {**row, "status": "diverged", "lr": self.opt.param_groups[0]["lr"], "epoch_time_s": epoch_time,
                        "time_s": self.train_time, **self.static, "peak_memory_bytes": self.peak_memory()}
         else:
-            val = evaluate(self.eval_model, self.data, max(self.batch, 256), self.device, self.autocast)
+            val = evaluate(self.eval_step_model, self.data, max(self.batch, 256), self.device, self.autocast,
+                           self.fmt, fixed_shape=self.eval_step_model is not self.eval_model)
             last = self.epoch == self.regime.epochs
             metrics = {**row, **val, "lr": self.opt.param_groups[0]["lr"],
-                       "images_per_s": steps * self.batch / epoch_time, "epoch_time_s": epoch_time,
+                       "images_per_s": timed_steps * self.batch / timed_time, "epoch_time_s": epoch_time,
                        "time_s": self.train_time, "status": "done" if last else "running", **self.static,
                        "peak_memory_bytes": self.peak_memory(), **(self.inference() if last else {})}
         self.history.append(metrics)
         return metrics
 
-    def _train_steps(self, epoch: int) -> tuple[float, int, float]:
-        """(mean training loss, steps, seconds) of one epoch's optimiser steps. The data order,
-        augmentation and dropout are seeded from (seed, epoch); the loss is checked for NaN every
-        ``NAN_CHECK_EVERY`` steps (the loss is then NaN) and read once at the end."""
+    def _train_steps(self, epoch: int) -> tuple[float, int, float, float]:
+        """(mean training loss, steps, seconds, seconds of the run's first step if this epoch took
+        it, else 0) of one epoch's optimiser steps. The data order, augmentation and dropout are
+        seeded from (seed, epoch); the loss is checked for NaN every ``NAN_CHECK_EVERY`` steps (the
+        loss is then NaN) and read once at the end. The run's first step, which compiles (and runs
+        cuDNN's algorithm search and lazy set-up), is waited for and timed apart."""
         gen = seed_epoch(self.cfg.seed, epoch)
         self.step_model.train()
         total = torch.zeros((), device=self.device)
-        steps = 0
+        steps, first_step = 0, 0.0
         sync(self.device)
         t0 = time.perf_counter()
         if self.cfg.fail_at_epoch == epoch + 1:
@@ -320,13 +356,16 @@ class TrialRun:
                 self.ema.update(self.model)
             total += loss.detach()
             steps += 1
+            if not self.warm:
+                sync(self.device)
+                first_step, self.warm = time.perf_counter() - t0, True
             if steps % NAN_CHECK_EVERY == 0 and not torch.isfinite(total):
                 break
         sync(self.device)
         epoch_time = time.perf_counter() - t0
         if self.progress is not None:
             batches.close()
-        return (total / max(steps, 1)).item(), steps, epoch_time
+        return (total / max(steps, 1)).item(), steps, epoch_time, first_step
 
     def inference(self) -> dict:
         """Batch-1 latency (ms) and inference throughput (images/s) of the evaluated model, when
@@ -345,9 +384,13 @@ class TrialRun:
 
     # ----- checkpoint state -----------------------------------------------------------------
     def checkpoint_due(self) -> bool:
-        """A checkpoint every ``checkpoint_every`` epochs and after the last (none when it is 0)."""
-        every = self.cfg.checkpoint_every
-        return bool(every) and (self.epoch % every == 0 or self.epoch == self.regime.epochs)
+        """Whether the epoch just trained ends with a checkpoint: the last epoch always does;
+        otherwise ``checkpoint_interval_s`` or more since the last checkpoint (or the start), or,
+        when ``checkpoint_every`` is given, every that many epochs (none at all when it is 0)."""
+        every, last = self.cfg.checkpoint_every, self.epoch == self.regime.epochs
+        if every is not None:
+            return bool(every) and (self.epoch % every == 0 or last)
+        return last or _clock() - self.last_checkpoint >= self.cfg.checkpoint_interval_s
 
     def state(self) -> dict:
         """Everything a resumed run needs to continue exactly: weights, optimiser, schedule, EMA,
@@ -364,13 +407,14 @@ class TrialRun:
         ckpt = str(checkpoint_dir) if checkpoint_dir else tempfile.mkdtemp(prefix="archscale-ckpt-")
         state = self.state()
         atomic_write(Path(ckpt) / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        self.last_checkpoint = _clock()
         return ckpt
 
     # ----- final metrics --------------------------------------------------------------------
     def final_metrics(self) -> dict:
         """The trial's result: status, final and best top-1/top-5 (percent), losses, training time
-        (s), mean images/s, peak memory (bytes), latency and throughput, complexity, the effective
-        spec, and the per-epoch history."""
+        (s, compilation included), compile time (s), mean images/s, peak memory (bytes), latency
+        and throughput, complexity, the effective spec, and the per-epoch history."""
         evals = [h for h in self.history if "val_top1" in h]
         last = evals[-1] if evals else {}
         timing = {k: last[k] for k in ("latency_ms", "throughput") if k in last}
@@ -384,15 +428,21 @@ class TrialRun:
             "best_top5": max((h["val_top5"] for h in evals), default=nan),
             "final_val_loss": last.get("val_loss", nan),
             "final_train_loss": self.history[-1]["train_loss"] if self.history else nan,
-            "train_time_s": self.train_time,
+            "train_time_s": self.train_time, "compile_time_s": sum(h.get("compile_time_s", 0.0) for h in self.history),
             "images_per_s": (sum(h.get("images_per_s", 0) for h in evals) / len(evals)) if evals else nan,
             **self.static, "peak_memory_bytes": self.peak_memory(), **timing, "lr": self.regime.lr,
             "spec": self.spec.to_dict(), "history": self.history,
         }
 
 
+def _clock() -> float:
+    """Seconds on a monotonic clock (what checkpoint intervals are measured with)."""
+    return time.monotonic()
+
+
 def _epoch_line(m: dict, epochs: int) -> str:
     """The verbose progress line of an evaluated epoch."""
     return (f"epoch {m['epoch']:>3}/{epochs}  loss {m['train_loss']:.4f}  val loss {m['val_loss']:.4f}  "
             f"top-1 {m['val_top1']:5.2f}%  top-5 {m['val_top5']:5.2f}%  lr {m['lr']:.4g}  "
-            f"{m['images_per_s']:.0f} img/s  {m['epoch_time_s']:.1f}s")
+            f"{m['images_per_s']:.0f} img/s  {m['epoch_time_s']:.1f}s"
+            + (f" (compiling {m['compile_time_s']:.1f}s)" if m.get("compile_time_s") else ""))

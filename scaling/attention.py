@@ -50,20 +50,22 @@ class SplitAttn(nn.Module):
 
     def forward(self, x):
         x = F.relu(self.bn0(self.conv(x)), inplace=True)
-        b, rc, h, w = x.shape
-        splits = x.view(b, self.radix, rc // self.radix, h, w)
-        gap = F.adaptive_avg_pool2d(splits.sum(1), 1)
-        attn = self.fc2(F.relu(self.bn1(self.fc1(gap)), inplace=True))
-        if self.radix > 1:
-            attn = attn.view(b, self.groups, self.radix, -1).transpose(1, 2)
-            attn = F.softmax(attn, dim=1).reshape(b, self.radix, rc // self.radix, 1, 1)
-            return (splits * attn).sum(1)
-        return x * torch.sigmoid(attn)
+        if self.radix == 1:
+            attn = self.fc2(F.relu(self.bn1(self.fc1(F.adaptive_avg_pool2d(x, 1))), inplace=True))
+            return x * torch.sigmoid(attn)
+        # The splits are channel slices of x, summed elementwise, so a channels-last x stays
+        # channels-last (a 5-D view and .sum(1) would hand the next layer a contiguous tensor).
+        splits = x.chunk(self.radix, dim=1)
+        attn = self.fc2(F.relu(self.bn1(self.fc1(F.adaptive_avg_pool2d(_sum(splits), 1))), inplace=True))
+        attn = attn.view(x.shape[0], self.groups, self.radix, -1).transpose(1, 2)
+        attn = F.softmax(attn, dim=1).reshape(x.shape[0], self.radix, -1, 1, 1)
+        return _sum(split * attn[:, i] for i, split in enumerate(splits))
 
 
 class SelectiveKernelAttn(nn.Module):
     """SKNet's fuse and select: sum the paths, pool, 1x1 reduce-BN-ReLU, 1x1 to a logit per path and
-    channel, softmax across paths. Returns the weights, shape (batch, paths, channels, 1, 1)."""
+    channel, softmax across paths. Takes the paths' outputs (a sequence of (batch, channels, h, w)
+    tensors); returns the weights, shape (batch, paths, channels, 1, 1)."""
 
     def __init__(self, channels: int, paths: int, attn: int):
         super().__init__()
@@ -73,7 +75,7 @@ class SelectiveKernelAttn(nn.Module):
         self.fc_select = nn.Conv2d(attn, channels * paths, 1, bias=False)
 
     def forward(self, feats):
-        s = F.adaptive_avg_pool2d(feats.sum(1), 1)
+        s = F.adaptive_avg_pool2d(_sum(feats), 1)
         s = self.fc_select(F.relu(self.bn(self.fc_reduce(s)), inplace=True))
         return F.softmax(s.view(s.shape[0], self.paths, -1, 1, 1), dim=1)
 
@@ -81,7 +83,7 @@ class SelectiveKernelAttn(nn.Module):
 class SelectiveKernel(nn.Module):
     """SKNet's selective-kernel convolution in place of a bottleneck's 3x3 (timm's SelectiveKernel
     with ``split_input=False``, as the paper): every path sees the whole input; the outputs are
-    weighted per channel by the attention and summed."""
+    weighted per channel by the attention and summed (elementwise, so channels-last stays so)."""
 
     def __init__(self, channels: int, stride: int, groups: int, paths: int, reduction: int, min_width: int,
                  dilated: bool):
@@ -91,5 +93,15 @@ class SelectiveKernel(nn.Module):
         self.attn = SelectiveKernelAttn(channels, paths, sk_attn_channels(channels, reduction, min_width))
 
     def forward(self, x):
-        feats = torch.stack([path(x) for path in self.paths], dim=1)
-        return (feats * self.attn(feats)).sum(1)
+        feats = [path(x) for path in self.paths]
+        weights = self.attn(feats)
+        return _sum(feat * weights[:, i] for i, feat in enumerate(feats))
+
+
+def _sum(tensors):
+    """The elementwise sum of tensors, in order (keeps their memory format, unlike stack + sum)."""
+    it = iter(tensors)
+    total = next(it)
+    for t in it:
+        total = total + t
+    return total

@@ -1,13 +1,23 @@
-"""Measured cost of a network on a real device: latency, throughput, training speed, peak memory."""
+"""Measured cost of a network on a real device: latency, throughput, training speed, peak memory.
+
+Timings use ``torch.utils.benchmark.Timer`` (it synchronises the accelerator around each timed
+block and runs with this process's thread count) after explicit warm-up calls, which take the
+first-call costs (cuDNN's algorithm search, lazy initialisation, compilation) out of the figures.
+
+Peak memory has one definition, ``PeakMemory``, used both here and by the trial trainer: the most
+memory in use while the work ran, less what was in use when the meter started. Both start it
+after any data set is resident and before the model is built, so it counts the model's weights,
+gradients, optimiser state (and a trial's EMA copy), activations and the batches in flight, and
+leaves out the data set, the CUDA context and the loaded libraries.
+"""
 from __future__ import annotations
 
-import statistics
-import time
+import contextlib
 from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from .device import device_name, resolve_device, sync
+from .device import amp_dtype, cudnn_autotune, device_name, resolve_device
 from .errors import ArchScaleError
 from .model import build_model
 from .spec import ArchSpec
@@ -27,8 +37,9 @@ class Measurement:
     throughput: float
     #: Training images per second at ``batch_size`` (forward, backward, SGD step); None if skipped.
     train_throughput: float | None
-    #: Peak memory of the training step in bytes (model, gradients, optimizer state, activations):
-    #: CUDA allocator peak on GPUs, resident-set growth on Linux CPUs; None where unmeasurable.
+    #: Peak memory of the training step in bytes, as ``PeakMemory`` defines it (model, gradients,
+    #: optimizer state, activations): CUDA allocator peak on GPUs, resident-set growth on Linux
+    #: CPUs; None where unmeasurable or when training was skipped.
     peak_memory_bytes: int | None
     dtype: str = "float32"
     channels_last: bool = False
@@ -37,17 +48,26 @@ class Measurement:
         return asdict(self)
 
 
-def _timed(fn, device, warmup: int, iters: int) -> list[float]:
-    for _ in range(warmup):
+def _on(device: torch.device):
+    """Make ``device`` the current CUDA device (the Timer synchronises the current one)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _timed(fn, warmup: int, iters: int) -> float:
+    """Median seconds of one call of ``fn``: ``warmup`` untimed calls (at least one, whose time
+    sizes the run), then Timer.blocked_autorange for about ``iters`` calls' worth of time."""
+    # imported here: torch.utils.benchmark loads torch's C++ extension tooling, which commands
+    # that time nothing need not pay for (nor see its warnings)
+    from torch.utils.benchmark import Timer
+    from torch.utils.benchmark.utils.timer import timer as clock  # synchronises the accelerator
+
+    once = 0.0
+    for _ in range(max(warmup, 1)):
+        t0 = clock()
         fn()
-    sync(device)
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return times
+        once = clock() - t0
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=iters * once).median
 
 
 def _rss_bytes(field: str) -> int | None:
@@ -76,20 +96,58 @@ def reset_peak_rss() -> bool:
         return False
 
 
+class PeakMemory:
+    """Peak memory that work adds on a device, in bytes: the high-water mark since ``start()`` less
+    what was in use at ``start()``.
+
+    CUDA: the caching allocator's ``max_memory_allocated`` (tensors only; not the CUDA context or
+    the allocator's cached free blocks). CPU: the process's resident set (VmHWM over VmRSS, Linux
+    only), a coarser figure: it also holds library code first paged in by the work (tens of MB)
+    and can miss memory freed earlier and reused; None where it cannot be read.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device, self.base, self.ok = device, None, False
+
+    def start(self) -> None:
+        """Take what is in use now as the baseline and reset the high-water mark to it."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base, self.ok = torch.cuda.memory_allocated(self.device), True
+        else:
+            self.ok = reset_peak_rss()
+            self.base = _rss_bytes("VmRSS")
+
+    def reset_peak(self) -> None:
+        """Reset the high-water mark to what is in use now, keeping the baseline (e.g. after a
+        checkpoint was loaded and dropped)."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self.ok = self.ok and reset_peak_rss()
+
+    def peak(self) -> int | None:
+        """Bytes above the baseline at the high-water mark (never negative), or None."""
+        if self.device.type == "cuda":
+            return max(0, torch.cuda.max_memory_allocated(self.device) - self.base)
+        hwm = peak_rss_bytes()
+        if not self.ok or hwm is None or self.base is None:
+            return None
+        return max(0, hwm - self.base)  # RSS counters are approximate by a few pages
+
+
 def time_inference(model: torch.nn.Module, shape: tuple, device: torch.device, batch_size: int,
                    warmup: int = 3, iters: int = 10, autocast=None, memory_format=torch.contiguous_format
                    ) -> tuple[float, float]:
     """(median batch-1 latency in ms, inference images/s at ``batch_size``) of ``model`` in eval mode."""
-    import contextlib
-
     autocast = autocast or contextlib.nullcontext
     was_training = model.training
     model.eval()
     x1 = torch.randn(1, *shape, device=device).to(memory_format=memory_format)
     xb = torch.randn(batch_size, *shape, device=device).to(memory_format=memory_format)
-    with torch.inference_mode(), autocast():
-        lat = statistics.median(_timed(lambda: model(x1), device, warmup, iters))
-        tput = batch_size / statistics.median(_timed(lambda: model(xb), device, warmup, iters))
+    with torch.inference_mode(), autocast(), _on(device):
+        lat = _timed(lambda: model(x1), warmup, iters)
+        tput = batch_size / _timed(lambda: model(xb), warmup, iters)
     model.train(was_training)
     return lat * 1e3, tput
 
@@ -99,8 +157,10 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
             amp: bool | None = None, channels_last: bool | None = None) -> Measurement:
     """Measure ``spec`` on ``device``: batch-1 latency, inference and training throughput, peak memory.
 
-    Each timing runs ``warmup`` untimed iterations first and reports the median of ``iters``.
-    On CUDA, ``amp`` (bf16 autocast) and ``channels_last`` default to on; on CPU to off.
+    Each timing runs ``warmup`` untimed iterations first, then reports the median over about
+    ``iters`` timed ones (torch.utils.benchmark.Timer). On CUDA, ``amp`` (autocast in the device's
+    ``amp_dtype``: bf16, or fp16 with a gradient scaler) and ``channels_last`` default to on, with
+    cuDNN's autotuning as in training; on CPU to off.
     """
     if batch_size < 1:
         raise ArchScaleError("batch_size", f"must be positive, got {batch_size}")
@@ -114,54 +174,54 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
     amp = cuda if amp is None else amp
     channels_last = cuda if channels_last is None else channels_last
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    dtype = amp_dtype(dev)
 
     def autocast():
         return torch.autocast(dev.type, dtype=dtype, enabled=amp)
 
     if cuda:
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(dev)
-        base_mem = torch.cuda.memory_allocated(dev)
-    else:
-        peak_ok = reset_peak_rss()
-        base_mem = _rss_bytes("VmRSS")
-    model = build_model(spec).to(dev, memory_format=fmt)
-    shape = (spec.in_channels, spec.resolution, spec.resolution)
-    xb = torch.randn(batch_size, *shape, device=dev).to(memory_format=fmt)
-
-    train_ips = None
-    if train:
-        model.train()
-        y = torch.randint(0, spec.num_classes, (batch_size,), device=dev)
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            with autocast():
-                loss = torch.nn.functional.cross_entropy(model(xb), y)
-            loss.backward()
-            opt.step()
-
-        try:
-            times = _timed(step, dev, warmup, iters)
-        except ValueError as e:  # batch norm in training mode over a single value per channel
-            if "more than 1 value per channel" not in str(e):
-                raise
-            raise ArchScaleError("batch_size", f"{batch_size} is too small to train {spec.slug()} at "
-                                               f"{spec.resolution} px: a batch-norm layer sees 1 value per channel "
-                                               f"(a 1x1 feature map or a pooled attention branch); use 2 or more"
-                                 ) from None
-        train_ips = batch_size / statistics.median(times)
-    if cuda:
-        peak = torch.cuda.max_memory_allocated(dev) - base_mem
-    else:
-        hwm = peak_rss_bytes()
-        # RSS counters are approximate by a few pages: a tiny model's growth can read slightly negative
-        peak = max(0, hwm - base_mem) if (peak_ok and hwm is not None and base_mem is not None and train) else None
-
-    lat, tput = time_inference(model, shape, dev, batch_size, warmup, iters, autocast, fmt)
+    memory = PeakMemory(dev)
+    with cudnn_autotune(), _on(dev):
+        memory.start()
+        model = build_model(spec).to(dev, memory_format=fmt)
+        shape = (spec.in_channels, spec.resolution, spec.resolution)
+        train_ips = peak = None
+        if train:
+            train_ips = batch_size / _time_training(model, spec, shape, dev, batch_size, fmt, autocast,
+                                                    amp and dtype == torch.float16, warmup, iters)
+            peak = memory.peak()
+        lat, tput = time_inference(model, shape, dev, batch_size, warmup, iters, autocast, fmt)
     return Measurement(device=device_name(dev), batch_size=batch_size, resolution=spec.resolution,
                        latency_ms=lat, throughput=tput, train_throughput=train_ips,
                        peak_memory_bytes=peak, dtype=str(dtype).replace("torch.", "") if amp else "float32",
                        channels_last=channels_last)
+
+
+def _time_training(model, spec: ArchSpec, shape: tuple, dev: torch.device, batch_size: int, fmt, autocast,
+                   scaled: bool, warmup: int, iters: int) -> float:
+    """Median seconds of one training step (forward, backward, SGD with momentum; a gradient scaler
+    when ``scaled``, as the trainer has for fp16)."""
+    model.train()
+    xb = torch.randn(batch_size, *shape, device=dev).to(memory_format=fmt)
+    y = torch.randint(0, spec.num_classes, (batch_size,), device=dev)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    scaler = torch.amp.GradScaler(dev.type, enabled=scaled)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with autocast():
+            loss = torch.nn.functional.cross_entropy(model(xb), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    try:
+        return _timed(step, warmup, iters)
+    except ValueError as e:  # batch norm in training mode over a single value per channel
+        if "more than 1 value per channel" not in str(e):
+            raise
+        raise ArchScaleError("batch_size", f"{batch_size} is too small to train {spec.slug()} at "
+                                           f"{spec.resolution} px: a batch-norm layer sees 1 value per channel "
+                                           f"(a 1x1 feature map or a pooled attention branch); use 2 or more"
+                             ) from None

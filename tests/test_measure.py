@@ -56,3 +56,51 @@ def test_measure_rejects_missing_cuda_and_bad_batch():
     if not torch.cuda.is_available():
         with pytest.raises(ArchScaleError, match="no GPU"):
             measure(spec, device="cuda")
+
+
+def test_measure_autocasts_in_the_devices_amp_dtype():
+    # one choice of mixed-precision type for the trainer and measure(): bf16 on CPU (never fp16)
+    spec = ArchSpec(block="basic", depth=8, widths=(8, 16, 32), stem="cifar", stem_width=8, resolution=16)
+    m = measure(spec, device="cpu", batch_size=4, warmup=1, iters=1, amp=True)
+    assert m.dtype == "bfloat16"
+
+
+def test_timings_run_through_torch_utils_benchmark_timer_with_this_process_threads(monkeypatch):
+    import torch
+
+    import torch.utils.benchmark
+
+    made = []
+
+    class Recording(torch.utils.benchmark.Timer):
+        def __init__(self, *a, **kw):
+            made.append(kw.get("num_threads"))
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(torch.utils.benchmark, "Timer", Recording)
+    spec = ArchSpec(block="basic", depth=8, widths=(8, 16, 32), stem="cifar", stem_width=8, resolution=16)
+    measure(spec, device="cpu", batch_size=4, warmup=1, iters=1)
+    assert made == [torch.get_num_threads()] * 3  # training, batch-1 latency, inference throughput
+
+
+def test_peak_memory_counts_what_is_allocated_after_start_only():
+    import sys
+
+    import pytest
+    import torch
+
+    from scaling.timing import PeakMemory
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak RSS is read from /proc")
+    mb = 2**20
+    before = torch.ones(64 * mb, dtype=torch.uint8)  # resident before the meter starts: not counted
+    meter = PeakMemory(torch.device("cpu"))
+    meter.start()
+    assert meter.peak() < 16 * mb
+    during = torch.ones(96 * mb, dtype=torch.uint8)  # written, so resident
+    del during
+    assert 90 * mb <= meter.peak() < 96 * mb + 16 * mb  # the high-water mark stays after the free
+    meter.reset_peak()
+    assert meter.peak() < 16 * mb
+    del before

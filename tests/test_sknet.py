@@ -52,7 +52,7 @@ def test_kernels_real_or_dilated():
 
 def test_selection_is_a_softmax_across_paths():
     sk = SelectiveKernel(16, 1, 2, paths=3, reduction=4, min_width=8, dilated=True).eval()
-    feats = torch.randn(2, 3, 16, 5, 5)
+    feats = list(torch.randn(2, 3, 16, 5, 5).unbind(1))  # the three paths' outputs
     weights = sk.attn(feats)
     assert weights.shape == (2, 3, 16, 1, 1)
     torch.testing.assert_close(weights.sum(1), torch.ones(2, 16, 1, 1))

@@ -74,7 +74,8 @@ def _kill_mid_sweep(tmp_path, on_first_epoch=None):
     checkpoint, so that trial's checkpoint is on record). Returns (command, env, output dir,
     trials that had ended, number of events so far)."""
     out = tmp_path / "out"
-    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24)
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24,
+                      trial={"max_steps_per_epoch": 24, "checkpoint_interval_s": 0})  # a checkpoint every epoch
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(spec))
     cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(f), "--quiet", "--num-cpus", "2"]

@@ -19,7 +19,8 @@ def config(**kw):
     return base
 
 
-TIMINGS = ("train_time_s", "images_per_s", "epoch_time_s", "time_s", "peak_memory_bytes", "latency_ms", "throughput")
+TIMINGS = ("train_time_s", "images_per_s", "epoch_time_s", "time_s", "compile_time_s", "peak_memory_bytes",
+           "latency_ms", "throughput")
 
 
 def strip(result):
@@ -42,7 +43,7 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
     def report(m, ckpt):  # the checkpoint exists while the reporter runs (Tune copies it then)
         calls.append((m, ckpt, (Path(ckpt) / "state.pt").is_file()))
 
-    result = train_trial(config(), report=report)
+    result = train_trial(config(checkpoint_interval_s=0), report=report)
     assert [m["epoch"] for m, _, _ in calls] == [1, 2, 3]
     for m, ckpt, existed in calls:
         assert {"train_loss", "val_loss", "val_top1", "val_top5", "lr", "images_per_s", "epoch_time_s"} <= set(m)
@@ -50,6 +51,154 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
     assert result["status"] == "done" and result["epochs_done"] == 3
     assert {"best_top1", "final_top1", "train_time_s", "peak_memory_bytes", "device", "params", "flops"} <= set(result)
     assert calls[-1][0]["status"] == "done" and calls[-1][0]["latency_ms"] > 0 and calls[-1][0]["throughput"] > 0
+
+
+def _checkpointed_epochs(monkeypatch, epoch_s: float, **kw) -> list[int]:
+    """The epochs that end with a checkpoint when each epoch takes ``epoch_s`` on the trainer's clock."""
+    from experiments import trainer
+
+    now = [0.0]
+    monkeypatch.setattr(trainer, "_clock", lambda: now[0])
+    saved = []
+
+    def report(m, ckpt):
+        now[0] += epoch_s
+        saved.append(ckpt is not None)
+
+    # the clock moves in the report, after the epoch's checkpoint decision: the decision at epoch
+    # n sees (n - 1) * epoch_s
+    train_trial(config(regime={"name": "rs-10", "epochs": 7}, max_steps_per_epoch=1, measure_inference=False, **kw),
+                report=report)
+    return [i + 1 for i, s in enumerate(saved) if s]
+
+
+def test_checkpoints_go_by_time_and_always_after_the_last_epoch(monkeypatch):
+    # 25 s epochs, at most one checkpoint a minute: the clock reads 0, 25, 50, 75 (save), 100, 125,
+    # 150 (save) at the ends of epochs 1-7; the last epoch always saves
+    assert _checkpointed_epochs(monkeypatch, 25.0) == [4, 7]
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=30) == [3, 5, 7]
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=0) == [1, 2, 3, 4, 5, 6, 7]
+    assert _checkpointed_epochs(monkeypatch, 0.5) == [7]  # fast epochs: one checkpoint, at the end
+
+
+def test_checkpoint_every_replaces_the_time_rule(monkeypatch):
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3) == [3, 6, 7]
+    assert _checkpointed_epochs(monkeypatch, 0.5, checkpoint_every=1) == [1, 2, 3, 4, 5, 6, 7]
+    assert _checkpointed_epochs(monkeypatch, 100.0, checkpoint_every=0) == []
+
+
+def test_checkpoint_interval_is_validated(capsys):
+    from scaling import ArchScaleError
+
+    with pytest.raises(ArchScaleError, match=r"^trial\.checkpoint_interval_s: "):
+        TrialConfig.from_dict(config(checkpoint_interval_s=-1))
+    assert TrialConfig.from_dict(config()).checkpoint_interval_s == 60.0
+    assert main(["train", "--preset", "resnet18", "--resolution", "32", "--checkpoint-interval-s", "-5"]) == 2
+    assert "trial.checkpoint_interval_s" in capsys.readouterr().err
+
+
+def test_cudnn_autotuning_is_on_for_the_trial_and_restored_after(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    seen = []
+    train_trial(config(regime={"name": "rs-10", "epochs": 1}, measure_inference=False),
+                report=lambda m, c: seen.append(torch.backends.cudnn.benchmark))
+    assert seen == [True] and torch.backends.cudnn.benchmark is False
+    with pytest.raises(RuntimeError, match="injected failure"):
+        train_trial(config(fail_at_epoch=1))
+    assert torch.backends.cudnn.benchmark is False
+
+
+def test_peak_memory_leaves_out_the_resident_data_set_as_measure_does():
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak RSS is read from /proc")
+    # a fresh process (freed memory of other tests would hide growth); 302 MB of uint8 images, a
+    # tiny network at batch 8: the data set alone is far above the training step's peak (on CPU the
+    # resident-set growth also holds library code paged in on first use, tens of MB)
+    code = ("from experiments.trainer import train_trial; from tests.test_trainer import TINY; "
+            "r = train_trial({'spec': TINY.replace(resolution=64).to_dict(), 'regime': {'name': 'rs-10', 'epochs': 1, "
+            "'batch_size': 8}, 'dataset': {'name': 'synthetic', 'train_size': 24576, 'val_size': 8, "
+            "'num_classes': 10}, 'max_steps_per_epoch': 2, 'measure_inference': False}); "
+            "print(r['peak_memory_bytes'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    data_bytes = 24576 * 3 * 64 * 64
+    peak = int(out.split()[-1])
+    assert 0 < peak < data_bytes / 2
+
+
+def _compiled_trials(monkeypatch, widths: list[int], **kw) -> list[bool]:
+    """Train one tiny network per last-stage width in this process, compiled (dynamo with the eager
+    backend, the evaluation model too); for each, whether every frame dynamo met was compiled."""
+    from torch._dynamo.utils import counters
+
+    from experiments import training
+
+    monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "eager")
+    monkeypatch.setattr(training, "EVAL_COMPILE_MIN_IMAGES", 0)
+    ok = []
+    for w in widths:
+        counters.clear()
+        train_trial(config(spec=TINY.replace(widths=(8, 16, w)).to_dict(), regime={"name": "rs-10", "epochs": 1},
+                           compile=True, max_steps_per_epoch=2, measure_inference=False, **kw))
+        frames = counters["frames"]
+        ok.append(frames["ok"] >= 2 and frames["ok"] == frames["total"])  # training and evaluation
+    return ok
+
+
+def test_every_trial_in_one_process_runs_compiled(monkeypatch):
+    # a reused Ray actor trains trial after trial; each trial uses 2 of dynamo's entries for the
+    # network's forward (training, evaluation), so with the limit at 2 a second architecture in
+    # the same process would run uncompiled unless each trial starts afresh
+    import torch._dynamo
+
+    with torch._dynamo.config.patch(recompile_limit=2):
+        assert _compiled_trials(monkeypatch, [32, 40, 48]) == [True, True, True]
+
+
+@pytest.mark.slow
+def test_nine_architectures_in_one_process_all_run_compiled(monkeypatch):
+    # dynamo's own limit (8 entries per code object): the 9th network used to run uncompiled
+    assert _compiled_trials(monkeypatch, [8 * i for i in range(2, 11)]) == [True] * 9
+
+
+def test_compile_time_is_reported_apart_from_images_per_s(monkeypatch):
+    monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "eager")
+    r = train_trial(config(compile=True, max_steps_per_epoch=3))
+    first, *rest = r["history"]
+    assert first["compile_time_s"] > 0 and [h["compile_time_s"] for h in rest] == [0.0, 0.0]
+    assert r["compile_time_s"] == first["compile_time_s"]
+    # epoch 1's images/s counts the steps after the compiling one; its epoch time holds all three
+    batch = r["batch_size"]
+    assert first["images_per_s"] == pytest.approx(2 * batch / (first["epoch_time_s"] - first["compile_time_s"]))
+    assert rest[0]["images_per_s"] == pytest.approx(3 * batch / rest[0]["epoch_time_s"])
+    assert r["train_time_s"] == pytest.approx(sum(h["epoch_time_s"] for h in r["history"]))
+    assert train_trial(config())["compile_time_s"] == 0.0
+
+
+def test_compiled_evaluation_gives_the_metrics_of_eager_evaluation(monkeypatch):
+    from experiments import training
+
+    monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "eager")
+    calls = []
+    evaluate = training.evaluate
+
+    def spy(model, *a, **kw):
+        calls.append((type(model).__name__, kw.get("fixed_shape")))
+        return evaluate(model, *a, **kw)
+
+    monkeypatch.setattr("experiments.trainer.evaluate", spy)
+    plain = train_trial(config(regime={"name": "rs-10", "epochs": 1}, compile=True))
+    monkeypatch.setattr(training, "EVAL_COMPILE_MIN_IMAGES", 0)
+    compiled = train_trial(config(regime={"name": "rs-10", "epochs": 1}, compile=True))
+    assert calls == [("ResNet", False), ("OptimizedModule", True)]  # digits: 360 validation images, 2 batches
+    for key in ("val_top1", "val_top5"):
+        assert compiled["history"][0][key] == plain["history"][0][key]
+    assert compiled["final_val_loss"] == pytest.approx(plain["final_val_loss"], rel=1e-5)
 
 
 def test_injected_failure_raises():
@@ -69,7 +218,8 @@ def test_checkpoint_resume_gives_the_same_final_metrics(tmp_path):
 
     ckdir = tmp_path / "ck"
     with pytest.raises(Crash):
-        train_trial(config(regime={"name": "rs-10", "epochs": 4}), report=crash_after_two, checkpoint_dir=ckdir)
+        train_trial(config(regime={"name": "rs-10", "epochs": 4}, checkpoint_every=1), report=crash_after_two,
+                    checkpoint_dir=ckdir)
     state = load_checkpoint(ckdir)  # torch.load(weights_only=True)
     assert state["epoch"] == 2 and {"model", "optimizer", "scheduler", "ema", "rng"} <= set(state)
     assert [p.name for p in ckdir.iterdir()] == ["state.pt"]  # atomic: no temp files left
@@ -216,6 +366,6 @@ def test_randaugment_runs_are_identical_for_a_seed_and_when_resumed(tmp_path):
         if metrics["epoch"] == 1:
             raise Crash()
 
-    with pytest.raises(Crash):
-        train_trial(config(regime=regime), report=crash_after_one, checkpoint_dir=tmp_path)
+    with pytest.raises(Crash):  # checkpoint every epoch, so the first is on disk
+        train_trial(config(regime=regime, checkpoint_interval_s=0), report=crash_after_one, checkpoint_dir=tmp_path)
     assert strip(train_trial(config(regime=regime), checkpoint_dir=tmp_path, resume=tmp_path)) == strip(full)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from experiments.regimes import get_regime
-from experiments.training import Ema, effective_batch_size, evaluate, param_groups, seed_epoch
+from experiments.training import Ema, compile_model, effective_batch_size, evaluate, param_groups, seed_epoch
 
 
 def test_batch_is_capped_for_small_data_to_a_power_of_two():
@@ -82,3 +82,45 @@ def test_evaluate_reports_percent_top1_and_top5():
     model = torch.nn.Identity()
     m = evaluate(model, Data(), 2, torch.device("cpu"), lambda: torch.autocast("cpu", enabled=False))
     assert m["val_top1"] == 50.0 and m["val_top5"] == 100.0 and m["val_loss"] > 0
+
+
+class _FiveImages:
+    val_size = 5
+
+    def val_batches(self, batch_size):
+        x = torch.eye(5)[:, :, None, None].expand(5, 5, 2, 2)  # (5, 5 "channels", 2, 2): class i lights channel i
+        y = torch.tensor([0, 1, 2, 3, 0])
+        for i in range(0, 5, batch_size):
+            yield x[i:i + batch_size], y[i:i + batch_size]
+
+
+def test_evaluate_with_a_fixed_shape_pads_the_last_batch_and_drops_the_padding():
+    shapes = []
+
+    class Pool(torch.nn.Module):
+        def forward(self, x):
+            shapes.append(tuple(x.shape))
+            return x.mean((2, 3))
+
+    def autocast():
+        return torch.autocast("cpu", enabled=False)
+
+    plain = evaluate(Pool(), _FiveImages(), 2, torch.device("cpu"), autocast)
+    assert shapes == [(2, 5, 2, 2), (2, 5, 2, 2), (1, 5, 2, 2)]
+    shapes.clear()
+    fixed = evaluate(Pool(), _FiveImages(), 2, torch.device("cpu"), autocast, torch.channels_last, fixed_shape=True)
+    assert shapes == [(2, 5, 2, 2)] * 3
+    assert fixed == plain and plain["val_top1"] == 80.0
+    shapes.clear()
+    evaluate(Pool(), _FiveImages(), 8, torch.device("cpu"), autocast, fixed_shape=True)
+    assert shapes == [(5, 5, 2, 2)]  # a batch larger than the validation set shrinks to it
+
+
+def test_compile_model_takes_the_backend_from_the_environment(monkeypatch):
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda model, backend: seen.append(backend) or model)
+    monkeypatch.delenv("ARCHSCALE_COMPILE_BACKEND", raising=False)
+    compile_model(torch.nn.Identity())
+    monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "aot_eager")
+    compile_model(torch.nn.Identity())
+    assert seen == ["inductor", "aot_eager"]

@@ -47,8 +47,12 @@ def add_parser(sub) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--output-dir", help="write history.csv and history.json here (default: --checkpoint-dir)")
-    p.add_argument("--checkpoint-dir", help="keep a checkpoint here (written atomically each epoch)")
-    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    p.add_argument("--checkpoint-dir", help="keep a checkpoint here (written atomically; see the next two flags)")
+    p.add_argument("--checkpoint-interval-s", type=float, metavar="SECONDS",
+                   help="checkpoint after the first epoch that ends this long after the last checkpoint, and "
+                        "after the last epoch (default 60; 0 = every epoch)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="checkpoint every N epochs and after the last instead (0 = never)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
     p.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick checks)")
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
@@ -101,7 +105,9 @@ def run(args) -> int:
     cfg = TrialConfig(spec=spec, regime=regime, dataset=dataset, seed=args.seed, name=name,
                       device=args.device, cpus=args.cpus, amp=args.amp, channels_last=args.channels_last,
                       compile=args.compile, checkpoint_every=args.checkpoint_every,
-                      max_steps_per_epoch=args.max_steps_per_epoch, verbose=not args.json)
+                      max_steps_per_epoch=args.max_steps_per_epoch, verbose=not args.json,
+                      **({} if args.checkpoint_interval_s is None else
+                         {"checkpoint_interval_s": args.checkpoint_interval_s}))
     if not args.json:
         print(f"training {name} ({spec.slug()}) under {regime.name} ({regime.epochs} epochs) on "
               f"{dataset.display_name}, seed {args.seed}")
