@@ -15,7 +15,8 @@ import pandas as pd
 from .binning import flop_unit
 
 __all__ = ["front_digest", "fits_digest", "best_dimension_text", "equal_flop_digest", "axis_effects_digest",
-           "trial_digest", "trial_columns", "trained_at", "clipped", "spread_along", "num", "sig", "pm"]
+           "trial_digest", "trial_columns", "trained_at", "clipped", "spread_along", "num", "sig", "pm",
+           "findings_digest", "finding_text"]
 
 
 def front_digest(front: pd.DataFrame) -> pd.DataFrame:
@@ -137,3 +138,32 @@ def pm(mean, std, digits: int = 1) -> str:
     if pd.isna(mean):
         return "–"
     return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+
+
+def findings_digest(findings) -> pd.DataFrame:
+    """The tested findings as display text: claim, regime, verdict, effect with its 95 % interval, basis."""
+    rows = []
+    for f in findings:
+        e = f.estimate
+        rows.append({"claim": f.claim.source.split(" (")[0] + ": " + f.claim.key.replace("_", " "),
+                     "regime": f.regime or "all", "verdict": f.verdict,
+                     "effect": f"{e.effect:+.2f} {f.unit}", "95 % interval": f"[{e.low:+.2f}, {e.high:+.2f}]",
+                     "based on": f"{e.n_units} comparisons, {e.n_seeds} seed{'s' if e.n_seeds > 1 else ''}"})
+    return pd.DataFrame(rows)
+
+
+def finding_text(f, figure: str | None, csv: str, n_trials: int) -> str:
+    """One tested finding in a paragraph: the claim, the verdict, what was measured, the effect with
+    its interval and method, and the comparisons it rests on, linked to its figure and table."""
+    e = f.estimate
+    pairs = [f"{a} vs {b}" for a, b in zip(f.comparisons["a"], f.comparisons["b"])]
+    shown = "; ".join(pairs[:4]) + (f"; and {len(pairs) - 4} more" if len(pairs) > 4 else "")
+    where = f" in `{f.regime}`" if f.regime else ""
+    text = (f"**{f.claim.source}: {f.claim.statement}** Verdict{where}: **{f.verdict}**. Measured: {f.measure}. "
+            f"Effect {e.effect:+.2f} {f.unit}, 95 % interval [{e.low:+.2f}, {e.high:+.2f}] ({e.method}).")
+    if f.claim.key == "resolution" and f.detail:
+        text += f" The best other dimension here is {f.detail}."
+    if f.claim.key == "regime" and f.detail:
+        text += f" Per regime: {f.detail}."
+    links = (f"figure [{figure}]({figure}), " if figure else "") + f"table [{csv}]({csv})"
+    return text + f" It rests on {len(f.configs())} configurations ({n_trials} trials): {shown} ({links})."

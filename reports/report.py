@@ -28,11 +28,15 @@ from scaling.files import atomic_dir, atomic_write, atomic_write_text
 
 from .binning import equal_flop_table
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
-from .digests import (axis_effects_digest, best_dimension_text, clipped, equal_flop_digest, fits_digest,
-                      front_digest, spread_along, trained_at, trial_columns, trial_digest)
+from .digests import (axis_effects_digest, best_dimension_text, clipped, equal_flop_digest, finding_text,
+                      findings_digest, fits_digest, front_digest, spread_along, trained_at, trial_columns,
+                      trial_digest)
 from .dimensions import best_dimension, dimension_members, scaling_law_fits
 from .distributions import axis_effects
 from .document import Document
+from .findings import CLAIMS, assess_claims
+from .findings_plot import plot_finding
+from .next_sweep import DEFAULT_BUDGET, plan_next_sweep
 from .pareto import pareto_configs
 from .pareto_plot import COSTS, REFERENCE_MIN_EPOCHS, plot_pareto
 from .reference import IMAGENET_NAMES, is_imagenet, load_reference
@@ -87,6 +91,17 @@ LEARNING_CURVES_CAPTION = ("**Validation top-1 per epoch** of up to six Pareto-o
                            "configurations per regime (top-1 vs FLOPs front, cheapest to most expensive).")
 REFERENCE_CAPTION = ("Published ImageNet top-1 (single 224 px crop for ResNet/ResNeXt; ResNet-RS at the "
                      "listed resolution after 350 epochs), converted to multiply-adds:")
+FINDINGS_INTRO = (
+    "Each published claim this sweep can test, measured on comparisons between its configurations: pairs at "
+    "equal FLOPs that spend them differently, or one-dimension steps (two configurations that differ in one "
+    "dimension only). Every effect is signed so that a positive value is what the claim predicts; the verdict "
+    "is supported when its 95 % interval lies above zero, contradicted when it lies below, inconclusive when it "
+    "holds zero. How each interval was made is said with it.")
+FINDING_CAPTION = ("**The comparisons behind the {claim} claim ({source})**. Left: top-1 against FLOPs, each comparison's "
+                   "two configurations joined (filled: the side the claim favours; arrows: steps along one "
+                   "dimension). Right: each comparison's difference, with the effect and its 95 % interval "
+                   "(band) or each dimension's mean gain (line); dashed: zero.")
+UNTESTABLE_NOTE = "Not testable on this sweep, and what each claim would need:"
 NOT_DRAWN_NOTE = ("Diverged (loss went NaN) and failed trials are results to know about but not points to draw; "
                   "running and pending trials have no final result yet: ")
 
@@ -162,7 +177,9 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
     Returns ``{"out_dir", "report_md", "report_html", "summary_json", "figures": [paths],
     "tables": [paths], "pareto": {regime: [config names on the top-1 vs FLOPs front, cheapest
     first]}, "status_counts": {status: n}, "n_trials", "n_finished", "dataset",
-    "reference_drawn", "best_dimension": {regime: {...}}, "skipped": [what was not drawn and why]}``
+    "reference_drawn", "best_dimension": {regime: {...}}, "findings": [{claim, regime, verdict, effect, low,
+    high, unit, method, configs, needs}], "next_sweep": {base, regime, strategies, ranking},
+    "skipped": [what was not drawn and why]}``
     (paths as strings).
     """
     if trials is None or len(trials) == 0:
@@ -198,7 +215,7 @@ def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder:
         (folder / sub).mkdir()
     summary = {"out_dir": str(out), "figures": [], "tables": [], "pareto": {}, "status_counts": status_counts(df),
                "n_trials": len(df), "n_finished": n_finished, "dataset": dataset,
-               "reference_drawn": False, "best_dimension": {}, "skipped": []}
+               "reference_drawn": False, "best_dimension": {}, "findings": [], "next_sweep": None, "skipped": []}
     return Report(trials=df, configs=aggregate_seeds(df), epochs=pd.DataFrame() if epochs is None else epochs,
                   manifest=manifest, regimes=regime_order(df), dataset=dataset,
                   reference=load_reference() if is_imagenet(trials, manifest) else None, tolerance=tolerance,
@@ -229,6 +246,51 @@ def run_section(report: Report) -> None:
     doc.paragraph(RUN_NOTE, note=True)
     if report.manifest:
         doc.bullets(f"{k}: `{clipped(v)}`" for k, v in report.manifest.items())
+
+
+def findings_section(report: Report) -> None:
+    """The papers' claims tested on this sweep: verdicts, effects with intervals, the comparisons behind
+    them (a figure per tested claim), and the claims the sweep cannot test with what they need."""
+    report.doc.heading("Findings: the papers' claims on this sweep")
+    findings = assess_claims(report.trials, tolerance=report.tolerance)
+    tested = [f for f in findings if f.tested]
+    report.summary["findings"] = [_finding_summary(f) for f in findings]
+    report.doc.paragraph(FINDINGS_INTRO)
+    if tested:
+        table = pd.concat([f.comparisons.assign(claim=f.claim.key, verdict=f.verdict) for f in tested],
+                          ignore_index=True)
+        csv = report.add_table(table[["claim", "verdict"] + [c for c in table if c not in ("claim", "verdict")]],
+                               "findings_comparisons")
+        report.doc.table(findings_digest(tested), csv=csv)
+        for key in CLAIMS:
+            of_claim = [f for f in tested if f.claim.key == key]
+            if not of_claim:
+                continue
+            fig = plot_finding(of_claim, report.trials["flops"])
+            figure = f"figures/finding_{key}.png" if fig is not None else None
+            for f in of_claim:
+                report.doc.paragraph(finding_text(f, figure, csv, _n_trials(report, f)))
+            source = of_claim[0].claim.source.split(" (")[0]
+            report.add_figure(fig, f"finding_{key}", FINDING_CAPTION.format(claim=key.replace("_", " "), source=source))
+    else:
+        report.doc.paragraph("No claim can be tested on this sweep yet.", note=True)
+    untestable = [f for f in findings if not f.tested]
+    if untestable:
+        report.doc.paragraph(UNTESTABLE_NOTE)
+        report.doc.bullets(f"**{f.claim.source}: {f.claim.statement}**" + (f" In `{f.regime}`" if f.regime else "")
+                           + f" Needs {f.needs}." for f in untestable)
+
+
+def next_sweep_section(report: Report) -> None:
+    """The report's last word: where the next budget buys the most accuracy (``archscale suggest``)."""
+    plan = plan_next_sweep(report.trials, configs=report.configs)
+    if plan is None:
+        return
+    run_dir = (report.manifest or {}).get("output_dir") or "RUN_DIR"
+    report.doc.heading("Next sweep")
+    report.doc.paragraph(plan.paragraph(run_dir, DEFAULT_BUDGET))
+    report.summary["next_sweep"] = {"base": plan.base, "regime": plan.regime, "strategies": list(plan.strategies),
+                                    "ranking": [r.text() for r in plan.ranking]}
 
 
 def no_result_section(report: Report) -> None:
@@ -366,8 +428,9 @@ def configs_section(report: Report) -> None:
 
 
 #: The sections of a report with finished trials, in order: adding a figure or table means adding a section here.
-SECTIONS = (run_section, pareto_section, scaling_curves_section, dimensions_section, equal_flop_section,
-            distributions_section, learning_curves_section, reference_section, not_drawn_section, configs_section)
+SECTIONS = (run_section, findings_section, pareto_section, scaling_curves_section, dimensions_section,
+            equal_flop_section, distributions_section, learning_curves_section, reference_section, not_drawn_section,
+            configs_section, next_sweep_section)
 #: The sections of a report on which no trial has finished yet.
 NO_RESULT_SECTIONS = (run_section, no_result_section)
 
@@ -398,6 +461,21 @@ def _pareto_figure(report: Report, cost: str) -> pd.DataFrame | None:
     keep = configs[configs[spec.column].notna()]
     return keep.assign(cost=cost, cost_value=keep[spec.column])[
         ["cost", "regime", "name", "cost_value", "flops", "params", "top1_mean", "top1_std", "n_seeds", "pareto"]]
+
+
+def _finding_summary(f) -> dict:
+    """A finding as summary.json holds it."""
+    e = f.estimate
+    return {"claim": f.claim.key, "source": f.claim.source, "regime": f.regime, "verdict": f.verdict,
+            "effect": e.effect if e else None, "low": e.low if e else None, "high": e.high if e else None,
+            "unit": f.unit, "method": e.method if e else None, "configs": f.configs(), "needs": f.needs}
+
+
+def _n_trials(report: Report, f) -> int:
+    """The finished trials of the configurations a finding rests on (in its regime, or all regimes)."""
+    t = report.trials
+    rows = t["finished"] & t["name"].isin(f.configs())
+    return int((rows & (t["regime"] == f.regime)).sum() if f.regime else rows.sum())
 
 
 def _trial_list(report: Report, rows: pd.DataFrame, heading: str | None, name: str) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from scaling import ArchScaleError, ArchSpec, check_fits
+from scaling.conventions import LONG_REGIME_EPOCHS, SHORT_REGIME_EPOCHS
 from scaling.errors import did_you_mean
 
 from .matching import flops_of, match_flops
@@ -145,9 +146,9 @@ def scale(base: ArchSpec, strategy: str, multiplier: float, *, tolerance: float 
         res = int(_quantize(base.resolution * multiplier ** (resolution_share / 2), resolution_step))
         spec = _try(base, resolution=res)
         if spec is not None:
-            if regime_epochs >= 150:
+            if regime_epochs >= LONG_REGIME_EPOCHS:
                 spec, detail = _depth(spec, target), "depth"
-            elif regime_epochs <= 30:
+            elif regime_epochs <= SHORT_REGIME_EPOCHS:
                 spec, detail = match_flops(spec, target, "width_multiplier", step=width_step,
                                            tolerance=math.inf).spec, "width"
             else:

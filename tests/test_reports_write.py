@@ -95,6 +95,29 @@ def test_report_html_is_self_contained_and_not_imagenet(partial_run):
     assert "ResNet-RS-420" not in md and "none are drawn" in md
 
 
+def test_report_states_the_findings_with_their_evidence_and_ends_with_the_next_sweep(partial_run):
+    trials, out, summary, _ = partial_run
+    md = (out / "report.md").read_text()
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings[1] == "## Findings: the papers' claims on this sweep" and headings[-1] == "## Next sweep"
+    verdicts = {(f["claim"], f["regime"]): f["verdict"] for f in summary["findings"]}
+    # the synthetic sweep plants width winning at 10 epochs, depth at 100: the regime claim holds
+    assert verdicts[("depth_vs_width", "rs-10")] == "supported" and verdicts[("regime", None)] == "supported"
+    assert verdicts[("depth_vs_width", "rs-100")] == verdicts[("cardinality", "rs-10")] == "untestable"
+    for f in summary["findings"]:
+        assert (f["verdict"] == "untestable") == (f["effect"] is None) and (f["needs"] != "") == (f["effect"] is None)
+    for key in ("depth_vs_width", "resolution"):  # a figure per tested claim, linked from its paragraph
+        assert (out / "figures" / f"finding_{key}.png").stat().st_size > 10_000
+        assert f"figure [figures/finding_{key}.png](figures/finding_{key}.png)" in md
+    comparisons = pd.read_csv(out / "tables" / "findings_comparisons.csv")
+    assert set(comparisons["claim"]) == {"depth_vs_width", "resolution", "regime"}
+    assert set(comparisons["a"]) | set(comparisons["b"]) <= set(trials["name"])
+    assert "Not testable on this sweep" in md and "Needs configurations that differ in cardinality" in md
+    assert summary["next_sweep"]["strategies"][-1] == "resnet_rs"
+    assert md.rstrip().endswith("every configuration within 10 % of the budget.")
+    assert '<a href="figures/finding_resolution.png">' in (out / "report.html").read_text()
+
+
 def test_empty_results_are_a_user_error(tmp_path):
     for empty in (pd.DataFrame(), pd.DataFrame(columns=["trial_id", "name", "status"]), None):
         with pytest.raises(ArchScaleError) as e:
