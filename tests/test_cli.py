@@ -34,7 +34,7 @@ def test_help_imports_no_torch_ray_or_pandas(argv):
 
 def test_every_command_has_its_own_module():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert list(sub.choices) == ["count", "space", "train", "sweep", "report"]
+    assert list(sub.choices) == ["count", "space", "train", "sweep", "report", "suggest"]
     assert [c.__name__.rsplit(".", 1)[1] for c in COMMANDS] == list(sub.choices)
 
 

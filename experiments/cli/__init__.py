@@ -1,4 +1,4 @@
-"""archscale: the command line (count, space, train, sweep, report).
+"""archscale: the command line (count, space, train, sweep, report, suggest).
 
 User errors (ArchScaleError) print one line on stderr and exit with status 2.
 
@@ -13,9 +13,9 @@ import sys
 
 from scaling.errors import ArchScaleError
 
-from . import count, report, space, sweep, train
+from . import count, report, space, suggest, sweep, train
 
-COMMANDS = (count, space, train, sweep, report)
+COMMANDS = (count, space, train, sweep, report, suggest)
 
 
 def build_parser() -> argparse.ArgumentParser:
