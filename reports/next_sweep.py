@@ -117,7 +117,7 @@ def _ranking(trials: pd.DataFrame, regime: str, configs: pd.DataFrame) -> tuple[
         for _, f in ok.iterrows():
             g, s = float(f["gain_per_doubling"]), float(f["gain_std"])  # error removed = top-1 gained
             ranked.append(Ranked(f["dimension"], g, g - 1.96 * s, g + 1.96 * s,
-                                 f"power-law fit at {f['budget_gflops']:.3g} GFLOPs", int(f["n_points"])))
+                                 f"power-law fit at {format_flops(f['budget_gflops'] * 1e9, 3)}", int(f["n_points"])))
     else:
         gains = dimension_gains(trials)
         for _, r in gains[gains["regime"] == regime].iterrows():

@@ -28,9 +28,8 @@ from scaling.files import atomic_dir, atomic_write, atomic_write_text
 
 from .binning import equal_flop_table
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
-from .digests import (axis_effects_digest, best_dimension_text, clipped, equal_flop_digest, finding_text,
-                      findings_digest, fits_digest, front_digest, spread_along, trained_at, trial_columns,
-                      trial_digest)
+from .digests import (axis_effects_digest, best_dimension_text, equal_flop_digest, finding_text, findings_digest,
+                      fits_digest, front_digest, run_digest, spread_along, trained_at, trial_columns, trial_digest)
 from .dimensions import best_dimension, dimension_members, scaling_law_fits
 from .distributions import axis_effects
 from .document import Document
@@ -49,15 +48,15 @@ __all__ = ["write_report", "Report", "SECTIONS"]
 # ----- the report's fixed text ------------------------------------------------------------------
 RUN_NOTE = (f"FLOPs everywhere are per image in fvcore's convention ({FLOP_CONVENTION}), as in the "
             "ResNeXt paper; the ResNet-RS paper's FLOPs are twice these. Accuracies are final top-1 "
-            "on the validation split, in %, averaged over seeds where a configuration has several. "
+            "on the validation split, in %{seeds}. "
             "Trials stopped early by ASHA are results with fewer epochs (drawn hollow); diverged "
             "and failed trials are listed at the end, never drawn.")
+MANIFEST_NOTE = "The full record (the spec as written, every regime field, package versions, host): `{path}`."
 NO_FINISHED_NOTE = ("None of the {n} trials has finished with a result, so there is nothing to plot. "
                     "Run `archscale report` again when trials have finished.")
 PARETO_INTRO = ("One panel per training regime. The Pareto-optimal configurations (no other configuration is "
                 "both cheaper and more accurate) are joined and labelled; cost axes are logarithmic.")
-PARETO_CAPTION = ("**Top-1 accuracy vs {cost}.** Seed means, bars from the worst to the best seed; "
-                  "blue line: Pareto front.")
+PARETO_CAPTION = "**Top-1 accuracy vs {cost}.** {seeds}: Pareto front."
 PARETO_FLOPS_NOTE = f" FLOPs per image, fvcore convention ({FLOP_CONVENTION})."
 PARETO_REFERENCE_NOTE = (" Published ImageNet results (ResNet and ResNeXt from Xie et al. 2017, whose FLOPs are "
                          "multiply-adds; ResNet-RS from Bello et al. 2021, whose FLOPs are halved here to "
@@ -65,24 +64,31 @@ PARETO_REFERENCE_NOTE = (" Published ImageNet results (ResNet and ResNeXt from X
 PARETO_LATENCY_NOTE = " Latency: median batch-1 forward pass."
 SCALING_CURVES_CAPTION = (
     "**Depth and width scaling per resolution and regime** (ResNet-RS study). One line per depth, one "
-    "marker per width multiplier, seed means with min-max bars; columns: regimes, shortest training on "
+    "marker per width multiplier{seeds}; columns: regimes, shortest training on "
     "the left; rows: input resolutions. Where a depth line lies above the points of another depth at "
     "equal FLOPs, depth is the better way to spend them.")
 DIMENSION_CURVES_CAPTION = (
     "**One dimension at a time.** From the common base (star, the cheapest configuration, or the "
     "sweep's scaling strategies) along depth, width, cardinality or resolution only; top-1 error "
     "against FLOPs, with the fitted power law dashed.")
-FITS_CAPTION = ("Fit of top-1 error = a · GFLOPs^-b + c to every trial (seeds as separate points) "
+FITS_CAPTION = ("Fit of top-1 error = a · GFLOPs^-b + c to every trial{seeds} "
                 "of each dimension; ± one standard error. The last column is the slope of the fitted "
                 "curve at the regime's budget (the largest FLOPs every fitted dimension reaches): "
                 "percentage points of error removed by doubling FLOPs there.")
 EQUAL_FLOP_CAPTION = (
     "**Configurations at roughly equal FLOPs** (within {tolerance:.0%} of the cheapest in the "
     "group, or the equal-FLOP matcher's groups), ranked by top-1 as the ResNeXt paper compares "
-    "cardinality at equal complexity. Bars: ±1 std over seeds.")
-EQUAL_FLOP_DIGEST_CAPTION = ("Best configuration of each group and its nearest rival "
-                             "(gap in percentage points; 'within spread' when the gap is below the two seed standard "
-                             "deviations added):")
+    "cardinality at equal complexity.{seeds}")
+EQUAL_FLOP_DIGEST_CAPTION = "Best configuration of each group and its nearest rival (gap in percentage points{seeds}):"
+#: What the captions say about seeds: {caption: (words when some configuration has several seeds, words
+#: when every configuration has one)}.
+SEED_WORDS = {"run": (", averaged over seeds where a configuration has several", ""),
+              "pareto": ("Seed means, bars from the worst to the best seed; blue line", "Blue line"),
+              "scaling": (", seed means with min-max bars", ""), "fits": (" (seeds as separate points)", ""),
+              "equal_flop": (" Bars: ±1 std over seeds.", ""),
+              "equal_flop_digest": ("; 'within spread' when the gap is below the two seed standard deviations "
+                                    "added", ""),
+              "configs": ("Seed-averaged results", "Results")}
 ERROR_EDF_CAPTION = "**Error EDF** (pycls): share of finished trials with top-1 error at most x, per regime."
 AXIS_EFFECTS_CAPTION = ("**Per-axis effects**: mean top-1 error per value of each design axis, other axes "
                         "averaged over.")
@@ -156,6 +162,11 @@ class Report:
         png, svg = save_figure(fig, self.folder / "figures" / name)
         self.summary["figures"] += [str(self.out / p.relative_to(self.folder)) for p in (png, svg)]
         self.doc.figure(png, svg, caption, self.folder)
+
+    def seed_words(self, caption: str) -> str:
+        """What ``caption`` says about seeds (``SEED_WORDS``): seed wording only when some configuration has several."""
+        several = bool(len(self.configs)) and self.configs["n_seeds"].max() > 1
+        return SEED_WORDS[caption][0 if several else 1]
 
     def skip(self, what: str) -> None:
         """Record something the report could not draw, and why."""
@@ -240,12 +251,15 @@ def run_section(report: Report) -> None:
     df, doc = report.trials, report.doc
     doc.heading("Run")
     status_text = ", ".join(f"{n} {s}" for s, n in report.summary["status_counts"].items() if n)
-    doc.paragraph(f"{len(df)} trials ({status_text}) over {len(report.regimes)} regime(s): "
+    n_regimes, n_seeds = len(report.regimes), df["seed"].nunique()
+    doc.paragraph(f"{len(df)} trials ({status_text}) over {n_regimes} regime{'s' if n_regimes > 1 else ''}: "
                   + ", ".join(f"`{r}`" for r in report.regimes) + f"; dataset: {report.dataset or 'not recorded'}; "
-                  f"{df['name'].nunique()} configurations, {df['seed'].nunique()} seed(s)." + trained_at(df))
-    doc.paragraph(RUN_NOTE, note=True)
+                  f"{df['name'].nunique()} configurations, {n_seeds} seed{'s' if n_seeds > 1 else ''}."
+                  + trained_at(df))
     if report.manifest:
-        doc.bullets(f"{k}: `{clipped(v)}`" for k, v in report.manifest.items())
+        doc.table(run_digest(report.manifest), csv=None)
+        doc.paragraph(MANIFEST_NOTE.format(path=_manifest_path(report.manifest)), note=True)
+    doc.paragraph(RUN_NOTE.format(seeds=report.seed_words("run")), note=True)
 
 
 def findings_section(report: Report) -> None:
@@ -277,8 +291,9 @@ def findings_section(report: Report) -> None:
     untestable = [f for f in findings if not f.tested]
     if untestable:
         report.doc.paragraph(UNTESTABLE_NOTE)
-        report.doc.bullets(f"**{f.claim.source}: {f.claim.statement}**" + (f" In `{f.regime}`" if f.regime else "")
-                           + f" Needs {f.needs}." for f in untestable)
+        report.doc.bullets(f"**{f.claim.source}: {f.claim.statement}** " + (f"In `{f.regime}`, this" if f.regime
+                                                                             else "This") + f" needs {f.needs}."
+                           for f in untestable)
 
 
 def next_sweep_section(report: Report) -> None:
@@ -314,7 +329,8 @@ def pareto_section(report: Report) -> None:
     rows = pd.concat(drawn)
     if (rows["cost"] == "flops").any():
         report.doc.heading("Pareto-optimal configurations (top-1 vs FLOPs)", 3)
-        report.doc.table(front_digest(rows[(rows["cost"] == "flops") & rows["pareto"]]), csv=None)
+        report.doc.table(front_digest(rows[(rows["cost"] == "flops") & rows["pareto"]], report.trials["flops"]),
+                         csv=None)
     csv = report.add_table(rows, "pareto")
     report.doc.paragraph(f"All configurations with their Pareto flags per cost: `{csv}`.", note=True)
 
@@ -327,7 +343,7 @@ def scaling_curves_section(report: Report) -> None:
         report.doc.paragraph("No depth x width study to draw: it needs FLOP counts and more than one depth or "
                              "width.", note=True)
         report.skip("scaling curves: no FLOP counts, or a single depth and width")
-    report.add_figure(fig, "scaling_curves", SCALING_CURVES_CAPTION)
+    report.add_figure(fig, "scaling_curves", SCALING_CURVES_CAPTION.format(seeds=report.seed_words("scaling")))
 
 
 def dimensions_section(report: Report) -> None:
@@ -343,7 +359,8 @@ def dimensions_section(report: Report) -> None:
                       "dimension_curves", DIMENSION_CURVES_CAPTION)
     csv = report.add_table(fits, "scaling_law_fits")
     report.doc.heading("Scaling-law fits per dimension (an estimate)", 3)
-    report.doc.table(fits_digest(fits, report.trials["flops"]), caption=FITS_CAPTION, csv=csv)
+    report.doc.table(fits_digest(fits, report.trials["flops"]), caption=FITS_CAPTION.format(
+        seeds=report.seed_words("fits")), csv=csv)
     best = best_dimension(fits)
     report.summary["best_dimension"] = best
     if best:
@@ -366,8 +383,9 @@ def equal_flop_section(report: Report) -> None:
         return
     csv = report.add_table(table, "equal_flop")
     report.add_figure(plot_equal_flop(report.trials, tolerance, table=table), "equal_flop",
-                      EQUAL_FLOP_CAPTION.format(tolerance=tolerance))
-    report.doc.table(equal_flop_digest(table), caption=EQUAL_FLOP_DIGEST_CAPTION, csv=csv)
+                      EQUAL_FLOP_CAPTION.format(tolerance=tolerance, seeds=report.seed_words("equal_flop")))
+    report.doc.table(equal_flop_digest(table), csv=csv,
+                     caption=EQUAL_FLOP_DIGEST_CAPTION.format(seeds=report.seed_words("equal_flop_digest")))
 
 
 def distributions_section(report: Report) -> None:
@@ -424,7 +442,7 @@ def not_drawn_section(report: Report) -> None:
 def configs_section(report: Report) -> None:
     """The seed-averaged results of every finished configuration, as a table file."""
     csv = report.add_table(report.configs, "configs")
-    report.doc.paragraph(f"Seed-averaged results of every finished configuration: `{csv}`.", note=True)
+    report.doc.paragraph(f"{report.seed_words('configs')} of every finished configuration: `{csv}`.", note=True)
 
 
 #: The sections of a report with finished trials, in order: adding a figure or table means adding a section here.
@@ -450,7 +468,7 @@ def _pareto_figure(report: Report, cost: str) -> pd.DataFrame | None:
             front = configs[(configs["regime"] == regime) & configs["pareto"]].sort_values("flops")
             report.summary["pareto"][regime] = front["name"].tolist()
         report.summary["reference_drawn"] = report.reference is not None
-    caption = PARETO_CAPTION.format(cost=spec.title)
+    caption = PARETO_CAPTION.format(cost=spec.title, seeds=report.seed_words("pareto"))
     if cost == "flops":
         caption += PARETO_FLOPS_NOTE
     if report.reference is not None and cost in ("flops", "params"):
@@ -461,6 +479,12 @@ def _pareto_figure(report: Report, cost: str) -> pd.DataFrame | None:
     keep = configs[configs[spec.column].notna()]
     return keep.assign(cost=cost, cost_value=keep[spec.column])[
         ["cost", "regime", "name", "cost_value", "flops", "params", "top1_mean", "top1_std", "n_seeds", "pareto"]]
+
+
+def _manifest_path(manifest: dict) -> str:
+    """Where the run's manifest.json is (its output folder's), or its name alone when not recorded."""
+    out = manifest.get("output_dir")
+    return f"{str(out).rstrip('/')}/manifest.json" if out else "manifest.json"
 
 
 def _finding_summary(f) -> dict:
