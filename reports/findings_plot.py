@@ -15,7 +15,7 @@ from .findings import Finding
 from .style import (DIMENSION_COLORS, GREY, OKABE_ITO, dimension_color, flop_axis_label, log_axis, new_figure,
                     styled)
 
-__all__ = ["plot_finding", "SIDES"]
+__all__ = ["plot_finding", "SIDES", "DRAWN"]
 
 
 def _sides(finding: Finding) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -31,17 +31,20 @@ def _sides(finding: Finding) -> tuple[tuple[str, str], tuple[str, str]]:
     return ("", OKABE_ITO["black"]), ("", GREY)
 
 
-#: The side labels of every claim drawn as pairs (the resolution claim draws steps).
+#: The claims drawn as pairs, and as steps. The regime claim has no figure of its own: its verdict is
+#: read off each regime's depth-against-width comparisons, which its paragraph states.
 SIDES = ("cardinality", "depth_vs_width", "compound")
+DRAWN = SIDES + ("resolution",)
 
 
 @styled
 def plot_finding(findings: list[Finding], flops_of_run) -> object | None:
-    """The figure of one claim's tested findings (a row each); None when none is tested.
+    """The figure of one claim's tested findings (a row each); None when none is tested or the claim has
+    no figure (``DRAWN``).
 
     ``flops_of_run``: every FLOP value of the run, so the unit matches the report's other figures.
     """
-    findings = [f for f in findings if f.tested and len(f.comparisons)]
+    findings = [f for f in findings if f.tested and len(f.comparisons) and f.claim.key in DRAWN]
     if not findings:
         return None
     div, unit = flop_unit(flops_of_run)
@@ -64,9 +67,8 @@ def plot_finding(findings: list[Finding], flops_of_run) -> object | None:
             lo, hi = min(t["flops_a"].min(), t["flops_b"].min()) / div, max(t["flops_a"].max(), t["flops_b"].max()) / div
             ax.set_xlim(lo / 1.15, hi * 1.15)
             log_axis(ax, "x")
-        regime = f"`{f.regime}`" if f.regime else ""
-        right.set_title(f"{regime} {f.verdict}: {e.effect:+.2f} {f.unit} [{e.low:+.2f}, {e.high:+.2f}]"
-                        .replace("`", "").strip(), fontsize=9)
+        right.set_title(f"{f.regime + ': ' if f.regime else ''}{f.verdict}, {e.effect:+.2f} [{e.low:+.2f}, "
+                        f"{e.high:+.2f}]", fontsize=9)
         left.set_title(f.claim.source, fontsize=9)
     return fig
 

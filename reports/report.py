@@ -103,10 +103,13 @@ FINDINGS_INTRO = (
     "dimension only). Every effect is signed so that a positive value is what the claim predicts; the verdict "
     "is supported when its 95 % interval lies above zero, contradicted when it lies below, inconclusive when it "
     "holds zero. How each interval was made is said with it.")
-FINDING_CAPTION = ("**The comparisons behind the {claim} claim ({source})**. Left: top-1 against FLOPs, each comparison's "
-                   "two configurations joined (filled: the side the claim favours; arrows: steps along one "
-                   "dimension). Right: each comparison's difference, with the effect and its 95 % interval "
-                   "(band) or each dimension's mean gain (line); dashed: zero.")
+FINDING_CAPTION = {
+    "pairs": ("**The equal-FLOP pairs behind the {claim} claim ({source}).** Left: top-1 against FLOPs, each pair's "
+              "two configurations joined (filled: the side the claim favours). Right: each pair's difference "
+              "(seed means), the effect (line) and its 95 % interval (band); dashed: zero."),
+    "steps": ("**The one-dimension steps behind the {claim} claim ({source}).** Left: top-1 against FLOPs, each "
+              "step an arrow from the cheaper configuration to the costlier. Right: each step's top-1 gain per "
+              "doubling of FLOPs (seed means) and each dimension's mean (line); dashed: zero.")}
 UNTESTABLE_NOTE = "Not testable on this sweep, and what each claim would need:"
 NOT_DRAWN_NOTE = ("Diverged (loss went NaN) and failed trials are results to know about but not points to draw; "
                   "running and pending trials have no final result yet: ")
@@ -285,7 +288,8 @@ def findings_section(report: Report) -> None:
             for f in of_claim:
                 report.doc.paragraph(finding_text(f, figure, csv, _n_trials(report, f)))
             source = of_claim[0].claim.source.split(" (")[0]
-            report.add_figure(fig, f"finding_{key}", FINDING_CAPTION.format(claim=key.replace("_", " "), source=source))
+            caption = FINDING_CAPTION["steps" if key == "resolution" else "pairs"]
+            report.add_figure(fig, f"finding_{key}", caption.format(claim=key.replace("_", " "), source=source))
     else:
         report.doc.paragraph("No claim can be tested on this sweep yet.", note=True)
     untestable = [f for f in findings if not f.tested]
