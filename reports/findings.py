@@ -11,7 +11,10 @@ A claim is measured on *comparisons* between configurations trained in one regim
 - **one-dimension steps** (resolution against the other dimensions): two configurations that
   differ in one dimension's fields only (``reports.dimensions.DIMENSIONS``), adjacent along it
   and at least ``MIN_STEP_RATIO`` apart in FLOPs. A step's value is the top-1 it gains per
-  doubling of FLOPs: (top-1 high - top-1 low) / log2(FLOPs high / FLOPs low).
+  doubling of FLOPs: (top-1 high - top-1 low) / log2(FLOPs high / FLOPs low). Resolution is
+  compared with the better of depth and width, picked by its mean gain; the interval does not
+  count that choice, which favours the claim a little when the two are close (the report names
+  the dimension picked).
 
 The uncertainty (``estimate_mean``, ``estimate_difference``):
 
