@@ -189,8 +189,9 @@ def _comments(plan: NextSweep, placed, dropped, multiplier: float, budget, run_d
         lines.append(f"- left out: {STRATEGY_NAMES.get(strategy, strategy)} ({why})")
     regimes = ", ".join(r if isinstance(r, str) else str(r.get("name")) for r in spec.get("regimes", []))
     seeds = spec.get("seeds", [0])
+    seeds = ", ".join(map(str, seeds)) if isinstance(seeds, list) else seeds
     lines += ["", f"The base is trained again as the control. Carried over from the run: regimes ({regimes}), data "
-                  f"({_dataset(spec.get('dataset'))}), seeds ({', '.join(map(str, seeds)) if isinstance(seeds, list) else seeds}) "
+                  f"({_dataset(spec.get('dataset'))}), seeds ({seeds}) "
                   f"and its resources. Training compute: {_compute(train_flops)} ({TRAIN_FLOPS_PER_FORWARD} x FLOPs x "
                   "images x epochs, over all trials).",
               f"Check it: archscale sweep {out_name or 'next.yaml'} --dry-run", ""]

@@ -49,7 +49,8 @@ def fits_digest(fits: pd.DataFrame, run_flops: pd.Series) -> pd.DataFrame:
 
 def best_dimension_text(regime: str, b: dict) -> str:
     """One sentence on the dimension that buys a regime the most accuracy per added FLOP."""
-    text = (f"`{regime}`: at about {format_flops(b['budget_gflops'] * 1e9, 3)}, **{b['dimension']}** gives the most accuracy "
+    text = (f"`{regime}`: at about {format_flops(b['budget_gflops'] * 1e9, 3)}, **{b['dimension']}** gives the most "
+            "accuracy "
             f"per added FLOP: about {b['gain']:.2f} ± {b['gain_std']:.2f} percentage points less top-1 error "
             f"per doubling of FLOPs (fit on {b['n_points']} points)")
     if b["runner_up"] is not None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -312,7 +312,6 @@ class _Run:
     epochs: dict           # regime -> planned epochs
     regimes: list[str]
     tolerance: float
-    _cache: dict = field(default_factory=dict)
 
     def in_regime(self, regime: str) -> pd.DataFrame:
         return self.configs[self.configs["regime"] == regime]
@@ -375,7 +374,8 @@ def _too_few(what: str, n: int) -> str:
 
 def _cardinality(run: _Run, regime: str) -> Finding:
     configs = run.in_regime(regime)
-    measure = "top-1 of the configuration with more groups minus its equal-FLOP partner that spends them on width or depth"
+    measure = ("top-1 of the configuration with more groups minus its equal-FLOP partner that spends them on width "
+               "or depth")
     free = DIMENSIONS["cardinality"] + DIMENSIONS["width"] + DIMENSIONS["depth"]
     pairs = equal_flop_pairs(configs, free=free, tolerance=run.tolerance,
                              favoured=lambda x, y: x["cardinality"] > y["cardinality"])
@@ -475,8 +475,9 @@ def _regime(run: _Run) -> Finding:
         if not len(seeds):
             continue
         units.append(seeds)
-        rows.append(dict(regime=f"{short} -> {long}", group="depth - width", a=x, b=y, flops_a=a.loc[(x, y), "flops_a"],
-                         flops_b=a.loc[(x, y), "flops_b"], top1_a=a.loc[(x, y), "top1_a"], top1_b=a.loc[(x, y), "top1_b"],
+        pair = a.loc[(x, y)]
+        rows.append(dict(regime=f"{short} -> {long}", group="depth - width", a=x, b=y, flops_a=pair["flops_a"],
+                         flops_b=pair["flops_b"], top1_a=pair["top1_a"], top1_b=pair["top1_b"],
                          difference=float(seeds.mean()), n_seeds=len(seeds)))
     table = pd.DataFrame(rows, columns=_COMPARISON_COLUMNS)
     interaction = estimate_mean(units, "equal-FLOP pair")

@@ -64,7 +64,8 @@ def plot_finding(findings: list[Finding], flops_of_run) -> object | None:
         left.set_xlabel(flop_axis_label(unit))
         right.set_xlabel(f"{unit} per image")
         for ax in (left, right):
-            lo, hi = min(t["flops_a"].min(), t["flops_b"].min()) / div, max(t["flops_a"].max(), t["flops_b"].max()) / div
+            lo = min(t["flops_a"].min(), t["flops_b"].min()) / div
+            hi = max(t["flops_a"].max(), t["flops_b"].max()) / div
             ax.set_xlim(lo / 1.15, hi * 1.15)
             log_axis(ax, "x")
         right.set_title(f"{f.regime + ': ' if f.regime else ''}{f.verdict}, {e.effect:+.2f} [{e.low:+.2f}, "
