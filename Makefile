@@ -17,14 +17,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# The main job: a real scaling sweep on digits (Ray Tune, CPU), then its report. Rerunning reuses
-# the finished sweep; an interrupted one resumes.
+# The main job: a real scaling sweep on digits (Ray Tune, CPU), its report (with the papers' claims
+# tested on it), and the next sweep's spec. Rerunning reuses the finished sweep; an interrupted one resumes.
 DEMO   ?= experiments/configs/digits_demo.yaml
 RUNDIR ?= runs/digits_demo
 
 run: install
 	$(VENV)/bin/archscale sweep $(DEMO)
 	$(VENV)/bin/archscale report $(RUNDIR)
+	$(VENV)/bin/archscale suggest $(RUNDIR) --out $(RUNDIR)/next.yaml
 
 test: install
 	$(PY) -m pytest -q

@@ -9,6 +9,9 @@ partial or failed one, or on tables made by hand:
     >>> summary["pareto"]["rs-350"]                            # doctest: +SKIP
     ['d50-w0.5-c1x64-r128', ...]
 
+``assess_claims(trials)`` tests the papers' claims on a sweep (the report's Findings) and
+``plan_next_sweep(trials)`` says where the next FLOPs buy the most accuracy.
+
 FLOPs are per image in fvcore's convention (1 multiply-add = 1 FLOP), as in the ResNeXt paper;
 the ResNet-RS paper's FLOPs are twice these. Accuracies and errors are percentages.
 """
@@ -18,6 +21,8 @@ from .binning import equal_flop_groups, equal_flop_table, flop_bin_labels, flop_
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
 from .dimensions import DIMENSIONS, best_dimension, dimension_members, scaling_law_fits
 from .distributions import axis_effects, design_axes, error_edf
+from .findings import CLAIMS, Finding, assess_claims, dimension_gains
+from .next_sweep import NextSweep, plan_next_sweep
 from .pareto import pareto_configs, pareto_front
 from .pareto_plot import COSTS, plot_pareto
 from .powerlaw import PowerLawFit, fit_power_law
@@ -33,6 +38,7 @@ __all__ = [
     "flop_bins", "flop_bin_labels", "format_flops", "equal_flop_groups", "equal_flop_table",
     "PowerLawFit", "fit_power_law", "DIMENSIONS", "dimension_members", "scaling_law_fits", "best_dimension",
     "error_edf", "design_axes", "axis_effects",
+    "CLAIMS", "Finding", "assess_claims", "dimension_gains", "NextSweep", "plan_next_sweep",
     "load_reference", "is_imagenet", "IMAGENET_NAMES",
     "normalize_trials", "finished_trials", "aggregate_seeds", "regime_order", "status_counts",
     "COSTS", "plot_pareto", "plot_scaling_curves", "plot_dimension_curves", "study_grid",

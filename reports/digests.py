@@ -12,20 +12,26 @@ import json
 import numpy as np
 import pandas as pd
 
-from .binning import flop_unit
+from .binning import flop_unit, format_flops
 
 __all__ = ["front_digest", "fits_digest", "best_dimension_text", "equal_flop_digest", "axis_effects_digest",
-           "trial_digest", "trial_columns", "trained_at", "clipped", "spread_along", "num", "sig", "pm"]
+           "trial_digest", "trial_columns", "trained_at", "clipped", "spread_along", "num", "sig", "pm",
+           "findings_digest", "finding_text", "run_digest"]
 
 
-def front_digest(front: pd.DataFrame) -> pd.DataFrame:
-    """The FLOP front as display text: GFLOPs, params (M), top-1 ± std, seeds."""
-    return pd.DataFrame({
+def front_digest(front: pd.DataFrame, run_flops=None) -> pd.DataFrame:
+    """The FLOP front as display text: FLOPs in the unit of the run's figures (``run_flops``: every FLOP
+    value of the run; the front's own when None), params (M), top-1 ± std, and seeds where some
+    configuration has several."""
+    div, unit = flop_unit(front["flops"] if run_flops is None else run_flops)
+    out = pd.DataFrame({
         "regime": front["regime"], "config": front["name"],
-        "GFLOPs": front["flops"].map(lambda v: sig(v / 1e9)),
+        unit: front["flops"].map(lambda v: sig(v / div)),
         "params (M)": front["params"].map(lambda v: sig(v / 1e6)),
-        "top-1 (%)": [pm(m, s) for m, s in zip(front["top1_mean"], front["top1_std"])],
-        "seeds": front["n_seeds"].astype(int)})
+        "top-1 (%)": [pm(m, s) for m, s in zip(front["top1_mean"], front["top1_std"])]})
+    if len(front) and front["n_seeds"].max() > 1:
+        out["seeds"] = front["n_seeds"].astype(int)
+    return out
 
 
 def fits_digest(fits: pd.DataFrame, run_flops: pd.Series) -> pd.DataFrame:
@@ -43,7 +49,8 @@ def fits_digest(fits: pd.DataFrame, run_flops: pd.Series) -> pd.DataFrame:
 
 def best_dimension_text(regime: str, b: dict) -> str:
     """One sentence on the dimension that buys a regime the most accuracy per added FLOP."""
-    text = (f"`{regime}`: at about {b['budget_gflops']:.3g} GFLOPs, **{b['dimension']}** gives the most accuracy "
+    text = (f"`{regime}`: at about {format_flops(b['budget_gflops'] * 1e9, 3)}, **{b['dimension']}** gives the most "
+            "accuracy "
             f"per added FLOP: about {b['gain']:.2f} ± {b['gain_std']:.2f} percentage points less top-1 error "
             f"per doubling of FLOPs (fit on {b['n_points']} points)")
     if b["runner_up"] is not None:
@@ -53,7 +60,8 @@ def best_dimension_text(regime: str, b: dict) -> str:
 
 
 def equal_flop_digest(table: pd.DataFrame) -> pd.DataFrame:
-    """Per regime and FLOP group: the best configuration, its runner-up and the gap between them."""
+    """Per regime and FLOP group: the best configuration, its runner-up and the gap between them
+    ('within spread' of the seeds only when some configuration has several)."""
     rows = []
     for (regime, group), g in table.groupby(["regime", "group"], sort=False):
         best, rival = g.iloc[0], g.iloc[1]
@@ -62,7 +70,10 @@ def equal_flop_digest(table: pd.DataFrame) -> pd.DataFrame:
                      "top-1 (%)": pm(best["top1_mean"], best["top1_std"]), "runner-up": rival["name"],
                      "gap (pp)": num(rival["delta_top1"]),
                      "within spread": "–" if pd.isna(within) else ("yes" if bool(within) else "no")})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if len(table) and table["n_seeds"].max() <= 1:
+        out = out.drop(columns="within spread")
+    return out
 
 
 def axis_effects_digest(effects: pd.DataFrame, regimes: list[str]) -> pd.DataFrame:
@@ -137,3 +148,114 @@ def pm(mean, std, digits: int = 1) -> str:
     if pd.isna(mean):
         return "–"
     return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+
+
+def findings_digest(findings) -> pd.DataFrame:
+    """The tested findings as display text: claim, regime, verdict, effect with its 95 % interval, basis."""
+    rows = []
+    for f in findings:
+        e = f.estimate
+        rows.append({"claim": f.claim.source.split(" (")[0] + ": " + f.claim.key.replace("_", " "),
+                     "regime": f.regime or "all", "verdict": f.verdict,
+                     "effect": f"{e.effect:+.2f} {f.unit}", "95 % interval": f"[{e.low:+.2f}, {e.high:+.2f}]",
+                     "based on": f"{e.n_units} comparisons" + (f", {e.n_seeds} seeds" if e.n_seeds > 1 else "")})
+    return pd.DataFrame(rows)
+
+
+def finding_text(f, figure: str | None, csv: str, n_trials: int) -> str:
+    """One tested finding in a paragraph: the claim, the verdict, what was measured, the effect with
+    its interval and method, and the comparisons it rests on, linked to its figure and table."""
+    e = f.estimate
+    pairs = [f"{a} vs {b}" for a, b in zip(f.comparisons["a"], f.comparisons["b"])]
+    shown = "; ".join(pairs[:4]) + (f"; and {len(pairs) - 4} more" if len(pairs) > 4 else "")
+    where = f" in `{f.regime}`" if f.regime else ""
+    text = (f"**{f.claim.source}: {f.claim.statement}** Verdict{where}: **{f.verdict}**. Measured: {f.measure}. "
+            f"Effect {e.effect:+.2f} {f.unit}, 95 % interval [{e.low:+.2f}, {e.high:+.2f}] ({e.method}).")
+    if f.claim.key == "resolution" and f.detail:
+        text += f" The best other dimension here is {f.detail}."
+    if f.claim.key == "regime" and f.detail:
+        text += f" Per regime: {f.detail}."
+    links = (f"figure [{figure}]({figure}), " if figure else "") + f"table [{csv}]({csv})"
+    return text + f" It rests on {len(f.configs())} configurations ({n_trials} trials): {shown} ({links})."
+
+
+def run_digest(manifest: dict) -> pd.DataFrame:
+    """The sweep's manifest as a two-column table a person reads: what ran, on what, with what
+    (the full record, the spec as written included, stays in the run's manifest.json)."""
+    rows = []
+
+    def add(item: str, value) -> None:
+        if value not in (None, "", [], {}):
+            rows.append({"": item, "value": str(value)})
+
+    add("sweep", " – ".join(v for v in (manifest.get("name"), manifest.get("description")) if v))
+    add("space", _space_text(manifest))
+    for name, r in (manifest.get("regimes") or {}).items():
+        add(f"regime `{name}`", _regime_text(r) if isinstance(r, dict) else r)
+    add("data", _dataset_text(manifest.get("dataset")))
+    seeds = manifest.get("seeds")
+    add("seeds", ", ".join(map(str, seeds)) if isinstance(seeds, list) else seeds)
+    add("trials", manifest.get("n_trials"))
+    add("resources per trial", _resources_text(manifest.get("resources")))
+    scheduler = manifest.get("scheduler")
+    add("scheduler", scheduler.get("name") if isinstance(scheduler, dict) else scheduler)
+    add("devices", ", ".join(manifest.get("devices") or []))
+    host = manifest.get("host") or {}
+    add("host", ", ".join(str(v) for v in (host.get("hostname"), host.get("platform"),
+                                            host.get("python") and f"Python {host['python']}") if v))
+    versions = manifest.get("versions") or {}
+    add("software", ", ".join(f"{k} {v}" for k, v in versions.items() if v and k in ("archscale", "torch", "ray")))
+    commit = manifest.get("git_commit")
+    add("git commit", commit[:12] if isinstance(commit, str) else commit)
+    add("output", manifest.get("output_dir"))
+    return pd.DataFrame(rows, columns=["", "value"])
+
+
+def _space_text(manifest: dict) -> str:
+    space = manifest.get("space") or {}
+    raw = (manifest.get("spec") or {}).get("space")
+    parts = [str(space.get("name") or ""), str(space.get("summary") or "")]
+    if isinstance(raw, dict):
+        axes = [f"{k} {v}" for k, v in (raw.get("axes") or {}).items()]
+        for group in raw.get("paired") or []:
+            if isinstance(group, dict):
+                axes.append(" with ".join(f"{k} {v}" for k, v in group.items()))
+        if axes:
+            parts.append("varies " + "; ".join(axes))
+        match = raw.get("match")
+        if isinstance(match, dict) and match.get("solve"):
+            parts.append(f"{match['solve']} solved to equal FLOPs")
+        if raw.get("kind") == "scaling":
+            parts.append(f"scaling {', '.join(map(str, raw.get('strategies') or []))} to "
+                         f"{', '.join(f'{m}x' for m in raw.get('multipliers') or [])}")
+    elif raw:
+        parts.append(f"preset or file {raw}")
+    return ": ".join(p for p in parts[:2] if p) + ("; " + "; ".join(parts[2:]) if parts[2:] else "")
+
+
+def _regime_text(r: dict) -> str:
+    text = f"{r.get('epochs')} epochs, {r.get('schedule', '')} schedule, batch {r.get('batch_size')}"
+    if r.get("lr_per_256") is not None and r.get("batch_size"):
+        text += f" (peak lr {r['lr_per_256'] * r['batch_size'] / 256:g})"
+    extras = [f"weight decay {r['weight_decay']:g}" if r.get("weight_decay") is not None else "",
+              f"label smoothing {r['label_smoothing']:g}" if r.get("label_smoothing") else "",
+              f"EMA {r['ema_decay']:g}" if r.get("ema_decay") else ""]
+    return ", ".join([text] + [e for e in extras if e])
+
+
+def _dataset_text(d) -> str:
+    if not isinstance(d, dict):
+        return "" if d is None else str(d)
+    text = d.get("label") or d.get("name") or ""
+    if d.get("root"):
+        text += f" from {d['root']}"
+    return text
+
+
+def _resources_text(r) -> str:
+    if not isinstance(r, dict):
+        return "" if r is None else str(r)
+    parts = [f"{r['cpus']:g} CPU" if isinstance(r.get("cpus"), (int, float)) else "",
+             f"GPUs {r['gpus']}" if r.get("gpus") not in (None, 0) else "",
+             f"at most {r['max_concurrent']} at once" if r.get("max_concurrent") else ""]
+    return ", ".join(p for p in parts if p)

@@ -1,7 +1,7 @@
 """A report as a list of blocks, rendered to Markdown (files linked) and to self-contained HTML.
 
 HTML embeds every figure as a base64 PNG and inlines its stylesheet, so the one file can be
-mailed or archived. Inline markup in text: **bold** and `code`, in both outputs.
+mailed or archived. Inline markup in text: **bold**, `code` and [links](path), in both outputs.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ figcaption{font-size:.9em;color:#444;margin-top:.3em}.note{color:#555}
 
 def _inline_html(text: str) -> str:
     out = html.escape(text, quote=False)
+    out = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', out)
     out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
 

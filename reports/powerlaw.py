@@ -1,9 +1,9 @@
 """Scaling-law fit: top-1 error = a * GFLOPs^(-b) + c, by least squares, with uncertainties.
 
-For a fixed exponent ``b`` the model is linear in ``a`` and ``c``, so the fit scans ``b`` on a
-grid (solving ``a``, ``c`` exactly with ``a, c >= 0``), refines the best ``b`` by golden-section
-search, and takes the standard errors from the Jacobian at the optimum (the same covariance
-``scipy.optimize.curve_fit`` reports: residual variance times (J^T J)^-1). numpy only.
+``scipy.optimize.curve_fit`` does the fit (bounded: ``a, c >= 0``, ``b`` in [0.001, 3]) and
+reports the covariance (residual variance times (J^T J)^-1 at the optimum). It starts from the
+best of a coarse scan of ``b``, where the model is linear in ``a`` and ``c`` and
+``scipy.optimize.nnls`` solves them exactly, so a poor start cannot trap it in a side valley.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.optimize import curve_fit, nnls
 
 __all__ = ["PowerLawFit", "fit_power_law", "MIN_CONFIGS", "MIN_SPAN"]
 
@@ -75,20 +76,19 @@ class PowerLawFit:
         return d
 
 
-def _solve_ac(u: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares (a, c) with a, c >= 0 for y ~ a * u + c; returns (a, c, rss)."""
-    n = len(y)
-    um, ym = u.mean(), y.mean()
-    var_u = float(((u - um) ** 2).sum())
-    a = float(((u - um) * (y - ym)).sum() / var_u) if var_u > 0 else 0.0
-    c = ym - a * um
-    if c < 0:  # floor pinned at zero: a through the origin
-        c = 0.0
-        a = float((u @ y) / (u @ u)) if (u @ u) > 0 else 0.0
-    if a < 0:  # error does not fall with FLOPs: flat line
-        a, c = 0.0, max(float(ym), 0.0)
-    r = y - (a * u + c)
-    return float(a), float(c), float(r @ r) if n else math.nan
+def _curve(u, a, b, c):
+    """The model on scaled FLOPs ``u``: a * u^-b + c."""
+    return a * u ** (-b) + c
+
+
+def _start(u: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """A starting (a, b, c): the scanned ``b`` whose non-negative least-squares (a, c) fit best."""
+    best = None
+    for b in np.geomspace(*_B_RANGE, 24):
+        (a, c), rnorm = nnls(np.column_stack([u ** (-b), np.ones_like(u)]), y)
+        if best is None or rnorm < best[0]:
+            best = (rnorm, float(a), float(b), float(c))
+    return best[1:]
 
 
 def fit_power_law(flops, error, *, min_span: float = MIN_SPAN) -> PowerLawFit:
@@ -114,42 +114,22 @@ def fit_power_law(flops, error, *, min_span: float = MIN_SPAN) -> PowerLawFit:
         return PowerLawFit(nan, nan, nan, nan, nan, nan, n, k, nan, False,
                            f"FLOPs span only x{x.max() / x.min():.2f} (a fit needs x{min_span:g}): "
                            "compare these at equal FLOPs instead")
-    # Scale x around 1 for conditioning: x^-b = s^-b * (x/s)^-b, so a = a_s * s^-b.
+    # Fit on FLOPs scaled around 1 for conditioning: a_s * (x/s)^-b = (a_s * s^b) * x^-b.
     s = math.exp(float(np.mean(np.log(x))))
-    xs = x / s
-
-    def rss(b: float) -> float:
-        return _solve_ac(xs ** (-b), y)[2]
-
-    grid = np.geomspace(*_B_RANGE, 160)
-    losses = np.array([rss(b) for b in grid])
-    i = int(np.argmin(losses))
-    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    g = (math.sqrt(5) - 1) / 2  # golden-section refinement in log b
-    la, lb = math.log(lo), math.log(hi)
-    for _ in range(60):
-        m1, m2 = lb - g * (lb - la), la + g * (lb - la)
-        if rss(math.exp(m1)) <= rss(math.exp(m2)):
-            lb = m2
-        else:
-            la = m1
-    b = math.exp((la + lb) / 2)
-    a_s, c, r = _solve_ac(xs ** (-b), y)
-    a = a_s * s ** b  # back to x in GFLOPs: a_s * (x/s)^-b = a_s * s^b * x^-b
+    u = x / s
+    a_s, b, c = _start(u, y)
+    (a_s, b, c), cov_s = curve_fit(_curve, u, y, p0=(max(a_s, 1e-12), b, c),
+                                   bounds=([0.0, _B_RANGE[0], 0.0], [np.inf, _B_RANGE[1], np.inf]))
+    a = a_s * s ** b
+    # The covariance of (a, b, c) in GFLOPs from that of (a_s, b, c): a = a_s * s^b.
+    to_gflops = np.array([[s ** b, a * math.log(s), 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    cov = to_gflops @ cov_s @ to_gflops.T if n > 3 else np.full((3, 3), nan)
+    r = y - _curve(x, a, b, c)
     note = ""
-    if i in (0, len(grid) - 1):
+    if min(b - _B_RANGE[0], _B_RANGE[1] - b) < 1e-6 * _B_RANGE[1]:
         note = f"b at the edge of its search range [{_B_RANGE[0]}, {_B_RANGE[1]}]: the points do not constrain it"
-    elif a == 0:
+    elif a <= 1e-12:
         note = "error does not fall with FLOPs on these points"
-    # Covariance from the Jacobian of the model in (a, b, c), at x in GFLOPs.
-    xb = x ** (-b)
-    jac = np.column_stack([xb, -a * np.log(x) * xb, np.ones_like(x)])
-    dof = n - 3
-    sigma2 = r / dof if dof > 0 else nan
-    try:
-        cov = sigma2 * np.linalg.pinv(jac.T @ jac)
-    except np.linalg.LinAlgError:
-        cov = np.full((3, 3), nan)
     std = np.sqrt(np.clip(np.diag(cov), 0, None))
-    return PowerLawFit(a, b, c, float(std[0]), float(std[1]), float(std[2]), n, k,
-                       math.sqrt(r / n), True, note, tuple(float(v) for v in cov.ravel()))
+    return PowerLawFit(float(a), float(b), float(c), float(std[0]), float(std[1]), float(std[2]), n, k,
+                       math.sqrt(float(r @ r) / n), True, note, tuple(float(v) for v in cov.ravel()))

@@ -28,11 +28,14 @@ from scaling.files import atomic_dir, atomic_write, atomic_write_text
 
 from .binning import equal_flop_table
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
-from .digests import (axis_effects_digest, best_dimension_text, clipped, equal_flop_digest, fits_digest,
-                      front_digest, spread_along, trained_at, trial_columns, trial_digest)
+from .digests import (axis_effects_digest, best_dimension_text, equal_flop_digest, finding_text, findings_digest,
+                      fits_digest, front_digest, run_digest, spread_along, trained_at, trial_columns, trial_digest)
 from .dimensions import best_dimension, dimension_members, scaling_law_fits
 from .distributions import axis_effects
 from .document import Document
+from .findings import CLAIMS, assess_claims
+from .findings_plot import plot_finding
+from .next_sweep import DEFAULT_BUDGET, plan_next_sweep
 from .pareto import pareto_configs
 from .pareto_plot import COSTS, REFERENCE_MIN_EPOCHS, plot_pareto
 from .reference import DATASET_NAMES, reference_for
@@ -45,15 +48,15 @@ __all__ = ["write_report", "Report", "SECTIONS"]
 # ----- the report's fixed text ------------------------------------------------------------------
 RUN_NOTE = (f"FLOPs everywhere are per image in fvcore's convention ({FLOP_CONVENTION}), as in the "
             "ResNeXt paper; the ResNet-RS paper's FLOPs are twice these. Accuracies are final top-1 "
-            "on the validation split, in %, averaged over seeds where a configuration has several. "
+            "on the validation split, in %{seeds}. "
             "Trials stopped early by ASHA are results with fewer epochs (drawn hollow); diverged "
             "and failed trials are listed at the end, never drawn.")
+MANIFEST_NOTE = "The full record (the spec as written, every regime field, package versions, host): `{path}`."
 NO_FINISHED_NOTE = ("None of the {n} trials has finished with a result, so there is nothing to plot. "
                     "Run `archscale report` again when trials have finished.")
 PARETO_INTRO = ("One panel per training regime. The Pareto-optimal configurations (no other configuration is "
                 "both cheaper and more accurate) are joined and labelled; cost axes are logarithmic.")
-PARETO_CAPTION = ("**Top-1 accuracy vs {cost}.** Seed means, bars from the worst to the best seed; "
-                  "blue line: Pareto front.")
+PARETO_CAPTION = "**Top-1 accuracy vs {cost}.** {seeds}: Pareto front."
 PARETO_FLOPS_NOTE = f" FLOPs per image, fvcore convention ({FLOP_CONVENTION})."
 PARETO_REFERENCE_NOTE = (" Published ImageNet results (ResNet and ResNeXt from Xie et al. 2017, whose FLOPs are "
                          "multiply-adds; ResNet-RS from Bello et al. 2021, whose FLOPs are halved here to "
@@ -61,24 +64,31 @@ PARETO_REFERENCE_NOTE = (" Published ImageNet results (ResNet and ResNeXt from X
 PARETO_LATENCY_NOTE = " Latency: median batch-1 forward pass."
 SCALING_CURVES_CAPTION = (
     "**Depth and width scaling per resolution and regime** (ResNet-RS study). One line per depth, one "
-    "marker per width multiplier, seed means with min-max bars; columns: regimes, shortest training on "
+    "marker per width multiplier{seeds}; columns: regimes, shortest training on "
     "the left; rows: input resolutions. Where a depth line lies above the points of another depth at "
     "equal FLOPs, depth is the better way to spend them.")
 DIMENSION_CURVES_CAPTION = (
     "**One dimension at a time.** From the common base (star, the cheapest configuration, or the "
     "sweep's scaling strategies) along depth, width, cardinality or resolution only; top-1 error "
     "against FLOPs, with the fitted power law dashed.")
-FITS_CAPTION = ("Fit of top-1 error = a · GFLOPs^-b + c to every trial (seeds as separate points) "
+FITS_CAPTION = ("Fit of top-1 error = a · GFLOPs^-b + c to every trial{seeds} "
                 "of each dimension; ± one standard error. The last column is the slope of the fitted "
                 "curve at the regime's budget (the largest FLOPs every fitted dimension reaches): "
                 "percentage points of error removed by doubling FLOPs there.")
 EQUAL_FLOP_CAPTION = (
     "**Configurations at roughly equal FLOPs** (within {tolerance:.0%} of the cheapest in the "
     "group, or the equal-FLOP matcher's groups), ranked by top-1 as the ResNeXt paper compares "
-    "cardinality at equal complexity. Bars: ±1 std over seeds.")
-EQUAL_FLOP_DIGEST_CAPTION = ("Best configuration of each group and its nearest rival "
-                             "(gap in percentage points; 'within spread' when the gap is below the two seed standard "
-                             "deviations added):")
+    "cardinality at equal complexity.{seeds}")
+EQUAL_FLOP_DIGEST_CAPTION = "Best configuration of each group and its nearest rival (gap in percentage points{seeds}):"
+#: What the captions say about seeds: {caption: (words when some configuration has several seeds, words
+#: when every configuration has one)}.
+SEED_WORDS = {"run": (", averaged over seeds where a configuration has several", ""),
+              "pareto": ("Seed means, bars from the worst to the best seed; blue line", "Blue line"),
+              "scaling": (", seed means with min-max bars", ""), "fits": (" (seeds as separate points)", ""),
+              "equal_flop": (" Bars: ±1 std over seeds.", ""),
+              "equal_flop_digest": ("; 'within spread' when the gap is below the two seed standard deviations "
+                                    "added", ""),
+              "configs": ("Seed-averaged results", "Results")}
 ERROR_EDF_CAPTION = "**Error EDF** (pycls): share of finished trials with top-1 error at most x, per regime."
 AXIS_EFFECTS_CAPTION = ("**Per-axis effects**: mean top-1 error per value of each design axis, other axes "
                         "averaged over.")
@@ -90,6 +100,20 @@ REFERENCE_CAPTION = ("Published ImageNet top-1 (single 224 px crop for ResNet/Re
 CIFAR_REFERENCE_CAPTION = "Published CIFAR top-1 (100 - the ResNeXt paper's test error, mean of 10 runs):"
 REGIME_SOURCES_CAPTION = ("Regime `{regime}`: every value and where it comes from (paper, official config, "
                           "project choice with its reason, or override of the named regime):")
+FINDINGS_INTRO = (
+    "Each published claim this sweep can test, measured on comparisons between its configurations: pairs at "
+    "equal FLOPs that spend them differently, or one-dimension steps (two configurations that differ in one "
+    "dimension only). Every effect is signed so that a positive value is what the claim predicts; the verdict "
+    "is supported when its 95 % interval lies above zero, contradicted when it lies below, inconclusive when it "
+    "holds zero. How each interval was made is said with it.")
+FINDING_CAPTION = {
+    "pairs": ("**The equal-FLOP pairs behind the {claim} claim ({source}).** Left: top-1 against FLOPs, each pair's "
+              "two configurations joined (filled: the side the claim favours). Right: each pair's difference "
+              "(seed means), the effect (line) and its 95 % interval (band); dashed: zero."),
+    "steps": ("**The one-dimension steps behind the {claim} claim ({source}).** Left: top-1 against FLOPs, each "
+              "step an arrow from the cheaper configuration to the costlier. Right: each step's top-1 gain per "
+              "doubling of FLOPs (seed means) and each dimension's mean (line); dashed: zero.")}
+UNTESTABLE_NOTE = "Not testable on this sweep, and what each claim would need:"
 NOT_DRAWN_NOTE = ("Diverged (loss went NaN) and failed trials are results to know about but not points to draw; "
                   "running and pending trials have no final result yet: ")
 
@@ -145,6 +169,11 @@ class Report:
         self.summary["figures"] += [str(self.out / p.relative_to(self.folder)) for p in (png, svg)]
         self.doc.figure(png, svg, caption, self.folder)
 
+    def seed_words(self, caption: str) -> str:
+        """What ``caption`` says about seeds (``SEED_WORDS``): seed wording only when some configuration has several."""
+        several = bool(len(self.configs)) and self.configs["n_seeds"].max() > 1
+        return SEED_WORDS[caption][0 if several else 1]
+
     def skip(self, what: str) -> None:
         """Record something the report could not draw, and why."""
         self.summary["skipped"].append(what)
@@ -166,7 +195,9 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
     Returns ``{"out_dir", "report_md", "report_html", "summary_json", "figures": [paths],
     "tables": [paths], "pareto": {regime: [config names on the top-1 vs FLOPs front, cheapest
     first]}, "status_counts": {status: n}, "n_trials", "n_finished", "dataset",
-    "reference_drawn", "best_dimension": {regime: {...}}, "skipped": [what was not drawn and why]}``
+    "reference_drawn", "best_dimension": {regime: {...}}, "findings": [{claim, regime, verdict, effect, low,
+    high, unit, method, configs, needs}], "next_sweep": {base, regime, strategies, ranking},
+    "skipped": [what was not drawn and why]}``
     (paths as strings).
     """
     if trials is None or len(trials) == 0:
@@ -203,7 +234,7 @@ def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder:
         (folder / sub).mkdir()
     summary = {"out_dir": str(out), "figures": [], "tables": [], "pareto": {}, "status_counts": status_counts(df),
                "n_trials": len(df), "n_finished": n_finished, "dataset": dataset,
-               "reference_drawn": False, "best_dimension": {}, "skipped": []}
+               "reference_drawn": False, "best_dimension": {}, "findings": [], "next_sweep": None, "skipped": []}
     return Report(trials=df, configs=aggregate_seeds(df), epochs=pd.DataFrame() if epochs is None else epochs,
                   manifest=manifest, regimes=regime_order(df), dataset=dataset,
                   reference=reference_for(trials, manifest), tolerance=tolerance,
@@ -228,16 +259,66 @@ def run_section(report: Report) -> None:
     df, doc = report.trials, report.doc
     doc.heading("Run")
     status_text = ", ".join(f"{n} {s}" for s, n in report.summary["status_counts"].items() if n)
-    doc.paragraph(f"{len(df)} trials ({status_text}) over {len(report.regimes)} regime(s): "
+    n_regimes, n_seeds = len(report.regimes), df["seed"].nunique()
+    doc.paragraph(f"{len(df)} trials ({status_text}) over {n_regimes} regime{'s' if n_regimes > 1 else ''}: "
                   + ", ".join(f"`{r}`" for r in report.regimes) + f"; dataset: {report.dataset or 'not recorded'}; "
-                  f"{df['name'].nunique()} configurations, {df['seed'].nunique()} seed(s)." + trained_at(df))
-    doc.paragraph(RUN_NOTE, note=True)
+                  f"{df['name'].nunique()} configurations, {n_seeds} seed{'s' if n_seeds > 1 else ''}."
+                  + trained_at(df))
     if report.manifest:
-        doc.bullets(f"{k}: `{clipped(v)}`" for k, v in report.manifest.items() if k != "regime_sources")
+        doc.table(run_digest(report.manifest), csv=None)
+        doc.paragraph(MANIFEST_NOTE.format(path=_manifest_path(report.manifest)), note=True)
         for regime, rows in (report.manifest.get("regime_sources") or {}).items():
             table = pd.DataFrame(rows)
             doc.table(table, caption=REGIME_SOURCES_CAPTION.format(regime=regime),
                       csv=report.add_table(table, f"regime_sources_{regime}"))
+    doc.paragraph(RUN_NOTE.format(seeds=report.seed_words("run")), note=True)
+
+
+def findings_section(report: Report) -> None:
+    """The papers' claims tested on this sweep: verdicts, effects with intervals, the comparisons behind
+    them (a figure per tested claim), and the claims the sweep cannot test with what they need."""
+    report.doc.heading("Findings: the papers' claims on this sweep")
+    findings = assess_claims(report.trials, tolerance=report.tolerance)
+    tested = [f for f in findings if f.tested]
+    report.summary["findings"] = [_finding_summary(f) for f in findings]
+    report.doc.paragraph(FINDINGS_INTRO)
+    if tested:
+        table = pd.concat([f.comparisons.assign(claim=f.claim.key, verdict=f.verdict) for f in tested],
+                          ignore_index=True)
+        csv = report.add_table(table[["claim", "verdict"] + [c for c in table if c not in ("claim", "verdict")]],
+                               "findings_comparisons")
+        report.doc.table(findings_digest(tested), csv=csv)
+        for key in CLAIMS:
+            of_claim = [f for f in tested if f.claim.key == key]
+            if not of_claim:
+                continue
+            fig = plot_finding(of_claim, report.trials["flops"])
+            figure = f"figures/finding_{key}.png" if fig is not None else None
+            for f in of_claim:
+                report.doc.paragraph(finding_text(f, figure, csv, _n_trials(report, f)))
+            source = of_claim[0].claim.source.split(" (")[0]
+            caption = FINDING_CAPTION["steps" if key == "resolution" else "pairs"]
+            report.add_figure(fig, f"finding_{key}", caption.format(claim=key.replace("_", " "), source=source))
+    else:
+        report.doc.paragraph("No claim can be tested on this sweep yet.", note=True)
+    untestable = [f for f in findings if not f.tested]
+    if untestable:
+        report.doc.paragraph(UNTESTABLE_NOTE)
+        report.doc.bullets(f"**{f.claim.source}: {f.claim.statement}** " + (f"In `{f.regime}`, this" if f.regime
+                                                                             else "This") + f" needs {f.needs}."
+                           for f in untestable)
+
+
+def next_sweep_section(report: Report) -> None:
+    """The report's last word: where the next budget buys the most accuracy (``archscale suggest``)."""
+    plan = plan_next_sweep(report.trials, configs=report.configs)
+    if plan is None:
+        return
+    run_dir = (report.manifest or {}).get("output_dir") or "RUN_DIR"
+    report.doc.heading("Next sweep")
+    report.doc.paragraph(plan.paragraph(run_dir, DEFAULT_BUDGET))
+    report.summary["next_sweep"] = {"base": plan.base, "regime": plan.regime, "strategies": list(plan.strategies),
+                                    "ranking": [r.text() for r in plan.ranking]}
 
 
 def no_result_section(report: Report) -> None:
@@ -261,7 +342,8 @@ def pareto_section(report: Report) -> None:
     rows = pd.concat(drawn)
     if (rows["cost"] == "flops").any():
         report.doc.heading("Pareto-optimal configurations (top-1 vs FLOPs)", 3)
-        report.doc.table(front_digest(rows[(rows["cost"] == "flops") & rows["pareto"]]), csv=None)
+        report.doc.table(front_digest(rows[(rows["cost"] == "flops") & rows["pareto"]], report.trials["flops"]),
+                         csv=None)
     csv = report.add_table(rows, "pareto")
     report.doc.paragraph(f"All configurations with their Pareto flags per cost: `{csv}`.", note=True)
 
@@ -274,7 +356,7 @@ def scaling_curves_section(report: Report) -> None:
         report.doc.paragraph("No depth x width study to draw: it needs FLOP counts and more than one depth or "
                              "width.", note=True)
         report.skip("scaling curves: no FLOP counts, or a single depth and width")
-    report.add_figure(fig, "scaling_curves", SCALING_CURVES_CAPTION)
+    report.add_figure(fig, "scaling_curves", SCALING_CURVES_CAPTION.format(seeds=report.seed_words("scaling")))
 
 
 def dimensions_section(report: Report) -> None:
@@ -290,7 +372,8 @@ def dimensions_section(report: Report) -> None:
                       "dimension_curves", DIMENSION_CURVES_CAPTION)
     csv = report.add_table(fits, "scaling_law_fits")
     report.doc.heading("Scaling-law fits per dimension (an estimate)", 3)
-    report.doc.table(fits_digest(fits, report.trials["flops"]), caption=FITS_CAPTION, csv=csv)
+    report.doc.table(fits_digest(fits, report.trials["flops"]), caption=FITS_CAPTION.format(
+        seeds=report.seed_words("fits")), csv=csv)
     best = best_dimension(fits)
     report.summary["best_dimension"] = best
     if best:
@@ -313,8 +396,9 @@ def equal_flop_section(report: Report) -> None:
         return
     csv = report.add_table(table, "equal_flop")
     report.add_figure(plot_equal_flop(report.trials, tolerance, table=table), "equal_flop",
-                      EQUAL_FLOP_CAPTION.format(tolerance=tolerance))
-    report.doc.table(equal_flop_digest(table), caption=EQUAL_FLOP_DIGEST_CAPTION, csv=csv)
+                      EQUAL_FLOP_CAPTION.format(tolerance=tolerance, seeds=report.seed_words("equal_flop")))
+    report.doc.table(equal_flop_digest(table), csv=csv,
+                     caption=EQUAL_FLOP_DIGEST_CAPTION.format(seeds=report.seed_words("equal_flop_digest")))
 
 
 def distributions_section(report: Report) -> None:
@@ -374,12 +458,13 @@ def not_drawn_section(report: Report) -> None:
 def configs_section(report: Report) -> None:
     """The seed-averaged results of every finished configuration, as a table file."""
     csv = report.add_table(report.configs, "configs")
-    report.doc.paragraph(f"Seed-averaged results of every finished configuration: `{csv}`.", note=True)
+    report.doc.paragraph(f"{report.seed_words('configs')} of every finished configuration: `{csv}`.", note=True)
 
 
 #: The sections of a report with finished trials, in order: adding a figure or table means adding a section here.
-SECTIONS = (run_section, pareto_section, scaling_curves_section, dimensions_section, equal_flop_section,
-            distributions_section, learning_curves_section, reference_section, not_drawn_section, configs_section)
+SECTIONS = (run_section, findings_section, pareto_section, scaling_curves_section, dimensions_section,
+            equal_flop_section, distributions_section, learning_curves_section, reference_section, not_drawn_section,
+            configs_section, next_sweep_section)
 #: The sections of a report on which no trial has finished yet.
 NO_RESULT_SECTIONS = (run_section, no_result_section)
 
@@ -399,7 +484,7 @@ def _pareto_figure(report: Report, cost: str) -> pd.DataFrame | None:
             front = configs[(configs["regime"] == regime) & configs["pareto"]].sort_values("flops")
             report.summary["pareto"][regime] = front["name"].tolist()
         report.summary["reference_drawn"] = report.reference is not None
-    caption = PARETO_CAPTION.format(cost=spec.title)
+    caption = PARETO_CAPTION.format(cost=spec.title, seeds=report.seed_words("pareto"))
     if cost == "flops":
         caption += PARETO_FLOPS_NOTE
     if report.reference is not None and cost in ("flops", "params"):
@@ -410,6 +495,27 @@ def _pareto_figure(report: Report, cost: str) -> pd.DataFrame | None:
     keep = configs[configs[spec.column].notna()]
     return keep.assign(cost=cost, cost_value=keep[spec.column])[
         ["cost", "regime", "name", "cost_value", "flops", "params", "top1_mean", "top1_std", "n_seeds", "pareto"]]
+
+
+def _manifest_path(manifest: dict) -> str:
+    """Where the run's manifest.json is (its output folder's), or its name alone when not recorded."""
+    out = manifest.get("output_dir")
+    return f"{str(out).rstrip('/')}/manifest.json" if out else "manifest.json"
+
+
+def _finding_summary(f) -> dict:
+    """A finding as summary.json holds it."""
+    e = f.estimate
+    return {"claim": f.claim.key, "source": f.claim.source, "regime": f.regime, "verdict": f.verdict,
+            "effect": e.effect if e else None, "low": e.low if e else None, "high": e.high if e else None,
+            "unit": f.unit, "method": e.method if e else None, "configs": f.configs(), "needs": f.needs}
+
+
+def _n_trials(report: Report, f) -> int:
+    """The finished trials of the configurations a finding rests on (in its regime, or all regimes)."""
+    t = report.trials
+    rows = t["finished"] & t["name"].isin(f.configs())
+    return int((rows & (t["regime"] == f.regime)).sum() if f.regime else rows.sum())
 
 
 def _trial_list(report: Report, rows: pd.DataFrame, heading: str | None, name: str) -> None:

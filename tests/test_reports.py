@@ -12,6 +12,7 @@ import pytest
 from reports import (aggregate_seeds, axis_effects, best_dimension, dimension_members, equal_flop_table,
                      error_edf, fit_power_law, flop_bins, is_imagenet, load_reference, normalize_trials,
                      pareto_front, scaling_law_fits, status_counts)
+from powerlaw_reference import hand_written_fit
 from reports.style import omitted_name_parts, short_names
 
 BLOCKS = {26: 8, 50: 16, 101: 33, 152: 50, 200: 66}  # bottleneck blocks of the named depths
@@ -153,6 +154,24 @@ def test_fit_gain_per_doubling_is_the_curve_slope():
     gain, std = fit.gain_per_doubling(2e9)
     numeric = fit.predict(2e9 / np.sqrt(2)) - fit.predict(2e9 * np.sqrt(2))
     assert gain == pytest.approx(numeric, rel=0.02) and np.isfinite(std) and std > 0
+
+
+def test_scipy_fit_agrees_with_the_hand_written_fit():
+    rng = np.random.default_rng(1)
+    cases = []
+    for _ in range(12):
+        n = int(rng.integers(4, 40))
+        flops = np.exp(rng.uniform(np.log(1e5), np.log(3e10), n))
+        a, b, c = rng.uniform(1, 40), rng.uniform(0.05, 1.5), rng.uniform(0, 20)
+        cases.append((flops, a * (flops / 1e9) ** -b + c + rng.normal(0, rng.uniform(0.01, 2), n)))
+    cases.append((np.geomspace(1e9, 16e9, 5), np.array([10, 10.1, 9.9, 10, 10.05])))  # flat: a = 0
+    for flops, error in cases:
+        ours, before = fit_power_law(flops, error), hand_written_fit(flops, error)
+        assert ours.ok and before.ok
+        for key in ("a", "b", "c", "rmse"):
+            assert getattr(ours, key) == pytest.approx(getattr(before, key), rel=2e-3, abs=1e-6), key
+        for key in ("a_std", "b_std", "c_std"):
+            assert getattr(ours, key) == pytest.approx(getattr(before, key), rel=5e-3, abs=1e-6), key
 
 
 def test_fit_refuses_too_few_configs_or_a_narrow_span():

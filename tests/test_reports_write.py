@@ -96,6 +96,29 @@ def test_report_html_is_self_contained_and_not_imagenet(partial_run):
     assert "ResNet-RS-420" not in md and "ResNeXt-29 (16x64d)" in md and "17.31" not in md
 
 
+def test_report_states_the_findings_with_their_evidence_and_ends_with_the_next_sweep(partial_run):
+    trials, out, summary, _ = partial_run
+    md = (out / "report.md").read_text()
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings[1] == "## Findings: the papers' claims on this sweep" and headings[-1] == "## Next sweep"
+    verdicts = {(f["claim"], f["regime"]): f["verdict"] for f in summary["findings"]}
+    # the synthetic sweep plants width winning at 10 epochs, depth at 100: the regime claim holds
+    assert verdicts[("depth_vs_width", "rs-10")] == "supported" and verdicts[("regime", None)] == "supported"
+    assert verdicts[("depth_vs_width", "rs-100")] == verdicts[("cardinality", "rs-10")] == "untestable"
+    for f in summary["findings"]:
+        assert (f["verdict"] == "untestable") == (f["effect"] is None) and (f["needs"] != "") == (f["effect"] is None)
+    for key in ("depth_vs_width", "resolution"):  # a figure per tested claim, linked from its paragraph
+        assert (out / "figures" / f"finding_{key}.png").stat().st_size > 10_000
+        assert f"figure [figures/finding_{key}.png](figures/finding_{key}.png)" in md
+    comparisons = pd.read_csv(out / "tables" / "findings_comparisons.csv")
+    assert set(comparisons["claim"]) == {"depth_vs_width", "resolution", "regime"}
+    assert set(comparisons["a"]) | set(comparisons["b"]) <= set(trials["name"])
+    assert "Not testable on this sweep" in md and "this needs configurations that differ in cardinality" in md
+    assert summary["next_sweep"]["strategies"][-1] == "resnet_rs"
+    assert md.rstrip().endswith("every configuration within 10 % of the budget.")
+    assert '<a href="figures/finding_resolution.png">' in (out / "report.html").read_text()
+
+
 def test_empty_results_are_a_user_error(tmp_path):
     for empty in (pd.DataFrame(), pd.DataFrame(columns=["trial_id", "name", "status"]), None):
         with pytest.raises(ArchScaleError) as e:
@@ -276,3 +299,29 @@ def test_a_folder_holding_other_files_is_not_replaced(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.csv"]
     with pytest.raises(ArchScaleError, match="is a file"):
         write_report(trials, None, tmp_path / "trials.csv")
+
+
+def test_one_seed_runs_say_nothing_about_seeds_and_tables_use_the_figures_flop_unit(tmp_path):
+    trials, epochs = synthetic_trials(seeds=1, failures=False)
+    trials["flops"] = trials["flops"] / 5e3  # a tiny network's MFLOPs
+    manifest = {"name": "tiny", "description": "a small run", "output_dir": "/runs/tiny", "seeds": [0],
+                "space": {"name": "tiny", "summary": "18 configs"},
+                "spec": {"space": {"axes": {"depth": [26, 50, 101]}, "paired": [{"cardinality": [1, 4],
+                                                                                 "bottleneck_width": [16, 8]}]}},
+                "regimes": {"rs-10": {"epochs": 10, "schedule": "cosine", "batch_size": 64, "lr_per_256": 0.1}},
+                "dataset": {"name": "digits", "root": None}, "versions": {"torch": "2.14.1", "pandas": "3"},
+                "git_commit": "0123456789abcdef0123"}
+    write_report(trials, epochs, tmp_path, manifest=manifest)
+    md = (tmp_path / "report.md").read_text()
+    assert md.split("## Findings")[0].lower().count("seed") == 2  # '1 seed.' and the seeds row of the Run table
+    assert "Bars from the worst" not in md and "±1 std over seeds" not in md and "within spread" not in md
+    assert "Blue line: Pareto front" in md and "Results of every finished configuration" in md
+    front = md.split("### Pareto-optimal configurations")[1].split("\n\n")[1]
+    assert front.splitlines()[0] == "| regime | config | MFLOPs | params (M) | top-1 (%) |"
+    # the Run section is a table a person reads; the raw record stays in manifest.json
+    run = md.split("## Run")[1].split("## Findings")[0]
+    assert "| space | tiny: 18 configs; varies depth [26, 50, 101]; cardinality [1, 4] with bottleneck_width " \
+           "[16, 8] |" in run
+    assert "| regime `rs-10` | 10 epochs, cosine schedule, batch 64 (peak lr 0.025) |" in run
+    assert "| git commit | 0123456789ab |" in run and "| software | torch 2.14.1 |" in run
+    assert "`/runs/tiny/manifest.json`" in run and "{" not in run

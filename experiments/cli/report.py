@@ -38,4 +38,13 @@ def run(args) -> int:
     print("trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     for regime, names in summary.get("pareto", {}).items():
         print(f"Pareto-optimal on top-1 vs FLOPs, {regime}: {', '.join(names) if names else '(none yet)'}")
+    for f in summary.get("findings", []):
+        if f["verdict"] != "untestable":
+            where = f" in {f['regime']}" if f["regime"] else ""
+            print(f"finding: {f['source']}, {f['claim'].replace('_', ' ')}{where}: {f['verdict']} "
+                  f"({f['effect']:+.2f} {f['unit']}, 95 % interval [{f['low']:+.2f}, {f['high']:+.2f}])")
+    untested = sum(f["verdict"] == "untestable" for f in summary.get("findings", []))
+    if untested:
+        print(f"{untested} claim{'s' if untested > 1 else ''} not testable on this sweep: the report says what "
+              f"{'each' if untested > 1 else 'it'} would need")
     return 0
