@@ -4,6 +4,8 @@ Ray Tune does the scheduling, checkpointing, retries and resuming (``Tuner.resto
 runs the trainer inside Tune trials, keeps the results store (experiments.results) through a
 driver-side callback, and shows progress. ASHA runs one bracket per regime, so a trial only ever
 competes with trials of the same training length. Specs and plans are experiments.sweep_spec.
+
+Joining a cluster (token authentication included) is experiments.ray_cluster.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-
+from .ray_cluster import join_ray
 from .results import Journal, ended_trials, read_events, write_tables
 from .sweep_spec import SweepSpec, load_sweep, prepare
 
@@ -280,8 +282,10 @@ class SweepSummary:
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None) -> bool:
-    """Join ``address`` (or RAY_ADDRESS), or start a local Ray bound to loopback with the dashboard
-    off. Returns True when this call started Ray (and so should shut it down)."""
+    """Join ``address`` (or RAY_ADDRESS; with the cluster's token when it asks for one, see
+    experiments.ray_cluster.join_ray), or start a local Ray bound to loopback with the dashboard
+    off and Ray's token authentication on. Returns True when this call initialised Ray (started
+    it, or connected to the cluster), which the caller then shuts down."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's legacy output is silent at verbose=0
     if ray.is_initialized():
@@ -289,7 +293,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     if address:
-        ray.init(address=address, **kwargs)
+        join_ray(address, **kwargs)
     else:
         ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1",
                  dashboard_host="127.0.0.1", **kwargs)
@@ -327,7 +331,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepS
     ended = ended_trials(read_events(sweep.output_dir), errored=not sweep.retry_errored_on_resume)
     trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended)), res)
     Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed,
-                                      "already_ended": sorted(ended)})
+                                      "already_ended": sorted(ended), "ray": ray.get_runtime_context().gcs_address})
     if ended and not quiet:
         print(f"resuming {sweep.name}: {len(ended)} of {len(trials)} trials already ended", flush=True)
     if resumed:

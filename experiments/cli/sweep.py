@@ -1,6 +1,6 @@
 """archscale sweep: run (or resume) a scaling sweep on Ray Tune, or price it with --dry-run.
 
-    archscale sweep SPEC.yaml [--dry-run] [--address ray://... | auto] [--quiet]
+    archscale sweep SPEC.yaml [--dry-run] [--address HOST:PORT | auto | ray://...] [--quiet]
 
 Running the same sweep command again on the same output directory resumes it: finished trials
 are kept, unfinished ones continue from their last checkpoint.
@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate, expand and price the sweep, print the plan, stop")
     p.add_argument("--output-dir", help="override the spec's output_dir")
     p.add_argument("--data-root", help="override the data set's root (cifar10/cifar100/imagefolder)")
-    p.add_argument("--address", help="join a Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--address", help="join the Ray cluster whose head runs at HOST:PORT, with the cluster's token "
+                                     "when it uses one (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray (default: all visible)")
     p.add_argument("--quiet", action="store_true", help="no live progress (CI logs); the summary still prints")
