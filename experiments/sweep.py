@@ -5,7 +5,8 @@ runs the trainer inside Tune trials, keeps the results store (experiments.result
 driver-side callback, and shows progress. ASHA runs one bracket per regime, so a trial only ever
 competes with trials of the same training length. Specs and plans are experiments.sweep_spec.
 
-Joining a cluster (token authentication included) is experiments.ray_cluster.
+Joining a cluster (token authentication included) is experiments.ray_cluster; ending a local
+Ray's processes, however the driver ends, experiments.ray_session.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ray.tune import Callback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from .ray_cluster import join_ray
+from .ray_session import LocalRay
 from .results import Journal, ended_trials, read_events, write_tables
 from .sweep_spec import SweepSpec, load_sweep, prepare
 
@@ -305,7 +307,8 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
     """Run a sweep, or resume it when its output directory holds an unfinished one.
 
     Ray is started locally (all this machine's CPUs/GPUs unless ``num_cpus``/``num_gpus``) unless
-    ``address`` or RAY_ADDRESS names a cluster; an already-initialised Ray is used as it is.
+    ``address`` or RAY_ADDRESS names a cluster; an already-initialised Ray is used as it is. All
+    processes of a local Ray end with the sweep, or with its driver (experiments.ray_session).
     """
     if not isinstance(sweep, SweepSpec):
         sweep = load_sweep(sweep)
@@ -313,11 +316,11 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
     os.environ["ARCHSCALE_QUIET"] = "1" if quiet else "0"
     started_here = init_ray(address, num_cpus, num_gpus)
     t0 = time.time()
+    local_ray = LocalRay(sweep.output_dir, started_here)
     try:
         return _fit(sweep, trials, quiet, t0)
     finally:
-        if started_here:
-            ray.shutdown()
+        local_ray.shutdown()
 
 
 def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepSummary:

@@ -1,8 +1,10 @@
 """Sweeps on a real Ray: failures, ASHA, resume after SIGKILL, GPU packing, two nodes.
 
 Each test starts its own Ray (local, loopback, dashboard off). Only the first runs by default;
-the others are slow and run in CI's slow pass.
+the others are slow and run in CI's slow pass. Tests that run a driver in a subprocess give its
+Ray a temp directory of their own, so its processes can be counted among any others.
 """
+import json
 import os
 import shutil
 import signal
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 from experiments.results import load_results, read_events
-from sweep_helpers import tiny_sweep
+from sweep_helpers import ray_processes, ray_temp_dir, tiny_sweep
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,18 +70,18 @@ def test_asha_stops_some_trials_early(tmp_path, fresh_ray):
     assert (trials[trials.status == "done"].epochs_done == 4).all()
 
 
-def _kill_mid_sweep(tmp_path, on_first_epoch=None):
-    """Start an 8-trial sweep in a subprocess and SIGKILL it once two trials have ended while
-    another has reported 2 or 3 of its 5 epochs (Tune saves its state after every second
-    checkpoint, so that trial's checkpoint is on record). Returns (command, env, output dir,
-    trials that had ended, number of events so far)."""
-    out = tmp_path / "out"
-    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24)
+def _sweep_command(tmp_path, spec: dict) -> tuple[list[str], dict]:
+    """The CLI command of ``spec`` (written next to its output) and an environment whose Ray
+    temp directory (RAY_TMPDIR) belongs to this test."""
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(spec))
     cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(f), "--quiet", "--num-cpus", "2"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cmd, {**os.environ, "PYTHONPATH": str(ROOT), "RAY_TMPDIR": ray_temp_dir()}
+
+
+def _wait_for_epochs(driver, out, until, on_first_epoch=None) -> dict[str, int]:
+    """Poll the journal until ``until(ended, reached)``: the trials that ended, and the last epoch
+    reported by each trial still running. Returns ``reached``."""
     deadline = time.time() + 300
     while time.time() < deadline:
         events = read_events(out)
@@ -91,11 +93,30 @@ def _kill_mid_sweep(tmp_path, on_first_epoch=None):
         if on_first_epoch and reached:
             on_first_epoch(out)
             on_first_epoch = None
-        if len(ended) >= 2 and any(2 <= n <= 3 for n in reached.values()):
-            time.sleep(0.3)  # let Tune save the state the second checkpoint asked for
-            break
-        assert driver.poll() is None, "the sweep ended before it could be killed"
+        if until(ended, reached):
+            return reached
+        assert driver.poll() is None, "the sweep ended before it could be stopped"
         time.sleep(0.5)
+    raise AssertionError("the sweep did not get that far in 300 s")
+
+
+def _kill_mid_sweep(tmp_path, on_first_epoch=None, kill_guard=False):
+    """Start an 8-trial sweep in a subprocess and SIGKILL it once two trials have ended while
+    another has reported 2 or 3 of its 5 epochs (Tune saves its state after every second
+    checkpoint, so that trial's checkpoint is on record); with ``kill_guard``, SIGKILL the
+    process that ends the driver's Ray with it too. Returns (command, env, output dir, trials
+    that had ended, number of events so far)."""
+    out = tmp_path / "out"
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24,
+                      trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
+    cmd, env = _sweep_command(tmp_path, spec)
+    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_epochs(driver, out, lambda ended, reached: len(ended) >= 2 and any(2 <= n <= 3 for n in reached.values()),
+                     on_first_epoch)
+    time.sleep(0.3)  # let Tune save the state the second checkpoint asked for
+    assert ray_processes(env["RAY_TMPDIR"]), "the driver's Ray processes are not where the test looks"
+    if kill_guard:
+        os.kill(json.loads((out / "ray_session.json").read_text())["guard_pid"], signal.SIGKILL)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     events = read_events(out)
@@ -105,30 +126,48 @@ def _kill_mid_sweep(tmp_path, on_first_epoch=None):
     return cmd, env, out, ended_before, len(events)
 
 
-def _resume_and_check(cmd, env, out, ended_before, n_events_before) -> list[dict]:
-    """Rerun the sweep; check every trial finished once and nothing that had ended ran again.
-    Returns the events the rerun added."""
+def _resume_and_check(cmd, env, out, ended_before, n_events_before, epochs=5) -> list[dict]:
+    """Rerun the sweep; check every trial finished once, nothing that had ended ran again, and no
+    process of the test's Ray sessions is left. Returns the events the rerun added."""
     rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    trials, epochs = load_results(out)
-    assert (trials.status == "done").all() and (trials.epochs_done == 5).all()
-    assert epochs.groupby(["trial_id", "epoch"]).size().max() == 1  # no duplicate rows
+    trials, epoch_rows = load_results(out)
+    assert (trials.status == "done").all() and (trials.epochs_done == epochs).all()
+    assert epoch_rows.groupby(["trial_id", "epoch"]).size().max() == 1  # no duplicate rows
     after = read_events(out)[n_events_before:]
     for tid in ended_before:  # finished trials were not re-run
         assert not [e for e in after if e.get("trial_id") == tid and e["event"] in ("start", "epoch", "end")]
     assert set(after[0]["already_ended"]) == ended_before
+    assert ray_processes(env["RAY_TMPDIR"]) == []
     return after
+
+
+def _first_epochs(events) -> dict[str, int]:
+    """Each trial's first reported epoch among ``events``."""
+    first = {}
+    for e in events:
+        if e.get("event") == "epoch" and e["trial_id"] not in first:
+            first[e["trial_id"]] = e["epoch"]
+    return first
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp_path):
-    after = _resume_and_check(*_kill_mid_sweep(tmp_path))
+    """The driver and the guard of its Ray are both killed: the rerun ends what is left of the
+    killed run's Ray (it counts in _resume_and_check), then resumes."""
+    cmd, env, out, ended_before, n = _kill_mid_sweep(tmp_path, kill_guard=True)
+    after = _resume_and_check(cmd, env, out, ended_before, n)
     # a trial that was mid-run continued from its checkpoint instead of starting over
-    resumed = {}
-    for e in after:
-        if e.get("event") == "epoch" and e["trial_id"] not in resumed:
-            resumed[e["trial_id"]] = e["epoch"]
+    resumed = _first_epochs(after)
     assert any(first > 1 for first in resumed.values()), resumed
+
+
+def _gone(temp_dir, within_s=60.0) -> list[int]:
+    """The processes left in ``temp_dir`` once they are gone or ``within_s`` has passed."""
+    deadline = time.time() + within_s
+    while (left := ray_processes(temp_dir)) and time.time() < deadline:
+        time.sleep(0.5)
+    return left
 
 
 @pytest.mark.slow
@@ -145,6 +184,7 @@ def test_resume_trusts_the_journal_over_tunes_saved_state(tmp_path, tune_state):
             saved[p] = p.read_bytes()
 
     cmd, env, out, ended_before, n = _kill_mid_sweep(tmp_path, keep_early_state)
+    assert _gone(env["RAY_TMPDIR"]) == []  # the guard ended the killed driver's Ray
     assert any(p.name.startswith("experiment_state") for p in saved), sorted(saved)
     if tune_state == "missing":
         shutil.rmtree(out / "ray")
