@@ -6,7 +6,8 @@ driver-side callback, and shows progress. ASHA runs one bracket per regime, so a
 competes with trials of the same training length. Specs and plans are experiments.sweep_spec.
 
 Joining a cluster (token authentication included) is experiments.ray_cluster; ending a local
-Ray's processes, however the driver ends, experiments.ray_session.
+Ray's processes, however the driver ends, experiments.ray_session; SIGTERM and Ctrl-C stop a
+sweep gracefully (experiments.stopping).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from .ray_cluster import join_ray
 from .ray_session import LocalRay
 from .results import Journal, ended_trials, read_events, write_tables
+from .stopping import STOP, StopCallback, journal_interruption, stop_on_signals
 from .sweep_spec import SweepSpec, load_sweep, prepare
 
 EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
@@ -129,6 +131,11 @@ class StoreCallback(Callback):
         self._append({"event": "end", "trial_id": _tid(trial), "status": "error",
                       "error": error_line(_error_text(trial)), "time": time.time()})
         write_tables(self.output_dir)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # The trial failed (its node was lost, say) and Tune retries it from its last checkpoint.
+        self._append({"event": "interrupted", "trial_id": _tid(trial), "reason": error_line(_error_text(trial)),
+                      "time": time.time()})
 
     def on_experiment_end(self, trials, **info):
         write_tables(self.output_dir)
@@ -269,13 +276,15 @@ class RegimeASHA(FIFOScheduler):
 # ----- the driver ---------------------------------------------------------------------------------
 @dataclass
 class SweepSummary:
-    """How a sweep ended: status counts, the errors, wall time, and the trials table."""
+    """How a sweep ended: status counts, the errors, wall time, the trials table, and the signal
+    that stopped it (experiments.stopping; None when it ran to the end)."""
 
     output_dir: Path
     counts: dict
     errors: list[tuple[str, str]]
     wall_time_s: float
     trials: Any = None
+    stopped_by: int | None = None
 
     @property
     def all_failed(self) -> bool:
@@ -309,6 +318,7 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
     Ray is started locally (all this machine's CPUs/GPUs unless ``num_cpus``/``num_gpus``) unless
     ``address`` or RAY_ADDRESS names a cluster; an already-initialised Ray is used as it is. All
     processes of a local Ray end with the sweep, or with its driver (experiments.ray_session).
+    SIGTERM and Ctrl-C stop it gracefully (experiments.stopping; ``stopped_by`` says which).
     """
     if not isinstance(sweep, SweepSpec):
         sweep = load_sweep(sweep)
@@ -349,7 +359,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepS
             failure_config=tune.FailureConfig(max_failures=sweep.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[StoreCallback(str(sweep.output_dir), {t["trial_id"]: t["epochs"] for t in trials}),
-                       ProgressCallback(len(trials), concurrency)])
+                       ProgressCallback(len(trials), concurrency), StopCallback()])
         param_space = {"trial": tune.grid_search([{"trial_id": t["trial_id"], "config": t["config"],
                                                     "cpus": res["cpu"]} for t in trials])}
         tuner = tune.Tuner(trainable, param_space=param_space, run_config=run_config,
@@ -358,11 +368,15 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float) -> SweepS
     if not quiet:
         print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time ({res['cpu']:g} CPU, "
               f"{res['gpu']:g} GPU each); results in {sweep.output_dir}", flush=True)
-    tuner.fit()
+    with stop_on_signals():
+        tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
+    if STOP.signal is not None:
+        journal_interruption(sweep.output_dir, STOP.signal, sorted(trial_df.trial_id[trial_df.status == "running"]))
+        trial_df, _ = write_tables(sweep.output_dir)
     counts = {k: int(v) for k, v in trial_df["status"].value_counts().items()}
     errors = [(r.trial_id, r.error) for r in trial_df.itertuples() if r.status == "error"]
-    return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df)
+    return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df, STOP.signal)
 
 
 def _dirname(trial) -> str:

@@ -1,4 +1,5 @@
-"""Sweeps on a real Ray: failures, ASHA, resume after SIGKILL, GPU packing, two nodes.
+"""Sweeps on a real Ray: failures, ASHA, resume after SIGKILL, a stop by signal, GPU packing, two
+nodes, a lost node.
 
 Each test starts its own Ray (local, loopback, dashboard off). Only the first runs by default;
 the others are slow and run in CI's slow pass. Tests that run a driver in a subprocess give its
@@ -198,6 +199,40 @@ def test_resume_trusts_the_journal_over_tunes_saved_state(tmp_path, tune_state):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_ends_the_sweep_gracefully_and_a_rerun_resumes(tmp_path, signum):
+    """Ctrl-C in a terminal signals the driver's whole process group; a cluster scheduler sends
+    the driver SIGTERM. Either way: exit 128 + the signal, running trials journaled as
+    interrupted, no Ray process left, and the rerun continues them from their checkpoints."""
+    out = tmp_path / "out"
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=5, steps=24,
+                      trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
+    cmd, env = _sweep_command(tmp_path, spec)
+    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    reached = _wait_for_epochs(driver, out, lambda ended, reached: any(2 <= n <= 3 for n in reached.values()))
+    if signum == signal.SIGINT:
+        os.killpg(driver.pid, signum)
+    else:
+        driver.send_signal(signum)
+    stdout, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 128 + signum, stderr[-2000:]
+    assert "Traceback" not in stderr and "stopped by " + signal.Signals(signum).name in stdout
+    events = read_events(out)
+    stop = [e for e in events if e.get("event") == "interrupted" and "trial_id" not in e]
+    mid = next(t for t, n in reached.items() if n >= 2)
+    assert len(stop) == 1 and stop[0]["signal"] == signal.Signals(signum).name and mid in stop[0]["running"]
+    trials, _ = load_results(out)
+    assert set(trials.status) <= {"done", "interrupted", "pending"}
+    assert trials.set_index("trial_id").status[mid] == "interrupted"
+    assert ray_processes(env["RAY_TMPDIR"]) == []
+    last_before = max(e["epoch"] for e in events if e.get("event") == "epoch" and e["trial_id"] == mid)
+    ended = {e["trial_id"] for e in events if e.get("event") == "end"}
+    after = _resume_and_check(cmd, env, out, ended, len(events))
+    assert _first_epochs(after)[mid] == last_before + 1  # it continued from its last checkpoint
+
+
+@pytest.mark.slow
 def test_half_gpu_trials_are_packed_four_at_a_time_on_two_logical_gpus(tmp_path, fresh_ray):
     from experiments.sweep import run_sweep
 
@@ -240,6 +275,55 @@ def test_two_node_cluster_places_trials_on_both_nodes_into_one_store(tmp_path, f
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaining_node(tmp_path, fresh_ray):
+    """A head and a worker, one trial slot each (the custom resource "trainer"). The worker is
+    removed while its trial is mid-way: Tune retries that trial (retries: 2) on the head from the
+    checkpoint in the shared storage_path; every trial ends done, once."""
+    import threading
+
+    from ray.cluster_utils import Cluster
+
+    from experiments.sweep import run_sweep
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"trainer": 1},
+                                                            "include_dashboard": False})
+    worker = cluster.add_node(num_cpus=1, resources={"trainer": 1})
+    head_id = cluster.head_node.node_id
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        out = tmp_path / "out"
+        spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=5, steps=24, retries=2,
+                          storage_path=str(tmp_path / "shared"),
+                          resources={"cpus": 1, "gpus": 0, "custom": {"trainer": 1}},
+                          trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
+        result = {}
+        sweep = threading.Thread(target=lambda: result.update(summary=run_sweep(spec, quiet=True)), daemon=True)
+        sweep.start()
+        deadline, victim = time.time() + 300, None
+        while victim is None and time.time() < deadline:
+            on_worker = [e for e in read_events(out) if e.get("event") == "epoch" and e.get("node") == worker.node_id]
+            victim = next((e["trial_id"] for e in on_worker if 2 <= e["epoch"] <= 3), None)
+            assert sweep.is_alive(), "the sweep ended before the node could be removed"
+            time.sleep(0.5)
+        assert victim, "no trial reached its second epoch on the worker"
+        cluster.remove_node(worker, allow_graceful=False)
+        lost_at = len(read_events(out))
+        sweep.join(600)
+        assert not sweep.is_alive() and result["summary"].counts == {"done": 3}
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    trials, epochs = load_results(out)
+    assert (trials.epochs_done == 5).all() and epochs.groupby(["trial_id", "epoch"]).size().max() == 1
+    events = read_events(out)
+    before = [e for e in events[:lost_at] if e.get("event") == "epoch" and e["trial_id"] == victim]
+    after = [e for e in events[lost_at:] if e.get("event") == "epoch" and e["trial_id"] == victim]
+    assert [e for e in events if e.get("event") == "interrupted" and e.get("trial_id") == victim]
+    assert after[0]["epoch"] == before[-1]["epoch"] + 1 > 1  # from its last checkpoint, not from the start
+    assert {e["node"] for e in after} == {head_id}
 
 
 def test_progress_line_counts_down_the_work_left(monkeypatch):

@@ -3,12 +3,14 @@
     archscale sweep SPEC.yaml [--dry-run] [--address HOST:PORT | auto | ray://...] [--quiet]
 
 Running the same sweep command again on the same output directory resumes it: finished trials
-are kept, unfinished ones continue from their last checkpoint.
+are kept, unfinished ones continue from their last checkpoint. Ctrl-C or SIGTERM stops a sweep
+gracefully (exit status 130 or 143); a second one stops it at once.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 
 from scaling.conventions import FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
 
@@ -33,7 +35,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed)."""
+    """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed,
+    128 + the signal's number when SIGINT or SIGTERM stopped it)."""
     from ..sweep_spec import load_sweep, make_plan
 
     sweep = load_sweep(args.spec, output_dir=args.output_dir, data_root=args.data_root)
@@ -45,13 +48,19 @@ def run(args) -> int:
     summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
                         num_gpus=args.num_gpus)
     counts = summary.counts
-    order = ("done", "stopped", "diverged", "error", "running", "pending")
+    order = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
     line = ", ".join(f"{counts.get(k, 0)} {k}" for k in order if counts.get(k, 0) or k in ("done", "error"))
-    print(f"sweep {sweep.name} finished in {summary.wall_time_s:.0f}s: {line}")
+    if summary.stopped_by:
+        print(f"sweep {sweep.name} stopped by {signal.Signals(summary.stopped_by).name} after "
+              f"{summary.wall_time_s:.0f}s: {line}; rerun the same command to resume")
+    else:
+        print(f"sweep {sweep.name} finished in {summary.wall_time_s:.0f}s: {line}")
     for tid, err in summary.errors:
         print(f"  error in {tid}: {err}")
     print(f"results: {summary.output_dir}/trials.parquet (and .csv), epochs.parquet; "
           f"report: archscale report {summary.output_dir}")
+    if summary.stopped_by:
+        return 128 + summary.stopped_by
     if summary.all_failed or (args.strict and summary.errors):
         return 1
     return 0
