@@ -106,7 +106,7 @@ def _kill_mid_sweep(tmp_path, on_first_epoch=None, kill_guard=False):
     another has reported 2 or 3 of its 5 epochs (Tune saves its state after every second
     checkpoint, so that trial's checkpoint is on record); with ``kill_guard``, SIGKILL the
     process that ends the driver's Ray with it too. Returns (command, env, output dir, trials
-    that had ended, number of events so far)."""
+    that had ended, number of events so far, the killed driver's Ray session directory)."""
     out = tmp_path / "out"
     spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24,
                       trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
@@ -124,14 +124,26 @@ def _kill_mid_sweep(tmp_path, on_first_epoch=None, kill_guard=False):
     ended_before = {e["trial_id"] for e in events if e.get("event") == "end"}
     assert ended_before and len(ended_before) < 8
     time.sleep(2)
-    return cmd, env, out, ended_before, len(events)
+    killed_session = next((Path(env["RAY_TMPDIR"]) / "ray").glob(f"session_*_{driver.pid}"))  # Ray's naming
+    return cmd, env, out, ended_before, len(events), killed_session
 
 
-def _resume_and_check(cmd, env, out, ended_before, n_events_before, epochs=5) -> list[dict]:
-    """Rerun the sweep; check every trial finished once, nothing that had ended ran again, and no
-    process of the test's Ray sessions is left. Returns the events the rerun added."""
-    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+def _resume_and_check(cmd, env, out, ended_before, n_events_before, epochs=5, on_launch=None) -> list[dict]:
+    """Rerun the sweep (calling ``on_launch()`` once it has journaled its launch, Ray up); check
+    every trial finished once, nothing that had ended ran again, and no process of the test's Ray
+    sessions is left. Returns the events the rerun added."""
+    log = out.parent / "rerun.err"  # a file, not a pipe nobody reads while the test polls
+    with open(log, "w") as err:
+        rerun = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.time() + 300
+    while on_launch and time.time() < deadline:
+        if [e for e in read_events(out)[n_events_before:] if e.get("event") == "sweep"]:
+            on_launch()
+            break
+        assert rerun.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.5)
+    rerun.wait(timeout=600)
+    assert rerun.returncode == 0, log.read_text()[-2000:]
     trials, epoch_rows = load_results(out)
     assert (trials.status == "done").all() and (trials.epochs_done == epochs).all()
     assert epoch_rows.groupby(["trial_id", "epoch"]).size().max() == 1  # no duplicate rows
@@ -155,15 +167,29 @@ def _first_epochs(events) -> dict[str, int]:
 @pytest.mark.slow
 def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp_path):
     """The driver and the guard of its Ray are both killed: the rerun ends what is left of the
-    killed run's Ray (it counts in _resume_and_check), then resumes."""
-    cmd, env, out, ended_before, n = _kill_mid_sweep(tmp_path, kill_guard=True)
-    after = _resume_and_check(cmd, env, out, ended_before, n)
+    killed run's Ray (Ray's agents outlive their driver for a minute or more) as it launches,
+    then resumes."""
+    cmd, env, out, ended_before, n, killed = _kill_mid_sweep(tmp_path, kill_guard=True)
+    left = ray_processes(killed)
+
+    def launched():
+        assert ray_processes(killed) == [], f"{len(left)} processes of the killed run's Ray were left"
+
+    after = _resume_and_check(cmd, env, out, ended_before, n, on_launch=launched)
     # a trial that was mid-run continued from its checkpoint instead of starting over
     resumed = _first_epochs(after)
     assert any(first > 1 for first in resumed.values()), resumed
+    trials, epoch_rows = load_results(out)
+    rerun_finished = {e["trial_id"] for e in after
+                      if e.get("trial_id") in ended_before and e["event"] in ("start", "epoch", "end")}
+    print(f"\nSIGKILL and rerun: {len(trials)} trials, {len(ended_before)} ended before the kill; "
+          f"killed run's Ray processes left after the kill: {len(left)}, at the rerun's launch: "
+          f"{len(ray_processes(killed))}; finished trials re-run: {len(rerun_finished)}; duplicate rows: "
+          f"{int(epoch_rows.duplicated(['trial_id', 'epoch']).sum())}; Ray processes left after the rerun: "
+          f"{len(ray_processes(env['RAY_TMPDIR']))}; resumed trials' first epochs: {resumed}")
 
 
-def _gone(temp_dir, within_s=60.0) -> list[int]:
+def _gone(temp_dir, within_s=30.0) -> list[int]:
     """The processes left in ``temp_dir`` once they are gone or ``within_s`` has passed."""
     deadline = time.time() + within_s
     while (left := ray_processes(temp_dir)) and time.time() < deadline:
@@ -184,8 +210,8 @@ def test_resume_trusts_the_journal_over_tunes_saved_state(tmp_path, tune_state):
         for p in (out / "ray" / "tiny").glob("*.json"):
             saved[p] = p.read_bytes()
 
-    cmd, env, out, ended_before, n = _kill_mid_sweep(tmp_path, keep_early_state)
-    assert _gone(env["RAY_TMPDIR"]) == []  # the guard ended the killed driver's Ray
+    cmd, env, out, ended_before, n, killed = _kill_mid_sweep(tmp_path, keep_early_state)
+    assert _gone(killed) == []  # the guard ended the killed driver's Ray
     assert any(p.name.startswith("experiment_state") for p in saved), sorted(saved)
     if tune_state == "missing":
         shutil.rmtree(out / "ray")
@@ -324,6 +350,9 @@ def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaini
     assert [e for e in events if e.get("event") == "interrupted" and e.get("trial_id") == victim]
     assert after[0]["epoch"] == before[-1]["epoch"] + 1 > 1  # from its last checkpoint, not from the start
     assert {e["node"] for e in after} == {head_id}
+    print(f"\nlost worker node: {int((trials.status == 'done').sum())}/{len(trials)} trials done; trial {victim} "
+          f"reached epoch {before[-1]['epoch']} on the worker, its first epoch after the loss: {after[0]['epoch']} "
+          f"(on the head); duplicate rows: {int(epochs.duplicated(['trial_id', 'epoch']).sum())}")
 
 
 def test_progress_line_counts_down_the_work_left(monkeypatch):
