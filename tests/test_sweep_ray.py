@@ -135,14 +135,19 @@ def _resume_and_check(cmd, env, out, ended_before, n_events_before, epochs=5, on
     log = out.parent / "rerun.err"  # a file, not a pipe nobody reads while the test polls
     with open(log, "w") as err:
         rerun = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.time() + 300
-    while on_launch and time.time() < deadline:
-        if [e for e in read_events(out)[n_events_before:] if e.get("event") == "sweep"]:
-            on_launch()
-            break
-        assert rerun.poll() is None, log.read_text()[-2000:]
-        time.sleep(0.5)
-    rerun.wait(timeout=600)
+    try:
+        deadline = time.time() + 300
+        while on_launch and time.time() < deadline:
+            if [e for e in read_events(out)[n_events_before:] if e.get("event") == "sweep"]:
+                on_launch()
+                break
+            assert rerun.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.5)
+        rerun.wait(timeout=600)
+    finally:
+        if rerun.poll() is None:  # a failed check: stop the rerun (its Ray ends with it)
+            rerun.terminate()
+            rerun.wait(timeout=120)
     assert rerun.returncode == 0, log.read_text()[-2000:]
     trials, epoch_rows = load_results(out)
     assert (trials.status == "done").all() and (trials.epochs_done == epochs).all()
