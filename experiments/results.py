@@ -12,7 +12,8 @@ The journal is the source of truth: a line is appended (and flushed) for every e
 killed driver loses nothing already reported, and ``load_results`` replays it: an epoch reported
 twice (a trial resumed from an earlier checkpoint) keeps its last row, so there are no duplicate
 rows. Statuses: pending, running, done, stopped (early-stopped by the scheduler: a result),
-diverged (the loss went NaN: a result, not an error), error (failed; see ``error``).
+diverged (the loss went NaN: a result, not an error), error (failed; see ``error``), interrupted
+(a stop signal or a lost node interrupted it; a rerun or Tune's retry continues it).
 """
 from __future__ import annotations
 
@@ -113,6 +114,8 @@ def build_tables(plan: list[dict], events: Iterable[dict]) -> tuple[pd.DataFrame
             s["status"], s["finished_at"] = e["status"], e.get("time")
             if e.get("error"):
                 s["error"] = e["error"]
+        elif kind == "interrupted" and s.get("status") not in FINAL_STATUSES:
+            s["status"] = "interrupted"
     epoch_rows = [{k: v for k, v in r.items() if k != "event"}
                   for r in sorted(epochs.values(), key=lambda r: (r["trial_id"], r["epoch"]))]
     epochs_df = pd.DataFrame(epoch_rows)

@@ -4,6 +4,10 @@ Ray Tune does the scheduling, checkpointing, retries and resuming (``Tuner.resto
 runs the trainer inside Tune trials, keeps the results store (experiments.results) through a
 driver-side callback, and shows progress. ASHA runs one bracket per regime, so a trial only ever
 competes with trials of the same training length. Specs and plans are experiments.sweep_spec.
+
+Joining a cluster (token authentication included) is experiments.ray_cluster; ending a local
+Ray's processes, however the driver ends, experiments.ray_session; SIGTERM and Ctrl-C stop a
+sweep gracefully (experiments.stopping).
 """
 from __future__ import annotations
 
@@ -24,7 +28,10 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from scaling.errors import ArchScaleError
 
+from .ray_cluster import join_ray
+from .ray_session import LocalRay
 from .results import Journal, ended_trials, read_events, write_tables
+from .stopping import STOP, StopCallback, journal_interruption, stop_on_signals
 from .sweep_spec import SweepSpec, load_sweep, prepare
 from .trackers import build_callbacks
 
@@ -130,6 +137,11 @@ class StoreCallback(Callback):
         self._append({"event": "end", "trial_id": _tid(trial), "status": "error",
                       "error": error_line(_error_text(trial)), "time": time.time()})
         write_tables(self.output_dir)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # The trial failed (its node was lost, say) and Tune retries it from its last checkpoint.
+        self._append({"event": "interrupted", "trial_id": _tid(trial), "reason": error_line(_error_text(trial)),
+                      "time": time.time()})
 
     def on_experiment_end(self, trials, **info):
         write_tables(self.output_dir)
@@ -270,13 +282,15 @@ class RegimeASHA(FIFOScheduler):
 # ----- the driver ---------------------------------------------------------------------------------
 @dataclass
 class SweepSummary:
-    """How a sweep ended: status counts, the errors, wall time, and the trials table."""
+    """How a sweep ended: status counts, the errors, wall time, the trials table, and the signal
+    that stopped it (experiments.stopping; None when it ran to the end)."""
 
     output_dir: Path
     counts: dict
     errors: list[tuple[str, str]]
     wall_time_s: float
     trials: Any = None
+    stopped_by: int | None = None
 
     @property
     def all_failed(self) -> bool:
@@ -286,9 +300,11 @@ class SweepSummary:
 
 def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None,
              dashboard: bool = False) -> bool:
-    """Join ``address`` (or RAY_ADDRESS), or start a local Ray bound to loopback with the dashboard
-    off (on, at DASHBOARD_HOST:DASHBOARD_PORT, with ``dashboard``). Returns True when this call
-    started Ray (and so should shut it down)."""
+    """Join ``address`` (or RAY_ADDRESS; with the cluster's token when it asks for one, see
+    experiments.ray_cluster.join_ray), or start a local Ray bound to loopback with Ray's token
+    authentication on and the dashboard off (on, at DASHBOARD_HOST:DASHBOARD_PORT, with
+    ``dashboard``). Returns True when this call initialised Ray (started it, or connected to the
+    cluster), which the caller then shuts down."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's legacy output is silent at verbose=0
     if ray.is_initialized():
@@ -296,7 +312,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs = dict(include_dashboard=dashboard, log_to_driver=False, logging_level=logging.ERROR)
     if address:
-        ray.init(address=address, **kwargs)
+        join_ray(address, **kwargs)
     else:
         ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1",
                  dashboard_host=DASHBOARD_HOST, **({"dashboard_port": DASHBOARD_PORT} if dashboard else {}), **kwargs)
@@ -315,6 +331,8 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
     experiments.trackers); a resumed sweep keeps the callbacks it was started with.
     ``dashboard``: start Ray's dashboard on DASHBOARD_HOST:DASHBOARD_PORT (a local Ray only;
     needs ``ray[default]``).
+    All processes of a local Ray end with the sweep, or with its driver (experiments.ray_session).
+    SIGTERM and Ctrl-C stop it gracefully (experiments.stopping; ``stopped_by`` says which).
     """
     if not isinstance(sweep, SweepSpec):
         sweep = load_sweep(sweep)
@@ -328,11 +346,11 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
         print(f"Ray dashboard: http://{DASHBOARD_HOST}:{DASHBOARD_PORT} (from another machine: "
               f"ssh -L {DASHBOARD_PORT}:{DASHBOARD_HOST}:{DASHBOARD_PORT} THIS_HOST)", flush=True)
     t0 = time.time()
+    local_ray = LocalRay(sweep.output_dir, started_here)
     try:
         return _fit(sweep, trials, quiet, t0, tune_callbacks)
     finally:
-        if started_here:
-            ray.shutdown()
+        local_ray.shutdown()
 
 
 def check_dashboard(address: str | None) -> None:
@@ -359,7 +377,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     ended = ended_trials(read_events(sweep.output_dir), errored=not sweep.retry_errored_on_resume)
     trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended)), res)
     Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed,
-                                      "already_ended": sorted(ended)})
+                                      "already_ended": sorted(ended), "ray": ray.get_runtime_context().gcs_address})
     if ended and not quiet:
         print(f"resuming {sweep.name}: {len(ended)} of {len(trials)} trials already ended", flush=True)
     if resumed:
@@ -374,7 +392,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
             failure_config=tune.FailureConfig(max_failures=sweep.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[StoreCallback(str(sweep.output_dir), {t["trial_id"]: t["epochs"] for t in trials}),
-                       ProgressCallback(len(trials), concurrency), *extra_callbacks])
+                       ProgressCallback(len(trials), concurrency), StopCallback(), *extra_callbacks])
         param_space = {"trial": tune.grid_search([{"trial_id": t["trial_id"], "config": t["config"],
                                                     "cpus": res["cpu"]} for t in trials])}
         tuner = tune.Tuner(trainable, param_space=param_space, run_config=run_config,
@@ -384,11 +402,15 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     if not quiet:
         print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time ({res['cpu']:g} CPU, "
               f"{res['gpu']:g} GPU each); results in {sweep.output_dir}", flush=True)
-    tuner.fit()
+    with stop_on_signals():
+        tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
+    if STOP.signal is not None:
+        journal_interruption(sweep.output_dir, STOP.signal, sorted(trial_df.trial_id[trial_df.status == "running"]))
+        trial_df, _ = write_tables(sweep.output_dir)
     counts = {k: int(v) for k, v in trial_df["status"].value_counts().items()}
     errors = [(r.trial_id, r.error) for r in trial_df.itertuples() if r.status == "error"]
-    return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df)
+    return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df, STOP.signal)
 
 
 def _dirname(trial) -> str:

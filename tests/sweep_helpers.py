@@ -19,3 +19,35 @@ def tiny_sweep(output_dir, *, widths=(1.0,), depths=(8,), resolutions=(12,), epo
     }
     spec.update(extra)
     return spec
+
+
+def ray_temp_dir() -> str:
+    """A fresh, short Ray temp directory (RAY_TMPDIR or ``ray start --temp-dir``) for one test's
+    Ray: its sockets' paths must stay under the OS's 107-character limit."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="rt", dir="/tmp")
+
+
+def ray_processes(temp_dir) -> list[int]:
+    """Pids of the live processes whose command line or open files lie in ``temp_dir``: the Ray
+    processes of the sessions a test started there, whatever else runs on the machine. Read
+    straight from /proc, independently of the code under test."""
+    import os
+    import re
+
+    root = str(temp_dir).rstrip("/")
+    named = re.compile(re.escape(root) + r"(?![\w.-])")
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:  # gone meanwhile, or not ours to look at
+            continue
+        if named.search(cmdline) or any(link.startswith(root + "/") for link in links):
+            found.append(int(pid))
+    return found

@@ -34,6 +34,20 @@ def test_tables_replay_the_journal_without_duplicate_epochs():
     assert "config" not in trials.columns and "event" not in epochs.columns
 
 
+def test_an_interrupted_trial_is_interrupted_until_it_reports_again_and_never_ended():
+    events = [
+        {"event": "start", "trial_id": "t0"}, ep("t0", 1, 50),
+        {"event": "interrupted", "trial_id": "t0", "reason": "SIGTERM"},  # stopped by a signal
+        {"event": "start", "trial_id": "t1"}, ep("t1", 1, 50),
+        {"event": "interrupted", "trial_id": "t1", "reason": "node lost"}, ep("t1", 2, 55),  # retried elsewhere
+        {"event": "start", "trial_id": "t2"}, {"event": "end", "trial_id": "t2", "status": "done"},
+        {"event": "interrupted", "signal": "SIGTERM", "running": ["t0"]},  # the sweep's own event
+    ]
+    trials, _ = build_tables(PLAN, events)
+    assert list(trials.set_index("trial_id").status) == ["interrupted", "running", "done", "pending"]
+    assert ended_trials(events) == {"t2"}
+
+
 def test_ended_trials_are_those_whose_latest_word_is_an_end():
     events = [
         {"event": "sweep", "resumed": False},

@@ -1,8 +1,11 @@
-"""Sweeps on a real Ray: failures, ASHA, resume after SIGKILL, GPU packing, two nodes.
+"""Sweeps on a real Ray: failures, ASHA, resume after SIGKILL, a stop by signal, GPU packing, two
+nodes, a lost node.
 
 Each test starts its own Ray (local, loopback, dashboard off). Only the first runs by default;
-the others are slow and run in CI's slow pass.
+the others are slow and run in CI's slow pass. Tests that run a driver in a subprocess give its
+Ray a temp directory of their own, so its processes can be counted among any others.
 """
+import json
 import os
 import shutil
 import signal
@@ -15,7 +18,7 @@ import pytest
 import yaml
 
 from experiments.results import load_results, read_events
-from sweep_helpers import tiny_sweep
+from sweep_helpers import ray_processes, ray_temp_dir, tiny_sweep
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,19 +71,18 @@ def test_asha_stops_some_trials_early(tmp_path, fresh_ray):
     assert (trials[trials.status == "done"].epochs_done == 4).all()
 
 
-def _kill_mid_sweep(tmp_path, on_first_epoch=None):
-    """Start an 8-trial sweep in a subprocess and SIGKILL it once two trials have ended while
-    another has reported 2 or 3 of its 5 epochs (Tune saves its state after every second
-    checkpoint, so that trial's checkpoint is on record). Returns (command, env, output dir,
-    trials that had ended, number of events so far)."""
-    out = tmp_path / "out"
-    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24,
-                      trial={"max_steps_per_epoch": 24, "checkpoint_interval_s": 0})  # a checkpoint every epoch
+def _sweep_command(tmp_path, spec: dict) -> tuple[list[str], dict]:
+    """The CLI command of ``spec`` (written next to its output) and an environment whose Ray
+    temp directory (RAY_TMPDIR) belongs to this test."""
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(spec))
     cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(f), "--quiet", "--num-cpus", "2"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cmd, {**os.environ, "PYTHONPATH": str(ROOT), "RAY_TMPDIR": ray_temp_dir()}
+
+
+def _wait_for_epochs(driver, out, until, on_first_epoch=None) -> dict[str, int]:
+    """Poll the journal until ``until(ended, reached)``: the trials that ended, and the last epoch
+    reported by each trial still running. Returns ``reached``."""
     deadline = time.time() + 300
     while time.time() < deadline:
         events = read_events(out)
@@ -92,44 +94,112 @@ def _kill_mid_sweep(tmp_path, on_first_epoch=None):
         if on_first_epoch and reached:
             on_first_epoch(out)
             on_first_epoch = None
-        if len(ended) >= 2 and any(2 <= n <= 3 for n in reached.values()):
-            time.sleep(0.3)  # let Tune save the state the second checkpoint asked for
-            break
-        assert driver.poll() is None, "the sweep ended before it could be killed"
+        if until(ended, reached):
+            return reached
+        assert driver.poll() is None, "the sweep ended before it could be stopped"
         time.sleep(0.5)
+    raise AssertionError("the sweep did not get that far in 300 s")
+
+
+def _kill_mid_sweep(tmp_path, on_first_epoch=None, kill_guard=False):
+    """Start an 8-trial sweep in a subprocess and SIGKILL it once two trials have ended while
+    another has reported 2 or 3 of its 5 epochs (Tune saves its state after every second
+    checkpoint, so that trial's checkpoint is on record); with ``kill_guard``, SIGKILL the
+    process that ends the driver's Ray with it too. Returns (command, env, output dir, trials
+    that had ended, number of events so far, the killed driver's Ray session directory)."""
+    out = tmp_path / "out"
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24,
+                      trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
+    cmd, env = _sweep_command(tmp_path, spec)
+    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_epochs(driver, out, lambda ended, reached: len(ended) >= 2 and any(2 <= n <= 3 for n in reached.values()),
+                     on_first_epoch)
+    time.sleep(0.3)  # let Tune save the state the second checkpoint asked for
+    assert ray_processes(env["RAY_TMPDIR"]), "the driver's Ray processes are not where the test looks"
+    if kill_guard:
+        os.kill(json.loads((out / "ray_session.json").read_text())["guard_pid"], signal.SIGKILL)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     events = read_events(out)
     ended_before = {e["trial_id"] for e in events if e.get("event") == "end"}
     assert ended_before and len(ended_before) < 8
     time.sleep(2)
-    return cmd, env, out, ended_before, len(events)
+    killed_session = next((Path(env["RAY_TMPDIR"]) / "ray").glob(f"session_*_{driver.pid}"))  # Ray's naming
+    return cmd, env, out, ended_before, len(events), killed_session
 
 
-def _resume_and_check(cmd, env, out, ended_before, n_events_before) -> list[dict]:
-    """Rerun the sweep; check every trial finished once and nothing that had ended ran again.
-    Returns the events the rerun added."""
-    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    trials, epochs = load_results(out)
-    assert (trials.status == "done").all() and (trials.epochs_done == 5).all()
-    assert epochs.groupby(["trial_id", "epoch"]).size().max() == 1  # no duplicate rows
+def _resume_and_check(cmd, env, out, ended_before, n_events_before, epochs=5, on_launch=None) -> list[dict]:
+    """Rerun the sweep (calling ``on_launch()`` once it has journaled its launch, Ray up); check
+    every trial finished once, nothing that had ended ran again, and no process of the test's Ray
+    sessions is left. Returns the events the rerun added."""
+    log = out.parent / "rerun.err"  # a file, not a pipe nobody reads while the test polls
+    with open(log, "w") as err:
+        rerun = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.time() + 300
+        while on_launch and time.time() < deadline:
+            if [e for e in read_events(out)[n_events_before:] if e.get("event") == "sweep"]:
+                on_launch()
+                break
+            assert rerun.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.5)
+        rerun.wait(timeout=600)
+    finally:
+        if rerun.poll() is None:  # a failed check: stop the rerun (its Ray ends with it)
+            rerun.terminate()
+            rerun.wait(timeout=120)
+    assert rerun.returncode == 0, log.read_text()[-2000:]
+    trials, epoch_rows = load_results(out)
+    assert (trials.status == "done").all() and (trials.epochs_done == epochs).all()
+    assert epoch_rows.groupby(["trial_id", "epoch"]).size().max() == 1  # no duplicate rows
     after = read_events(out)[n_events_before:]
     for tid in ended_before:  # finished trials were not re-run
         assert not [e for e in after if e.get("trial_id") == tid and e["event"] in ("start", "epoch", "end")]
     assert set(after[0]["already_ended"]) == ended_before
+    assert ray_processes(env["RAY_TMPDIR"]) == []
     return after
+
+
+def _first_epochs(events) -> dict[str, int]:
+    """Each trial's first reported epoch among ``events``."""
+    first = {}
+    for e in events:
+        if e.get("event") == "epoch" and e["trial_id"] not in first:
+            first[e["trial_id"]] = e["epoch"]
+    return first
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_reruns_nothing_finished_and_duplicates_nothing(tmp_path):
-    after = _resume_and_check(*_kill_mid_sweep(tmp_path))
+    """The driver and the guard of its Ray are both killed: the rerun ends what is left of the
+    killed run's Ray (Ray's agents outlive their driver for a minute or more) as it launches,
+    then resumes."""
+    cmd, env, out, ended_before, n, killed = _kill_mid_sweep(tmp_path, kill_guard=True)
+    left = ray_processes(killed)
+
+    def launched():
+        assert ray_processes(killed) == [], f"{len(left)} processes of the killed run's Ray were left"
+
+    after = _resume_and_check(cmd, env, out, ended_before, n, on_launch=launched)
     # a trial that was mid-run continued from its checkpoint instead of starting over
-    resumed = {}
-    for e in after:
-        if e.get("event") == "epoch" and e["trial_id"] not in resumed:
-            resumed[e["trial_id"]] = e["epoch"]
+    resumed = _first_epochs(after)
     assert any(first > 1 for first in resumed.values()), resumed
+    trials, epoch_rows = load_results(out)
+    rerun_finished = {e["trial_id"] for e in after
+                      if e.get("trial_id") in ended_before and e["event"] in ("start", "epoch", "end")}
+    print(f"\nSIGKILL and rerun: {len(trials)} trials, {len(ended_before)} ended before the kill; "
+          f"killed run's Ray processes left after the kill: {len(left)}, at the rerun's launch: "
+          f"{len(ray_processes(killed))}; finished trials re-run: {len(rerun_finished)}; duplicate rows: "
+          f"{int(epoch_rows.duplicated(['trial_id', 'epoch']).sum())}; Ray processes left after the rerun: "
+          f"{len(ray_processes(env['RAY_TMPDIR']))}; resumed trials' first epochs: {resumed}")
+
+
+def _gone(temp_dir, within_s=30.0) -> list[int]:
+    """The processes left in ``temp_dir`` once they are gone or ``within_s`` has passed."""
+    deadline = time.time() + within_s
+    while (left := ray_processes(temp_dir)) and time.time() < deadline:
+        time.sleep(0.5)
+    return left
 
 
 @pytest.mark.slow
@@ -145,7 +215,8 @@ def test_resume_trusts_the_journal_over_tunes_saved_state(tmp_path, tune_state):
         for p in (out / "ray" / "tiny").glob("*.json"):
             saved[p] = p.read_bytes()
 
-    cmd, env, out, ended_before, n = _kill_mid_sweep(tmp_path, keep_early_state)
+    cmd, env, out, ended_before, n, killed = _kill_mid_sweep(tmp_path, keep_early_state)
+    assert _gone(killed) == []  # the guard ended the killed driver's Ray
     assert any(p.name.startswith("experiment_state") for p in saved), sorted(saved)
     if tune_state == "missing":
         shutil.rmtree(out / "ray")
@@ -156,6 +227,40 @@ def test_resume_trusts_the_journal_over_tunes_saved_state(tmp_path, tune_state):
             p.write_bytes(data)
     after = _resume_and_check(cmd, env, out, ended_before, n)
     assert after[0]["resumed"] is (tune_state == "lagging")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_ends_the_sweep_gracefully_and_a_rerun_resumes(tmp_path, signum):
+    """Ctrl-C in a terminal signals the driver's whole process group; a cluster scheduler sends
+    the driver SIGTERM. Either way: exit 128 + the signal, running trials journaled as
+    interrupted, no Ray process left, and the rerun continues them from their checkpoints."""
+    out = tmp_path / "out"
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=5, steps=24,
+                      trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
+    cmd, env = _sweep_command(tmp_path, spec)
+    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    reached = _wait_for_epochs(driver, out, lambda ended, reached: any(2 <= n <= 3 for n in reached.values()))
+    if signum == signal.SIGINT:
+        os.killpg(driver.pid, signum)
+    else:
+        driver.send_signal(signum)
+    stdout, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 128 + signum, stderr[-2000:]
+    assert "Traceback" not in stderr and "stopped by " + signal.Signals(signum).name in stdout
+    events = read_events(out)
+    stop = [e for e in events if e.get("event") == "interrupted" and "trial_id" not in e]
+    mid = next(t for t, n in reached.items() if n >= 2)
+    assert len(stop) == 1 and stop[0]["signal"] == signal.Signals(signum).name and mid in stop[0]["running"]
+    trials, _ = load_results(out)
+    assert set(trials.status) <= {"done", "interrupted", "pending"}
+    assert trials.set_index("trial_id").status[mid] == "interrupted"
+    assert ray_processes(env["RAY_TMPDIR"]) == []
+    last_before = max(e["epoch"] for e in events if e.get("event") == "epoch" and e["trial_id"] == mid)
+    ended = {e["trial_id"] for e in events if e.get("event") == "end"}
+    after = _resume_and_check(cmd, env, out, ended, len(events))
+    assert _first_epochs(after)[mid] == last_before + 1  # it continued from its last checkpoint
 
 
 @pytest.mark.slow
@@ -201,6 +306,58 @@ def test_two_node_cluster_places_trials_on_both_nodes_into_one_store(tmp_path, f
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaining_node(tmp_path, fresh_ray):
+    """A head and a worker, one trial slot each (the custom resource "trainer"). The worker is
+    removed while its trial is mid-way: Tune retries that trial (retries: 2) on the head from the
+    checkpoint in the shared storage_path; every trial ends done, once."""
+    import threading
+
+    from ray.cluster_utils import Cluster
+
+    from experiments.sweep import run_sweep
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"trainer": 1},
+                                                            "include_dashboard": False})
+    worker = cluster.add_node(num_cpus=1, resources={"trainer": 1})
+    head_id = cluster.head_node.node_id
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        out = tmp_path / "out"
+        spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=5, steps=24, retries=2,
+                          storage_path=str(tmp_path / "shared"),
+                          resources={"cpus": 1, "gpus": 0, "custom": {"trainer": 1}},
+                          trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
+        result = {}
+        sweep = threading.Thread(target=lambda: result.update(summary=run_sweep(spec, quiet=True)), daemon=True)
+        sweep.start()
+        deadline, victim = time.time() + 300, None
+        while victim is None and time.time() < deadline:
+            on_worker = [e for e in read_events(out) if e.get("event") == "epoch" and e.get("node") == worker.node_id]
+            victim = next((e["trial_id"] for e in on_worker if 2 <= e["epoch"] <= 3), None)
+            assert sweep.is_alive(), "the sweep ended before the node could be removed"
+            time.sleep(0.5)
+        assert victim, "no trial reached its second epoch on the worker"
+        cluster.remove_node(worker, allow_graceful=False)
+        lost_at = len(read_events(out))
+        sweep.join(600)
+        assert not sweep.is_alive() and result["summary"].counts == {"done": 3}
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    trials, epochs = load_results(out)
+    assert (trials.epochs_done == 5).all() and epochs.groupby(["trial_id", "epoch"]).size().max() == 1
+    events = read_events(out)
+    before = [e for e in events[:lost_at] if e.get("event") == "epoch" and e["trial_id"] == victim]
+    after = [e for e in events[lost_at:] if e.get("event") == "epoch" and e["trial_id"] == victim]
+    assert [e for e in events if e.get("event") == "interrupted" and e.get("trial_id") == victim]
+    assert after[0]["epoch"] == before[-1]["epoch"] + 1 > 1  # from its last checkpoint, not from the start
+    assert {e["node"] for e in after} == {head_id}
+    print(f"\nlost worker node: {int((trials.status == 'done').sum())}/{len(trials)} trials done; trial {victim} "
+          f"reached epoch {before[-1]['epoch']} on the worker, its first epoch after the loss: {after[0]['epoch']} "
+          f"(on the head); duplicate rows: {int(epochs.duplicated(['trial_id', 'epoch']).sum())}")
 
 
 def test_progress_line_counts_down_the_work_left(monkeypatch):

@@ -1,17 +1,19 @@
 """archscale sweep: run (or resume) a scaling sweep on Ray Tune, or price it with --dry-run.
 
-    archscale sweep SPEC.yaml [--dry-run] [--address ray://... | auto] [--quiet] [--dashboard]
+    archscale sweep SPEC.yaml [--dry-run] [--address HOST:PORT | auto | ray://...] [--quiet] [--dashboard]
     archscale status OUTPUT_DIR [--watch]         # from any terminal, while it runs or after
 
 Running the same sweep command again on the same output directory resumes it: finished trials
-are kept, unfinished ones continue from their last checkpoint. Tune writes TensorBoard files for
-every trial: tensorboard --logdir OUTPUT_DIR/ray. Trackers: callbacks: [mlflow] in the spec, or
---callback mlflow.
+are kept, unfinished ones continue from their last checkpoint. Ctrl-C or SIGTERM stops a sweep
+gracefully (exit status 130 or 143); a second one stops it at once. Tune writes TensorBoard
+files for every trial: tensorboard --logdir OUTPUT_DIR/ray. Trackers: callbacks: [mlflow] in
+the spec, or --callback mlflow.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 
 from scaling.conventions import FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
 
@@ -23,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate, expand and price the sweep, print the plan, stop")
     p.add_argument("--output-dir", help="override the spec's output_dir")
     p.add_argument("--data-root", help="override the data set's root (cifar10/cifar100/imagefolder)")
-    p.add_argument("--address", help="join a Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--address", help="join the Ray cluster whose head runs at HOST:PORT, with the cluster's token "
+                                     "when it uses one (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray (default: all visible)")
     p.add_argument("--quiet", action="store_true", help="no live progress (CI logs); the summary still prints")
@@ -41,7 +44,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed)."""
+    """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed,
+    128 + the signal's number when SIGINT or SIGTERM stopped it)."""
     from ..sweep_spec import load_sweep, make_plan
 
     from ..trackers import build_callbacks, callbacks_from
@@ -57,13 +61,19 @@ def run(args) -> int:
     summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
                         num_gpus=args.num_gpus, callbacks=list(extra), dashboard=args.dashboard)
     counts = summary.counts
-    order = ("done", "stopped", "diverged", "error", "running", "pending")
+    order = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
     line = ", ".join(f"{counts.get(k, 0)} {k}" for k in order if counts.get(k, 0) or k in ("done", "error"))
-    print(f"sweep {sweep.name} finished in {summary.wall_time_s:.0f}s: {line}")
+    if summary.stopped_by:
+        print(f"sweep {sweep.name} stopped by {signal.Signals(summary.stopped_by).name} after "
+              f"{summary.wall_time_s:.0f}s: {line}; rerun the same command to resume")
+    else:
+        print(f"sweep {sweep.name} finished in {summary.wall_time_s:.0f}s: {line}")
     for tid, err in summary.errors:
         print(f"  error in {tid}: {err}")
     print(f"results: {summary.output_dir}/trials.parquet (and .csv), epochs.parquet; "
           f"report: archscale report {summary.output_dir}; TensorBoard: tensorboard --logdir {sweep.experiment_path}")
+    if summary.stopped_by:
+        return 128 + summary.stopped_by
     if summary.all_failed or (args.strict and summary.errors):
         return 1
     return 0
