@@ -31,6 +31,8 @@ from scaling.conventions import DATASET_TRAIN_SIZES
 from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, check_keys, is_number, is_whole
 
+from .distributed import shard_bounds
+
 KINDS = ("digits", "cifar10", "cifar100", "imagefolder", "synthetic")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -131,34 +133,47 @@ class InMemoryData:
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float().div_(255) - self.mean) / self.std
 
-    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None
-                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Shuffled, augmented, normalised training batches (the last partial batch is dropped)."""
+    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None,
+                      shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled, augmented, normalised training batches (the last partial batch is dropped).
+
+        ``shard=(rank, workers)``: this worker's contiguous part of each global batch of
+        ``batch_size`` (experiments.distributed.shard_bounds), with the crops and flips the
+        whole batch draws, so the workers together see what one worker would."""
         n = self.train_size
         order = torch.randperm(n, generator=generator).to(self.x_train.device)
         batches = n // batch_size if max_batches is None else min(n // batch_size, max_batches)
+        part = slice(*shard_bounds(batch_size, *shard))
         for b in range(batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            x = self._augment(self.x_train[idx], generator)
+            idx = order[b * batch_size:(b + 1) * batch_size][part]
+            x = self._augment(self.x_train[idx], generator, batch_size, part)
             yield self._normalise(x), self.y_train[idx]
 
-    def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, self.val_size, batch_size):
-            yield self._normalise(self.x_val[i:i + batch_size]), self.y_val[i:i + batch_size]
+    def val_batches(self, batch_size: int, shard: tuple[int, int] = (0, 1)
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Validation batches; ``shard=(rank, workers)``: this worker's contiguous part of the set."""
+        lo, hi = shard_bounds(self.val_size, *shard)
+        for i in range(lo, hi, batch_size):
+            j = min(i + batch_size, hi)
+            yield self._normalise(self.x_val[i:j]), self.y_val[i:j]
 
-    def _augment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    def _augment(self, x: torch.Tensor, g: torch.Generator, drawn: int | None = None,
+                 part: slice = slice(None)) -> torch.Tensor:
+        """Crop and flip ``x``, the ``part`` of a batch of ``drawn`` images (default: all of it)
+        whose random draws are made (from ``g``), then RandAugment."""
         b, c, h, w = x.shape
+        drawn = drawn or b
         if self.pad:
             p = self.pad
             padded = F.pad(x, (p, p, p, p))
-            oy = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
-            ox = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
+            oy = torch.randint(0, 2 * p + 1, (drawn,), generator=g)[part].to(x.device)
+            ox = torch.randint(0, 2 * p + 1, (drawn,), generator=g)[part].to(x.device)
             rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
             cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
             x = padded[torch.arange(b, device=x.device)[:, None, None, None],
                        torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
         if self.flip:
-            mask = (torch.rand(b, generator=g) < 0.5).to(x.device)
+            mask = (torch.rand(drawn, generator=g)[part] < 0.5).to(x.device)
             x = torch.where(mask[:, None, None, None], x.flip(3), x)
         if self.randaugment is not None:
             x = torch.cat([self.randaugment(chunk) for chunk in x.split(RANDAUG_CHUNK)])
@@ -323,24 +338,41 @@ class FolderData:
         extra = [transforms.RandAugment(int(layers), int(round(magnitude)))] if layers and magnitude else []
         self.train_set.transform = transforms.Compose(self.train_tf + extra + self.norm)
 
-    def _loader(self, dataset, batch_size, shuffle, generator=None, drop_last=False):
+    def _loader(self, dataset, batch_size, shuffle, generator=None, drop_last=False, sampler=None):
         from torch.utils.data import DataLoader
 
         cuda = getattr(self, "device", torch.device("cpu")).type == "cuda"
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                           num_workers=self.workers, pin_memory=cuda, drop_last=drop_last,
-                          persistent_workers=False)
+                          persistent_workers=False, sampler=sampler)
 
-    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None):
+    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None,
+                      shard: tuple[int, int] = (0, 1)):
+        """Shuffled training batches of ``batch_size``; ``shard=(rank, workers)``: this worker's
+        1/workers of each, drawn by torch's DistributedSampler (seeded from ``generator``)."""
         device = getattr(self, "device", torch.device("cpu"))
-        for i, (x, y) in enumerate(self._loader(self.train_set, batch_size, True, generator, drop_last=True)):
+        rank, workers = shard
+        if workers > 1:
+            from torch.utils.data import DistributedSampler
+
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            sampler = DistributedSampler(self.train_set, num_replicas=workers, rank=rank, shuffle=True, seed=seed,
+                                         drop_last=True)
+            loader = self._loader(self.train_set, batch_size // workers, False, generator, True, sampler)
+        else:
+            loader = self._loader(self.train_set, batch_size, True, generator, drop_last=True)
+        for i, (x, y) in enumerate(loader):
             if max_batches is not None and i >= max_batches:
                 break
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
-    def val_batches(self, batch_size: int):
+    def val_batches(self, batch_size: int, shard: tuple[int, int] = (0, 1)):
+        """Validation batches; ``shard=(rank, workers)``: this worker's contiguous part of the set."""
+        from torch.utils.data import Subset
+
         device = getattr(self, "device", torch.device("cpu"))
-        for x, y in self._loader(self.val_set, batch_size, False):
+        val_set = self.val_set if shard[1] == 1 else Subset(self.val_set, range(*shard_bounds(self.val_size, *shard)))
+        for x, y in self._loader(val_set, batch_size, False):
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
