@@ -10,11 +10,12 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     dataset: digits                    # or {name: cifar10, root: /data/cifar10}
     seeds: [0, 1]                      # or a count: 2
     resources: {cpus: 1, gpus: auto, max_concurrent: 4, custom: {}}    # see experiments.ray_options
+    resources: {workers: 8, cpus: 8, gpus: 1}       # each trial data-parallel on 8 GPUs
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
     output_dir: runs/digits_demo
     storage_path: null                 # default OUTPUT_DIR/ray; a shared path or s3://... on clusters
     retries: 0                         # retries of a failed trial, from its last checkpoint
-    trial: {checkpoint_every: 1, amp: null, compile: false, measure_inference: true}
+    trial: {checkpoint_every: 1, amp: null, compile: false, sync_bn: false, measure_inference: true}
     trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
 
 This module imports no Ray: a dry run needs none.
@@ -46,10 +47,11 @@ from .ray_options import Resources, Scheduler
 from .regimes import Regime, regime_from
 from .results import MANIFEST, PLAN
 from .trainer import TrialConfig
+from .training import effective_batch_size
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
         "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume")
-TRIAL_OPTIONS = ("checkpoint_every", "amp", "channels_last", "compile", "max_steps_per_epoch",
+TRIAL_OPTIONS = ("checkpoint_every", "amp", "channels_last", "compile", "sync_bn", "max_steps_per_epoch",
                  "measure_inference", "fail_at_epoch")
 
 
@@ -203,6 +205,7 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
     expansion = sweep.space.expand()
     priced = price(expansion.configs).set_index("name")
     images, _ = train_size(sweep.dataset, strict_data)
+    _check_batches_split(sweep, images)
     trials = []
     for config in expansion.configs:
         cx = priced.loc[config.name]
@@ -222,6 +225,16 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
                        **config.tags, "config": trial.to_dict()}
                 trials.append(row)
     return trials, expansion
+
+
+def _check_batches_split(sweep: SweepSpec, images: int) -> None:
+    """Every regime's global batch (as capped for the data set) splits over the trial's workers."""
+    workers = sweep.resources.workers
+    for regime in sweep.regimes:
+        batch = effective_batch_size(regime, images)
+        if batch % workers:
+            raise ArchScaleError("resources.workers", f"regime {regime.name}'s global batch of {batch} does not split "
+                                                      f"over {workers} workers; use a worker count that divides it")
 
 
 # ----- manifest ---------------------------------------------------------------------------------

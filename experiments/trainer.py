@@ -8,6 +8,10 @@ Determinism: every epoch reseeds the global and data generators from (seed, epoc
 resumed from a checkpoint draws the same dropout masks, shuffles and augmentations as one that
 never stopped; on CPU the same seed gives identical metrics, resumed or not.
 
+Data-parallel: the same function runs in each of a trial's workers (experiments.data_parallel),
+given its ``RankContext`` (experiments.distributed): each trains on its shard of every global
+batch through DDP, evaluates its shard of the validation set, and only rank 0 checkpoints.
+
 Speed: on CUDA, bf16 autocast (fp16 with a grad scaler where bf16 is missing), channels-last and
 optional ``torch.compile``; in-memory data sets live on the device; the loss is checked for NaN
 every 50 steps and at the end of the epoch, so the loop never waits on the host otherwise.
@@ -32,6 +36,7 @@ from scaling.timing import peak_rss_bytes, reset_peak_rss, time_inference
 from scaling.validate import boolean, check_keys, is_whole
 
 from .datasets import DatasetConfig, dataset_from, load_dataset
+from .distributed import SINGLE, RankContext
 from .regimes import Regime, regime_from
 from .training import Ema, effective_batch_size, evaluate, param_groups, seed_epoch
 
@@ -55,6 +60,9 @@ class TrialConfig:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool = False
+    #: Data-parallel trials: normalise with the whole global batch's statistics instead of each
+    #: worker's (experiments.distributed); no effect on one worker.
+    sync_bn: bool = False
     #: Write a checkpoint every N epochs (0 = never); the last epoch always gets one when N > 0.
     checkpoint_every: int = 1
     #: Cap on training steps per epoch (tests and benchmarks); None = the whole data set.
@@ -75,7 +83,7 @@ class TrialConfig:
             if not is_whole(v) or v < low:
                 raise ArchScaleError(f"trial.{key}", f"must be a whole number >= {low}"
                                                      f"{' (or left out)' if optional else ''}, got {v!r}")
-        for key in ("amp", "channels_last", "compile", "measure_inference", "verbose"):
+        for key in ("amp", "channels_last", "compile", "sync_bn", "measure_inference", "verbose"):
             v = getattr(self, key)
             if v is not None or key not in ("amp", "channels_last"):
                 boolean(v, f"trial.{key}")
@@ -126,16 +134,19 @@ def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
 
 
 def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None], None] | None = None, *,
-                checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None) -> dict:
+                checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None,
+                ranks: RankContext = SINGLE) -> dict:
     """Train one trial; return its final metrics (see the module docstring for the callback).
 
     ``checkpoint_dir``: where standalone runs keep their checkpoint (written atomically); without
     it, checkpoints go to fresh temporary directories handed to ``report`` (Ray Tune copies them).
     ``resume``: a checkpoint (directory, file or loaded dict) to continue from.
+    ``ranks``: this worker's place in a data-parallel trial (experiments.distributed); only rank 0
+    writes checkpoints, every rank calls ``report`` (with None for the checkpoint).
     Returns a dict with status "done" or "diverged", per-epoch ``history``, best and final top-1,
     training time, peak memory, the device and the model's complexity record.
     """
-    trial = TrialRun(TrialConfig.from_dict(config))
+    trial = TrialRun(TrialConfig.from_dict(config), ranks)
     if resume is not None:
         trial.resume(resume)
     trial.reset_peak_memory()
@@ -147,7 +158,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
             trial.say(f"epoch {epoch + 1}: loss is not finite ({metrics['train_loss']}); stopping: diverged")
             break
         keep = checkpoint_dir is not None or report is not None
-        ckpt = trial.save_checkpoint(checkpoint_dir) if keep and trial.checkpoint_due() else None
+        ckpt = trial.save_checkpoint(checkpoint_dir) if keep and trial.checkpoint_due() and ranks.is_main else None
         trial.say(_epoch_line(metrics, trial.regime.epochs))
         if report:
             try:
@@ -166,8 +177,8 @@ class TrialRun:
     """
 
     # ----- set-up ---------------------------------------------------------------------------
-    def __init__(self, cfg: TrialConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: TrialConfig, ranks: RankContext = SINGLE):
+        self.cfg, self.ranks = cfg, ranks
         self._set_up_device()
         self._set_up_data()
         self._set_up_model()
@@ -176,7 +187,8 @@ class TrialRun:
                      "seed": cfg.seed}
         self.static = {"device": device_name(self.device), "params": self.cx.params, "flops": self.cx.flops,
                        "activations": self.cx.activations, "batch_size": self.batch, "lr_peak": self.regime.lr,
-                       "epochs_planned": self.regime.epochs, **{f"effective_{k}": v for k, v in self.reg.items()}}
+                       "epochs_planned": self.regime.epochs, **{f"effective_{k}": v for k, v in self.reg.items()},
+                       "workers": ranks.world_size, "devices": ranks.devices}
 
     def _set_up_device(self) -> None:
         """Device, CPU threads, and precision: bf16 autocast (fp16 + grad scaler where bf16 is
@@ -207,6 +219,7 @@ class TrialRun:
                                      stochastic_depth=self.reg["stochastic_depth"])
         self.data.set_randaugment(self.reg["randaugment_layers"], self.reg["randaugment_magnitude"])
         self.batch = effective_batch_size(cfg.regime, self.data.train_size)
+        self.ranks.worker_batch(self.batch)  # the global batch must split over the workers
         self.regime = cfg.regime if self.batch == cfg.regime.batch_size else cfg.regime.replace(batch_size=self.batch)
         self.steps_per_epoch = self.data.train_size // self.batch
         if cfg.max_steps_per_epoch:
@@ -217,12 +230,14 @@ class TrialRun:
         regime, steps = self.regime, self.steps_per_epoch
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(self.spec).to(self.device, memory_format=self.fmt)
+        self.model = self.ranks.sync_norm(self.model, self.cfg.sync_bn)
         self.cx = complexity(self.spec, counter="analytic")
         self.opt = torch.optim.SGD(param_groups(self.model, regime.weight_decay, regime.decay_norm_and_bias),
                                    lr=regime.lr, momentum=regime.momentum, nesterov=regime.nesterov)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: regime.lr_at(step, steps) / regime.lr)
         self.ema = Ema(self.model, regime.ema_decay) if regime.ema_decay > 0 else None
-        self.step_model = torch.compile(self.model) if self.cfg.compile else self.model
+        self.step_model = self.ranks.wrap(self.model)
+        self.step_model = torch.compile(self.step_model) if self.cfg.compile else self.step_model
         self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=regime.label_smoothing)
 
     @property
@@ -260,6 +275,7 @@ class TrialRun:
         """Train epoch ``epoch`` (0-based) and evaluate; returns its metrics, also added to the
         history. A loss that is not finite ends the trial: status "diverged", no evaluation."""
         train_loss, steps, epoch_time = self._train_steps(epoch)
+        self._agree_on_buffers()
         self.train_time += epoch_time
         self.epoch = epoch + 1
         row = {**self.base, "epoch": epoch + 1, "train_loss": train_loss}
@@ -268,7 +284,8 @@ class TrialRun:
             metrics = {**row, "status": "diverged", "lr": self.opt.param_groups[0]["lr"], "epoch_time_s": epoch_time,
                        "time_s": self.train_time, **self.static, "peak_memory_bytes": self.peak_memory()}
         else:
-            val = evaluate(self.eval_model, self.data, max(self.batch, 256), self.device, self.autocast)
+            val = evaluate(self.eval_model, self.data, max(self.batch, 256), self.device, self.autocast,
+                           ranks=self.ranks)
             last = self.epoch == self.regime.epochs
             metrics = {**row, **val, "lr": self.opt.param_groups[0]["lr"],
                        "images_per_s": steps * self.batch / epoch_time, "epoch_time_s": epoch_time,
@@ -282,6 +299,7 @@ class TrialRun:
         augmentation and dropout are seeded from (seed, epoch); the loss is checked for NaN every
         ``NAN_CHECK_EVERY`` steps (the loss is then NaN) and read once at the end."""
         gen = seed_epoch(self.cfg.seed, epoch)
+        self.ranks.seed_masks(torch.initial_seed())
         self.step_model.train()
         total = torch.zeros((), device=self.device)
         steps = 0
@@ -289,7 +307,8 @@ class TrialRun:
         t0 = time.perf_counter()
         if self.cfg.fail_at_epoch == epoch + 1:
             raise RuntimeError(f"injected failure at epoch {epoch + 1} (fail_at_epoch)")
-        for x, y in self.data.train_batches(self.batch, gen, self.steps_per_epoch):
+        shard = {"shard": self.ranks.shard} if self.ranks.world_size > 1 else {}
+        for x, y in self.data.train_batches(self.batch, gen, self.steps_per_epoch, **shard):
             x = x.contiguous(memory_format=self.fmt)
             with self.autocast():
                 loss = self.loss_fn(self.step_model(x), y)
@@ -302,16 +321,23 @@ class TrialRun:
                 self.ema.update(self.model)
             total += loss.detach()
             steps += 1
-            if steps % NAN_CHECK_EVERY == 0 and not torch.isfinite(total):
+            if steps % NAN_CHECK_EVERY == 0 and not self.ranks.all_finite(total):
                 break
         sync(self.device)
         epoch_time = time.perf_counter() - t0
-        return (total / max(steps, 1)).item(), steps, epoch_time
+        return self.ranks.mean(total / max(steps, 1)).item(), steps, epoch_time
+
+    def _agree_on_buffers(self) -> None:
+        """Several workers: average batch-norm running statistics (the model's and the EMA's)
+        over them, so every rank evaluates and checkpoints the same model."""
+        self.ranks.average_buffers_(self.model)
+        if self.ema is not None:
+            self.ranks.average_buffers_(self.ema.module)
 
     def inference(self) -> dict:
         """Batch-1 latency (ms) and inference throughput (images/s) of the evaluated model, when
         the trial measures them (``measure_inference``); else {}."""
-        if not self.cfg.measure_inference:
+        if not self.cfg.measure_inference or not self.ranks.is_main:
             return {}
         shape = (self.spec.in_channels, self.spec.resolution, self.spec.resolution)
         lat, tput = time_inference(self.eval_model, shape, self.device, min(self.batch, 256), 2, 5, self.autocast,
