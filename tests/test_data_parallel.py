@@ -143,3 +143,22 @@ def test_sigkill_of_the_driver_then_rerun_resumes_the_two_worker_trial(tmp_path)
         assert not [e for e in after if e.get("trial_id") == tid and e["event"] in ("start", "epoch", "end")]
     resumed_at = [e["epoch"] for e in after if e.get("event") == "epoch" and e["trial_id"] == interrupted]
     assert resumed_at and resumed_at[0] > 1, resumed_at  # from its checkpoint, not from scratch
+
+
+@pytest.mark.slow
+def test_archscale_train_on_two_workers_prints_rank_zeros_epochs_and_one_worker_reads_its_checkpoint(
+        local_ray, tmp_path, capsys):
+    import json
+
+    from experiments.cli import main
+
+    args = ["train", "--block", "basic", "--depth", "8", "--widths", "8,16,32", "--stem", "cifar", "--stem-width", "8",
+            "--resolution", "12", "--epochs", "2", "--max-steps-per-epoch", "2", "--checkpoint-dir", str(tmp_path)]
+    assert main(args + ["--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1/2" in out and "epoch   2/2" in out and "x 2 workers" in out
+    assert (tmp_path / "state.pt").is_file()  # rank 0's
+    top1 = float(out.split("done: final top-1 ")[1].split("%")[0])
+    assert main(args + ["--resume", "--json"]) == 0  # one worker: nothing left to train
+    result = json.loads(capsys.readouterr().out)
+    assert result["epochs_done"] == 2 and round(result["final_top1"], 2) == top1
