@@ -39,6 +39,7 @@ from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, check_keys, is_number, is_whole
 
 from .augment import RandAugment, crop_flip_plan, pad_crop_flip
+from .distributed import shard_bounds
 
 #: The built-in data sets, each with a line saying what it is (``archscale list datasets``).
 DESCRIPTIONS = {
@@ -169,25 +170,39 @@ class InMemoryData:
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float().div_(255) - self.mean) / self.std
 
-    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None
-                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None,
+                      shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled, augmented, normalised training batches (the last partial batch is dropped).
 
         The epoch's randomness (order, crops, flips, RandAugment draws) is drawn from ``generator``
-        before the first batch and copied to the device once; the batches then only index it."""
+        before the first batch and copied to the device once; the batches then only index it.
+        ``shard=(rank, workers)``: this worker's contiguous part of each global batch of
+        ``batch_size`` (experiments.distributed.shard_bounds), with the crops and flips the whole
+        batch draws, so the workers together see what one worker would; RandAugment draws a plan
+        for each worker's part (every worker draws all of them, so their generators stay in step).
+        """
         n = self.train_size
         batches = n // batch_size if max_batches is None else min(n // batch_size, max_batches)
         images = torch.randperm(n, generator=generator)[:batches * batch_size]
         crops = crop_flip_plan(len(images), self.pad, self.flip, generator)
+        rank, workers = shard
+        if workers > 1:  # this worker's part of every global batch
+            lo, hi = shard_bounds(batch_size, rank, workers)
+            keep = (torch.arange(batches)[:, None] * batch_size + torch.arange(lo, hi)).view(-1)
+            images, crops = images[keep], crops[keep]
+        part = len(images) // max(batches, 1)
         h, w = self.x_train.shape[2:]
-        plan = self.randaugment.plan(batches, batch_size, h, w, generator) if self.randaugment else None
-        labels = images if plan is None else images.view(batches, batch_size).gather(
-            1, plan.order.view(batches, batch_size)).view(-1)  # RandAugment reorders each batch
+        plan = None
+        if self.randaugment:
+            sizes = [b - a for a, b in (shard_bounds(batch_size, r, workers) for r in range(workers))]
+            plan = [self.randaugment.plan(batches, size, h, w, generator) for size in sizes][rank]
+        labels = images if plan is None else images.view(batches, part).gather(
+            1, plan.order.view(batches, part)).view(-1)  # RandAugment reorders each batch
         device = self.x_train.device
         images, labels, crops = (_to_device(t, device) for t in (images, labels, crops))
         plan = plan.to(device) if plan is not None else None
         for b in range(batches):
-            sl = slice(b * batch_size, (b + 1) * batch_size)
+            sl = slice(b * part, (b + 1) * part)
             x = self.x_train[images[sl]]
             if self.pad or self.flip:
                 x = pad_crop_flip(x, self.pad, crops[sl])
@@ -195,9 +210,13 @@ class InMemoryData:
                 x = self.randaugment(x, plan.batch(b))
             yield self._normalise(x), self.y_train[labels[sl]]
 
-    def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, self.val_size, batch_size):
-            yield self._normalise(self.x_val[i:i + batch_size]), self.y_val[i:i + batch_size]
+    def val_batches(self, batch_size: int, shard: tuple[int, int] = (0, 1)
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Validation batches; ``shard=(rank, workers)``: this worker's contiguous part of the set."""
+        lo, hi = shard_bounds(self.val_size, *shard)
+        for i in range(lo, hi, batch_size):
+            j = min(i + batch_size, hi)
+            yield self._normalise(self.x_val[i:j]), self.y_val[i:j]
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -440,23 +459,36 @@ class FolderData:
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float().div_(255) - self.mean) / self.std
 
-    def _loader(self, dataset, batch_size, shuffle, generator=None, drop_last=False):
+    def _loader(self, dataset, batch_size, shuffle, generator=None, drop_last=False, sampler=None):
         from torch.utils.data import DataLoader
 
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                           num_workers=self.workers, pin_memory=self.device.type == "cuda", drop_last=drop_last,
-                          persistent_workers=False)
+                          persistent_workers=False, sampler=sampler)
 
-    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None):
+    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None,
+                      shard: tuple[int, int] = (0, 1)):
         """Shuffled training batches (crop and flip in the workers, RandAugment and normalisation
-        on the device; the last partial batch is dropped)."""
+        on the device; the last partial batch is dropped). ``shard=(rank, workers)``: this
+        worker's 1/workers of each, drawn by torch's DistributedSampler (seeded from ``generator``)."""
+        rank, workers = shard
         batches = self.train_size // batch_size
         batches = batches if max_batches is None else min(batches, max_batches)
+        if workers > 1:
+            from torch.utils.data import DistributedSampler
+
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            sampler = DistributedSampler(self.train_set, num_replicas=workers, rank=rank, shuffle=True, seed=seed,
+                                         drop_last=True)
+            loader = self._loader(self.train_set, batch_size // workers, False, generator, True, sampler)
+        else:
+            loader = self._loader(self.train_set, batch_size, True, generator, drop_last=True)
         plan = None
         if self.randaugment is not None:
             r = self.resolution
-            plan = self.randaugment.plan(batches, batch_size, r, r, generator).to(self.device)
-        for i, (x, y) in enumerate(self._loader(self.train_set, batch_size, True, generator, drop_last=True)):
+            sizes = [b - a for a, b in (shard_bounds(batch_size, k, workers) for k in range(workers))]
+            plan = [self.randaugment.plan(batches, size, r, r, generator) for size in sizes][rank].to(self.device)
+        for i, (x, y) in enumerate(loader):
             if i >= batches:
                 break
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -465,8 +497,12 @@ class FolderData:
                 x, y = self.randaugment(x, step), y[step.order]
             yield self._normalise(x), y
 
-    def val_batches(self, batch_size: int):
-        for x, y in self._loader(self.val_set, batch_size, False):
+    def val_batches(self, batch_size: int, shard: tuple[int, int] = (0, 1)):
+        """Validation batches; ``shard=(rank, workers)``: this worker's contiguous part of the set."""
+        from torch.utils.data import Subset
+
+        val_set = self.val_set if shard[1] == 1 else Subset(self.val_set, range(*shard_bounds(self.val_size, *shard)))
+        for x, y in self._loader(val_set, batch_size, False):
             yield self._normalise(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
 
 

@@ -1,6 +1,7 @@
 """The Ray options of a sweep spec, typed: what each trial asks for and how trials are scheduled.
 
     resources: {cpus: auto, gpus: auto, max_concurrent: 4, custom: {}}
+    resources: {workers: 8, cpus: 8, gpus: 1}      # one trial on 8 GPUs (per worker: 8 CPUs, 1 GPU)
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
 
 ``Resources.from_spec`` and ``Scheduler.from_spec`` parse and validate these mappings (one-line
@@ -11,12 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from scaling.errors import ArchScaleError
 from scaling.validate import check_keys, is_number, is_whole, whole
 
-RESOURCE_KEYS = ("cpus", "gpus", "max_concurrent", "custom")
+RESOURCE_KEYS = ("workers", "cpus", "gpus", "max_concurrent", "custom")
+#: What the Tune trial of a data-parallel trial reserves. It only drives Ray Train's workers
+#: (Ray's "Hyperparameter Tuning with Ray Tune" guide: the trial "acts as a driver process"), so
+#: it takes no CPU or GPU a worker could use; Ray Tune needs some request: a token of memory.
+DRIVER_REQUEST = {"cpu": 0.0, "gpu": 0.0, "memory": 2**20}
 SCHEDULER_KEYS = ("name", "grace_period", "reduction_factor", "metric", "mode")
 SCHEDULERS = ("fifo", "asha")
 
@@ -25,14 +30,18 @@ SCHEDULERS = ("fifo", "asha")
 class Resources:
     """What each trial asks of Ray, and how many trials may run at once.
 
-    ``cpus``: CPUs per trial (> 0; the trial's torch threads and data-loading workers), or "auto":
-    1 for a CPU trial, the node's CPUs per GPU times its GPUs for a GPU trial (so a folder data
-    set's workers can feed the GPU). ``gpus``: GPUs per trial, a number >= 0 (0.5 packs two
-    trials per GPU) or "auto" (1 when the cluster has GPUs, else 0).
+    ``workers``: data-parallel workers per trial (experiments.data_parallel; 1: the trial trains
+    in its Tune trial, as it always did). ``cpus``, ``gpus`` and ``custom`` are per worker.
+    ``cpus``: CPUs per worker (> 0; its torch threads and data-loading workers), or "auto": 1 for
+    a CPU worker, the node's CPUs per GPU times its GPUs for a GPU worker (so a folder data set's
+    loaders can feed the GPU). ``gpus``: GPUs per worker, "auto" (1 when the cluster has GPUs,
+    else 0), 0 or 1, or a fraction for one-worker trials (0.5 packs two trials per GPU): a worker
+    trains on one GPU, so a trial on 8 GPUs is 8 workers.
     ``max_concurrent``: at most this many trials at once (None: as many as fit).
-    ``custom``: Ray custom resources per trial, {name: amount > 0}.
+    ``custom``: Ray custom resources per worker, {name: amount > 0}.
     """
 
+    workers: int = 1
     cpus: float | str = "auto"
     gpus: float | str = "auto"
     max_concurrent: int | None = None
@@ -45,8 +54,16 @@ class Resources:
         if gpus != "auto" and (not is_number(gpus) or gpus < 0):
             raise ArchScaleError("resources.gpus", f"GPUs per trial must be auto or a number >= 0 (0.5 packs two "
                                                    f"trials per GPU), got {gpus!r}")
+        workers = whole(self.workers, "resources.workers", low=1)
         if is_number(gpus) and gpus > 1 and gpus != int(gpus):
-            raise ArchScaleError("resources.gpus", "fractions are for sharing one GPU: use <= 1 or a whole number")
+            raise ArchScaleError("resources.gpus", "fractions are for sharing one GPU: use <= 1 (several GPUs per "
+                                                   "trial: workers: N, gpus: 1)")
+        if is_number(gpus) and gpus > 1:
+            raise ArchScaleError("resources.gpus", f"a worker trains on one GPU: for a trial on {workers * gpus:g} "
+                                                   f"GPUs use workers: {workers * gpus:g}, gpus: 1")
+        if is_number(gpus) and 0 < gpus < 1 and workers > 1:
+            raise ArchScaleError("resources.gpus", "data-parallel workers need a whole GPU each (NCCL runs one rank "
+                                                   "per GPU); use gpus: 1, or workers: 1 to share a GPU")
         if self.max_concurrent is not None:
             whole(self.max_concurrent, "resources.max_concurrent", low=1)
         if not isinstance(custom, Mapping) or not all(is_number(v) and v > 0 for v in custom.values()):
@@ -58,13 +75,13 @@ class Resources:
     def from_spec(cls, value) -> "Resources":
         """Resources from a sweep spec's ``resources:`` mapping (missing keys take the defaults)."""
         if not isinstance(value, dict):
-            raise ArchScaleError("resources", "expected a mapping: {cpus: 1, gpus: auto, max_concurrent: 4}")
+            raise ArchScaleError("resources", "expected a mapping: {workers: 1, cpus: 1, gpus: auto, max_concurrent: 4}")
         check_keys(value, RESOURCE_KEYS, "resources", "resource")
         return cls(**{**value, "custom": value.get("custom") or {}})
 
-    def per_trial(self, cluster: Mapping[str, float]) -> dict:
-        """Ray Tune's resource request of one trial, {"cpu", "gpu", **custom}, on a cluster with
-        ``cluster`` resources (ray.cluster_resources()); "auto" GPUs resolved against it."""
+    def per_worker(self, cluster: Mapping[str, float]) -> dict:
+        """One worker's request, {"cpu", "gpu", **custom}, on a cluster with ``cluster`` resources
+        (ray.cluster_resources()); "auto" GPUs resolved against it."""
         gpus = self.gpus
         if gpus == "auto":
             gpus = 1.0 if cluster.get("GPU", 0) >= 1 else 0.0
@@ -77,18 +94,84 @@ class Resources:
             cpus = float(max(1, int(per_gpu * gpus)))
         return {"cpu": cpus, "gpu": float(gpus), **self.custom}
 
-    def concurrency(self, cluster: Mapping[str, float], n_trials: int) -> int:
-        """How many trials run at once: as many as the cluster's CPUs and GPUs fit, capped by
-        ``max_concurrent`` and the number of trials; at least 1."""
-        request = self.per_trial(cluster)
-        slots = cluster.get("CPU", 1) / request["cpu"]
-        if request["gpu"] > 0:
-            slots = min(slots, cluster["GPU"] / request["gpu"])
+    def per_trial(self, cluster: Mapping[str, float]) -> dict:
+        """Ray Tune's resource request of one trial: its one worker's, or for several workers the
+        driver's (``DRIVER_REQUEST``; Ray Train requests the workers)."""
+        worker = self.per_worker(cluster)
+        return worker if self.workers == 1 else dict(DRIVER_REQUEST)
+
+    def concurrency(self, cluster: Mapping[str, float], n_trials: int,
+                    nodes: Sequence[Mapping[str, float]] | None = None) -> int:
+        """How many trials run at once: as many as the cluster's CPUs and GPUs fit (for several
+        workers, as many whole sets of workers as the ``nodes``' resources hold, default: the
+        cluster as one node), capped by ``max_concurrent`` and the number of trials; at least 1."""
+        if self.workers > 1:
+            slots = self.worker_slots(cluster, nodes) // self.workers
+        else:
+            request = self.per_trial(cluster)
+            slots = cluster.get("CPU", 1) / request["cpu"]
+            if request["gpu"] > 0:
+                slots = min(slots, cluster["GPU"] / request["gpu"])
         return max(1, int(min(slots, self.max_concurrent or slots, n_trials)))
+
+    def worker_slots(self, cluster: Mapping[str, float], nodes: Sequence[Mapping[str, float]] | None = None) -> int:
+        """How many workers fit on the ``nodes`` at once (each node's CPUs, GPUs and custom
+        resources; default: the cluster as one node)."""
+        worker = self.per_worker(cluster)
+        need = {"CPU": worker.pop("cpu"), "GPU": worker.pop("gpu"), **worker}
+        return sum(int(min(node.get(k, 0) // v for k, v in need.items() if v > 0)) for node in (nodes or [cluster]))
+
+    def placement_problem(self, cluster: Mapping[str, float], nodes: Sequence[Mapping[str, float]] | None = None
+                          ) -> str | None:
+        """Why the cluster cannot place one trial's workers, or None when it can (workers of a
+        trial may spread over nodes; each worker needs its resources on one node)."""
+        worker = self.per_worker(cluster)
+        slots = self.worker_slots(cluster, nodes)
+        if slots >= self.workers:
+            return None
+        ask = ", ".join(f"{v:g} {k.upper() if k in ('cpu', 'gpu') else k}" for k, v in worker.items() if v > 0)
+        have = "; ".join(", ".join(f"{v:g} {k}" for k, v in sorted(n.items()) if k in ("CPU", "GPU") or k in worker)
+                         for n in (nodes or [cluster]))
+        return (f"a trial needs {self.workers} worker{'s' if self.workers > 1 else ''} of {ask} each, but the "
+                f"cluster's nodes ({have}) hold only {slots}; trials would wait forever: lower resources.workers "
+                f"or the per-worker resources, or add nodes")
+
+    def launch(self, cluster: Mapping[str, float], storage_path: str | None = None) -> "Launch":
+        """The ``Launch`` of this sweep's trials on a cluster with ``cluster`` resources."""
+        worker = self.per_worker(cluster)
+        return Launch(workers=self.workers, cpus=worker.pop("cpu"), gpus=worker.pop("gpu"), custom=worker,
+                      storage_path=storage_path)
+
+    def describe(self, cluster: Mapping[str, float]) -> str:
+        """What each trial takes, in words: "1 CPU, 0 GPU each" or "2 workers x (4 CPU, 1 GPU) each"."""
+        worker = self.per_worker(cluster)
+        each = f"{worker['cpu']:g} CPU, {worker['gpu']:g} GPU"
+        return f"{each} each" if self.workers == 1 else f"{self.workers} workers x ({each}) each"
 
     def to_dict(self) -> dict:
         """The plain form recorded in manifest.json."""
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a trial's workers are requested from Ray: how many, each one's CPUs, GPUs and custom
+    resources, and where Ray Train keeps the runs of data-parallel trials (experiments.data_parallel)."""
+
+    workers: int = 1
+    cpus: float = 1.0
+    gpus: float = 0.0
+    custom: Mapping[str, float] = field(default_factory=dict)
+    storage_path: str | None = None
+
+    @property
+    def device_share(self) -> float:
+        """The part of a device each worker trains on (a GPU fraction, else 1)."""
+        return self.gpus if self.gpus > 0 else 1.0
+
+    def run_path(self, trial_id: str) -> str | None:
+        """Where Ray Train keeps the run of ``trial_id`` (None without a storage path)."""
+        return f"{self.storage_path}/{trial_id}" if self.storage_path else None
 
 
 @dataclass(frozen=True)

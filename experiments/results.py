@@ -8,6 +8,9 @@
       epochs.parquet    one row per trial per epoch (epochs.csv)  } from plan + journal
       ray/NAME/         Ray Tune's experiment (trial directories, checkpoints)
 
+Both tables say how each trial ran: ``workers`` (data-parallel processes), ``devices`` and, in
+the trials table, ``device_seconds``; ``images_per_s`` is the whole trial's (all workers).
+
 The journal is the source of truth: a line is appended (and flushed) for every event, so a
 killed driver loses nothing already reported, and ``load_results`` replays it: an epoch reported
 twice (a trial resumed from an earlier checkpoint) keeps its last row, so there are no duplicate
@@ -85,6 +88,17 @@ def ended_trials(events: Iterable[dict], *, errored: bool = True) -> set[str]:
             if e["event"] == "end" and (errored or e.get("status") != "error")}
 
 
+def journaled_epochs(events: Iterable[dict]) -> dict[str, int]:
+    """The last epoch the journal holds of each trial that reported one. A data-parallel trial's
+    checkpoint can be ahead of it (Ray Train records checkpoints apart from the driver that
+    journals): its resume reports the epochs in between from the checkpoint's history."""
+    last: dict[str, int] = {}
+    for e in events:
+        if e.get("event") == "epoch" and e.get("trial_id") is not None:
+            last[e["trial_id"]] = max(last.get(e["trial_id"], 0), int(e["epoch"]))
+    return last
+
+
 def read_plan(output_dir: str | Path) -> list[dict]:
     path = Path(output_dir) / PLAN
     if not path.is_file():
@@ -147,7 +161,8 @@ def build_tables(plan: list[dict], events: Iterable[dict]) -> tuple[pd.DataFrame
             "peak_memory_bytes": max((h.get("peak_memory_bytes") or 0 for h in hist), default=math.nan) or math.nan,
             "device": last.get("device", ""), "node": last.get("node", ""), "gpu_ids": last.get("gpu_ids", ""),
             "latency_ms": _num(last.get("latency_ms")), "throughput": _num(last.get("throughput")),
-            "batch_size": last.get("batch_size"), "lr_peak": _num(last.get("lr_peak")), "starts": s.get("starts", 0),
+            "batch_size": last.get("batch_size"), "lr_peak": _num(last.get("lr_peak")), **_scale_out(last),
+            "starts": s.get("starts", 0),
             "started_at": s.get("started_at"), "finished_at": s.get("finished_at"),
         })
         for key in ("effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude"):
@@ -155,6 +170,14 @@ def build_tables(plan: list[dict], events: Iterable[dict]) -> tuple[pd.DataFrame
                 row[key] = last[key]
         rows.append(row)
     return pd.DataFrame(rows), epochs_df
+
+
+def _scale_out(last: dict) -> dict:
+    """How a trial ran, from its last epoch: ``workers`` (data-parallel processes), ``devices``
+    (the devices they held: GPUs, or one per CPU worker) and ``device_seconds`` (training time x
+    devices, what the trial cost); NaN for trials that have not reported."""
+    workers, devices = _num(last.get("workers")), _num(last.get("devices"))
+    return {"workers": workers, "devices": devices, "device_seconds": _num(last.get("time_s")) * devices}
 
 
 def _num(v) -> float:

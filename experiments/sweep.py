@@ -29,8 +29,9 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from scaling.errors import ArchScaleError
 
 from .ray_cluster import join_ray
+from .ray_options import Launch
 from .ray_session import LocalRay
-from .results import Journal, ended_trials, read_events, write_tables
+from .results import Journal, ended_trials, journaled_epochs, read_events, write_tables
 from .stopping import STOP, StopCallback, journal_interruption, stop_on_signals
 from .sweep_spec import SweepSpec, load_sweep, prepare
 from .trackers import build_callbacks
@@ -41,7 +42,8 @@ DASHBOARD_HOST, DASHBOARD_PORT = "127.0.0.1", 8265
 EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
                 "images_per_s", "epoch_time_s", "time_s", "status", "device", "node", "hostname", "gpu_ids",
                 "cuda_visible_devices", "peak_memory_bytes", "latency_ms", "throughput", "batch_size", "lr_peak",
-                "compile_time_s", "effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude")
+                "compile_time_s", "effective_dropout", "effective_stochastic_depth",
+                "effective_randaugment_magnitude", "workers", "devices")
 
 
 def _tid(trial) -> str:
@@ -50,35 +52,47 @@ def _tid(trial) -> str:
 
 
 # ----- inside a trial (a Ray worker) ------------------------------------------------------------
-def archscale_trial(config: dict, already_ended: frozenset = frozenset()) -> None:
+def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch: Launch | None = None,
+                    journaled: dict | None = None) -> None:
     """Tune's entry point: the param space nests each trial's dict under 'trial'.
 
     ``already_ended`` holds the trials the journal says ended before this launch. Tune saves its
     experiment state only every few seconds, so after a kill it may restore a trial that had
     finished as still running; such a trial returns at once instead of training again.
+    ``launch``: this launch's workers per trial; several run the trial through Ray Train
+    (experiments.data_parallel). ``journaled``: the last epoch the journal holds of each trial.
     """
-    if config["trial"]["trial_id"] in already_ended:
+    tid = config["trial"]["trial_id"]
+    if tid in already_ended:
         return
-    tune_trainable(config["trial"])
+    journaled_epoch = (journaled or {}).get(tid, 0)
+    if launch is not None and launch.workers > 1:
+        from .data_parallel import tune_data_parallel
+
+        return tune_data_parallel(config["trial"], launch, journaled_epoch)
+    tune_trainable(config["trial"], launch, journaled_epoch)
 
 
-def tune_trainable(config: dict) -> None:
-    """One trial of train_trial, resumed from Tune's checkpoint when Tune restores it."""
+def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: int = 0) -> None:
+    """One trial of train_trial, resumed from Tune's checkpoint when Tune restores it (or from
+    its Ray Train checkpoint when it last ran on several workers: see ``launch``; the epochs of
+    that checkpoint after ``journaled_epoch`` are reported first)."""
     import torch
 
-    from .trainer import load_checkpoint, train_trial
+    from .data_parallel import newest_state, train_run_checkpoint, unjournaled
+    from .distributed import RankContext
+    from .trainer import train_trial
 
     trial = dict(config["config"])
     gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     trial["device"] = "cuda" if gpu_ids and torch.cuda.is_available() else "cpu"
-    trial["cpus"] = max(1, int(config.get("cpus", 1)))
+    trial["cpus"] = max(1, int(launch.cpus if launch is not None else config.get("cpus", 1)))
     where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
              "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
-    resume = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            resume = load_checkpoint(d)
+    run = launch.run_path(config["trial_id"]) if launch is not None else None
+    resume = newest_state(tune.get_checkpoint(), train_run_checkpoint(run))
+    for metrics in unjournaled(resume, journaled_epoch):
+        tune.report({**metrics, "trial_id": config["trial_id"]})
 
     def report(metrics: dict, checkpoint_dir: str | None) -> None:
         metrics = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
@@ -88,7 +102,8 @@ def tune_trainable(config: dict) -> None:
         else:
             tune.report(metrics)
 
-    train_trial(trial, report=report, resume=resume)
+    ranks = RankContext(device_share=launch.device_share) if launch is not None else RankContext()
+    train_trial(trial, report=report, resume=resume, ranks=ranks)
 
 
 # ----- driver-side callbacks (pickled with the experiment, restored on resume) -------------------
@@ -369,13 +384,15 @@ def check_dashboard(address: str | None) -> None:
 def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_callbacks: list) -> SweepSummary:
     cluster = ray.cluster_resources()
     res = sweep.resources.per_trial(cluster)
-    concurrency = sweep.resources.concurrency(cluster, len(trials))
+    launch, concurrency = _launch(sweep, cluster, len(trials), quiet)
     exp_path = sweep.experiment_path
     resumed = tune.Tuner.can_restore(exp_path)
     # The journal, written as each trial ends, is the record of what finished; Tune's experiment
     # state is saved only every few seconds and may lag behind it after a kill, or be missing.
-    ended = ended_trials(read_events(sweep.output_dir), errored=not sweep.retry_errored_on_resume)
-    trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended)), res)
+    events = read_events(sweep.output_dir)
+    ended = ended_trials(events, errored=not sweep.retry_errored_on_resume)
+    trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended),
+                                                         launch=launch, journaled=journaled_epochs(events)), res)
     Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed,
                                       "already_ended": sorted(ended), "ray": ray.get_runtime_context().gcs_address})
     if ended and not quiet:
@@ -400,8 +417,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
                                                        reuse_actors=True, trial_dirname_creator=_dirname,
                                                        trial_name_creator=_dirname))  # trackers' run names
     if not quiet:
-        print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time ({res['cpu']:g} CPU, "
-              f"{res['gpu']:g} GPU each); results in {sweep.output_dir}", flush=True)
+        print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time "
+              f"({sweep.resources.describe(cluster)}); results in {sweep.output_dir}", flush=True)
     with stop_on_signals():
         tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
@@ -411,6 +428,19 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     counts = {k: int(v) for k, v in trial_df["status"].value_counts().items()}
     errors = [(r.trial_id, r.error) for r in trial_df.itertuples() if r.status == "error"]
     return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df, STOP.signal)
+
+
+def _launch(sweep: SweepSpec, cluster: dict, n_trials: int, quiet: bool) -> tuple[Launch, int]:
+    """(the workers of each trial, how many trials run at once) on this cluster; warns when its
+    nodes cannot hold one trial's workers (they wait until an autoscaler adds nodes)."""
+    from .data_parallel import RUNS_DIR
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    problem = sweep.resources.placement_problem(cluster, nodes)
+    if problem and not quiet:
+        print(f"warning: {problem}", file=sys.stderr, flush=True)
+    launch = sweep.resources.launch(cluster, f"{sweep.experiment_path}/{RUNS_DIR}")
+    return launch, sweep.resources.concurrency(cluster, n_trials, nodes)
 
 
 def _dirname(trial) -> str:

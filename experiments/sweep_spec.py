@@ -10,11 +10,12 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     dataset: digits                    # or {name: cifar10, root: /data/cifar10}
     seeds: [0, 1]                      # or a count: 2
     resources: {cpus: auto, gpus: auto, max_concurrent: 4, custom: {}}    # see experiments.ray_options
+    resources: {workers: 8, cpus: 8, gpus: 1}       # each trial data-parallel on 8 GPUs
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
     output_dir: runs/digits_demo
     storage_path: null                 # default OUTPUT_DIR/ray; a shared path or s3://... on clusters
     retries: 0                         # retries of a failed trial, from its last checkpoint
-    trial: {checkpoint_interval_s: 60, amp: null, compile: false, measure_inference: true}
+    trial: {checkpoint_interval_s: 60, amp: null, compile: false, sync_bn: false, measure_inference: true}
     trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
     callbacks: [mlflow]                # trackers / Tune callbacks (see experiments.trackers)
 
@@ -49,11 +50,12 @@ from .regimes import Regime, regime_from
 from .results import MANIFEST, PLAN
 from .trackers import CallbackSpec, callbacks_from
 from .trainer import TrialConfig
+from .training import effective_batch_size
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
         "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks")
-TRIAL_OPTIONS = ("checkpoint_interval_s", "checkpoint_every", "amp", "channels_last", "compile", "max_steps_per_epoch",
-                 "measure_inference", "fail_at_epoch")
+TRIAL_OPTIONS = ("checkpoint_interval_s", "checkpoint_every", "amp", "channels_last", "compile", "sync_bn",
+                 "max_steps_per_epoch", "measure_inference", "fail_at_epoch")
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
     expansion = sweep.space.expand(epochs=[r.epochs for r in sweep.regimes])
     priced = price(expansion.configs).set_index("name")
     images, _ = train_size(sweep.dataset, strict_data)
+    _check_batches_split(sweep, images)
     trials = []
     for config in expansion.configs:
         cx = priced.loc[config.name]
@@ -240,6 +243,16 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], A
                        **tags, "config": trial.to_dict()}
                 trials.append(row)
     return trials, expansion
+
+
+def _check_batches_split(sweep: SweepSpec, images: int) -> None:
+    """Every regime's global batch (as capped for the data set) splits over the trial's workers."""
+    workers = sweep.resources.workers
+    for regime in sweep.regimes:
+        batch = effective_batch_size(regime, images)
+        if batch % workers:
+            raise ArchScaleError("resources.workers", f"regime {regime.name}'s global batch of {batch} does not split "
+                                                      f"over {workers} workers; use a worker count that divides it")
 
 
 # ----- manifest ---------------------------------------------------------------------------------

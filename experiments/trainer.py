@@ -11,6 +11,10 @@ Determinism: every epoch reseeds the global and data generators from (seed, epoc
 resumed from a checkpoint draws the same dropout masks, shuffles and augmentations as one that
 never stopped; on CPU the same seed gives identical metrics, resumed or not.
 
+Data-parallel: the same function runs in each of a trial's workers (experiments.data_parallel),
+given its ``RankContext`` (experiments.distributed): each trains on its shard of every global
+batch through DDP, evaluates its shard of the validation set, and only rank 0 checkpoints.
+
 Speed: on CUDA, autocast in the device's ``amp_dtype`` (bf16 where it is native, else fp16 with a
 grad scaler), channels-last, cuDNN's autotuning (the batch and resolution are fixed; set for the
 trial by ``train_trial`` and restored when it returns) and optional ``torch.compile``; in-memory
@@ -47,6 +51,7 @@ from scaling.validate import boolean, check_keys, is_whole, number
 
 from . import training
 from .datasets import DatasetConfig, dataset_from, load_dataset
+from .distributed import SINGLE, RankContext
 from .regimes import Regime, regime_from
 from .training import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
 
@@ -70,6 +75,9 @@ class TrialConfig:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool = False
+    #: Data-parallel trials: normalise with the whole global batch's statistics instead of each
+    #: worker's (experiments.distributed); no effect on one worker.
+    sync_bn: bool = False
     #: Checkpoint at the end of the first epoch that ends this many seconds (wall time) or more
     #: after the last checkpoint (0: every epoch), and always after the last epoch.
     checkpoint_interval_s: float = 60.0
@@ -94,7 +102,7 @@ class TrialConfig:
                 raise ArchScaleError(f"trial.{key}", f"must be a whole number >= {low}"
                                                      f"{' (or left out)' if optional else ''}, got {v!r}")
         number(self.checkpoint_interval_s, "trial.checkpoint_interval_s", low=0)
-        for key in ("amp", "channels_last", "compile", "measure_inference", "verbose"):
+        for key in ("amp", "channels_last", "compile", "sync_bn", "measure_inference", "verbose"):
             v = getattr(self, key)
             if v is not None or key not in ("amp", "channels_last"):
                 boolean(v, f"trial.{key}")
@@ -146,7 +154,8 @@ def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
 
 def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None], None] | None = None, *,
                 checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None,
-                on_epoch: Callable[[list[dict]], None] | None = None, progress: Callable | None = None) -> dict:
+                on_epoch: Callable[[list[dict]], None] | None = None, progress: Callable | None = None,
+                ranks: RankContext = SINGLE) -> dict:
     """Train one trial; return its final metrics (see the module docstring for the callback).
 
     ``checkpoint_dir``: where standalone runs keep their checkpoint (written atomically); without
@@ -155,11 +164,13 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
     ``on_epoch(history)``: called after each epoch (and its checkpoint) with every epoch's metrics
     so far (``archscale train`` writes its history files there).
     ``progress(batches, total=, desc=)``: wraps each epoch's training batches (a progress bar).
+    ``ranks``: this worker's place in a data-parallel trial (experiments.distributed); only rank 0
+    writes checkpoints, every rank calls ``report`` (with None for the checkpoint).
     Returns a dict with status "done" or "diverged", per-epoch ``history``, best and final top-1,
     training time, peak memory, the device and the model's complexity record.
     """
     with cudnn_autotune():  # fixed shapes: the trial's batch and resolution (restored on return)
-        trial = TrialRun(TrialConfig.from_dict(config))
+        trial = TrialRun(TrialConfig.from_dict(config), ranks)
         trial.progress = progress
         return _train(trial, report, checkpoint_dir, resume, on_epoch)
 
@@ -179,7 +190,7 @@ def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> dict:
                 on_epoch(trial.history)
             break
         keep = checkpoint_dir is not None or report is not None
-        ckpt = trial.save_checkpoint(checkpoint_dir) if keep and trial.checkpoint_due() else None
+        ckpt = trial.save_checkpoint(checkpoint_dir) if keep and trial.checkpoint_due() and trial.ranks.is_main else None
         trial.say(_epoch_line(metrics, trial.regime.epochs))
         if report:
             try:
@@ -203,8 +214,8 @@ class TrialRun:
     progress: Callable | None = None
 
     # ----- set-up ---------------------------------------------------------------------------
-    def __init__(self, cfg: TrialConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: TrialConfig, ranks: RankContext = SINGLE):
+        self.cfg, self.ranks = cfg, ranks
         self._set_up_device()
         self._set_up_data()
         self.memory = PeakMemory(self.device)
@@ -217,7 +228,8 @@ class TrialRun:
                      "seed": cfg.seed}
         self.static = {"device": device_name(self.device), "params": self.cx.params, "flops": self.cx.flops,
                        "activations": self.cx.activations, "batch_size": self.batch, "lr_peak": self.regime.lr,
-                       "epochs_planned": self.regime.epochs, **{f"effective_{k}": v for k, v in self.reg.items()}}
+                       "epochs_planned": self.regime.epochs, **{f"effective_{k}": v for k, v in self.reg.items()},
+                       "workers": ranks.world_size, "devices": ranks.devices}
 
     def _set_up_device(self) -> None:
         """Device, CPU threads, and precision: autocast in the device's ``amp_dtype`` (bf16, or fp16
@@ -250,6 +262,7 @@ class TrialRun:
                                      stochastic_depth=self.reg["stochastic_depth"])
         self.data.set_randaugment(self.reg["randaugment_layers"], self.reg["randaugment_magnitude"])
         self.batch = effective_batch_size(cfg.regime, self.data.train_size)
+        self.ranks.worker_batch(self.batch)  # the global batch must split over the workers
         self.regime = cfg.regime if self.batch == cfg.regime.batch_size else cfg.regime.replace(batch_size=self.batch)
         self.steps_per_epoch = self.data.train_size // self.batch
         if cfg.max_steps_per_epoch:
@@ -261,16 +274,18 @@ class TrialRun:
         regime, steps = self.regime, self.steps_per_epoch
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(self.spec).to(self.device, memory_format=self.fmt)
+        self.model = self.ranks.sync_norm(self.model, self.cfg.sync_bn)
         self.cx = complexity(self.spec, counter="analytic")
         self.opt = torch.optim.SGD(param_groups(self.model, regime.weight_decay, regime.weight_decay_on),
                                    lr=regime.lr, momentum=regime.momentum, nesterov=regime.nesterov)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: regime.lr_at(step, steps) / regime.lr)
         self.ema = Ema(self.model, regime.ema_decay) if regime.ema_decay > 0 else None
-        self.step_model, self.eval_step_model = self.model, self.eval_model
+        self.step_model, self.eval_step_model = self.ranks.wrap(self.model), self.eval_model
         if self.cfg.compile:
             fresh_compiler()
-            self.step_model = compile_model(self.model)
-            if self.regime.epochs * self.data.val_size >= training.EVAL_COMPILE_MIN_IMAGES:
+            self.step_model = compile_model(self.step_model)
+            evaluated = self.regime.epochs * self.data.val_size
+            if evaluated >= training.EVAL_COMPILE_MIN_IMAGES and self.ranks.world_size == 1:  # shards vary in shape
                 self.eval_step_model = compile_model(self.ema.module) if self.ema is not None else self.step_model
         self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=regime.label_smoothing)
 
@@ -304,6 +319,7 @@ class TrialRun:
         """Train epoch ``epoch`` (0-based) and evaluate; returns its metrics, also added to the
         history. A loss that is not finite ends the trial: status "diverged", no evaluation."""
         train_loss, steps, epoch_time, first_step = self._train_steps(epoch)
+        self._agree_on_buffers()
         self.train_time += epoch_time
         self.epoch = epoch + 1
         timed_steps, timed_time = (steps - 1, epoch_time - first_step) if first_step and steps > 1 else \
@@ -316,7 +332,7 @@ class TrialRun:
                        "time_s": self.train_time, **self.static, "peak_memory_bytes": self.peak_memory()}
         else:
             val = evaluate(self.eval_step_model, self.data, max(self.batch, 256), self.device, self.autocast,
-                           self.fmt, fixed_shape=self.eval_step_model is not self.eval_model)
+                           self.fmt, fixed_shape=self.eval_step_model is not self.eval_model, ranks=self.ranks)
             last = self.epoch == self.regime.epochs
             metrics = {**row, **val, "lr": self.opt.param_groups[0]["lr"],
                        "images_per_s": timed_steps * self.batch / timed_time, "epoch_time_s": epoch_time,
@@ -332,6 +348,7 @@ class TrialRun:
         loss is then NaN) and read once at the end. The run's first step, which compiles (and runs
         cuDNN's algorithm search and lazy set-up), is waited for and timed apart."""
         gen = seed_epoch(self.cfg.seed, epoch)
+        self.ranks.seed_masks(torch.initial_seed())
         self.step_model.train()
         total = torch.zeros((), device=self.device)
         steps, first_step = 0, 0.0
@@ -339,7 +356,8 @@ class TrialRun:
         t0 = time.perf_counter()
         if self.cfg.fail_at_epoch == epoch + 1:
             raise RuntimeError(f"injected failure at epoch {epoch + 1} (fail_at_epoch)")
-        batches = self.data.train_batches(self.batch, gen, self.steps_per_epoch)
+        shard = {"shard": self.ranks.shard} if self.ranks.world_size > 1 else {}
+        batches = self.data.train_batches(self.batch, gen, self.steps_per_epoch, **shard)
         if self.progress is not None:
             batches = self.progress(batches, total=self.steps_per_epoch,
                                     desc=f"epoch {epoch + 1}/{self.regime.epochs}")
@@ -359,18 +377,25 @@ class TrialRun:
             if not self.warm:
                 sync(self.device)
                 first_step, self.warm = time.perf_counter() - t0, True
-            if steps % NAN_CHECK_EVERY == 0 and not torch.isfinite(total):
+            if steps % NAN_CHECK_EVERY == 0 and not self.ranks.all_finite(total):
                 break
         sync(self.device)
         epoch_time = time.perf_counter() - t0
         if self.progress is not None:
             batches.close()
-        return (total / max(steps, 1)).item(), steps, epoch_time, first_step
+        return self.ranks.mean(total / max(steps, 1)).item(), steps, epoch_time, first_step
+
+    def _agree_on_buffers(self) -> None:
+        """Several workers: average batch-norm running statistics (the model's and the EMA's)
+        over them, so every rank evaluates and checkpoints the same model."""
+        self.ranks.average_buffers_(self.model)
+        if self.ema is not None:
+            self.ranks.average_buffers_(self.ema.module)
 
     def inference(self) -> dict:
         """Batch-1 latency (ms) and inference throughput (images/s) of the evaluated model, when
         the trial measures them (``measure_inference``); else {}."""
-        if not self.cfg.measure_inference:
+        if not self.cfg.measure_inference or not self.ranks.is_main:
             return {}
         shape = (self.spec.in_channels, self.spec.resolution, self.spec.resolution)
         lat, tput = time_inference(self.eval_model, shape, self.device, min(self.batch, 256), 2, 5, self.autocast,

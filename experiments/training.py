@@ -87,14 +87,18 @@ def _topk(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model, data, batch_size: int, device, autocast, memory_format=torch.contiguous_format,
-             fixed_shape: bool = False) -> dict:
+             fixed_shape: bool = False, ranks=None) -> dict:
     """Validation loss (plain cross-entropy), top-1 and top-5 in percent.
 
     ``fixed_shape``: the model sees one batch shape only (for a compiled model, which would compile
     again for the last, smaller batch): that batch is padded with copies of its first image, whose
     outputs are dropped. Evaluation runs in eval mode, so the padding changes no other output.
+    With ``ranks`` (an experiments.distributed.RankContext of several workers) each worker scores
+    its shard of the validation set and the sums are added up over workers.
     """
     model.eval()
+    if ranks is not None and ranks.world_size > 1:
+        return _evaluate_sharded(model, data, batch_size, device, autocast, ranks, memory_format)
     loss = torch.zeros((), device=device)
     top1 = torch.zeros((), device=device, dtype=torch.long)
     top5 = torch.zeros((), device=device, dtype=torch.long)
@@ -114,6 +118,21 @@ def evaluate(model, data, batch_size: int, device, autocast, memory_format=torch
         top5 += _topk(out, y, 5)
         n += len(y)
     return {"val_loss": loss.item() / n, "val_top1": 100.0 * top1.item() / n, "val_top5": 100.0 * top5.item() / n}
+
+
+def _evaluate_sharded(model, data, batch_size: int, device, autocast, ranks, memory_format) -> dict:
+    """``evaluate`` over this worker's shard, the sums (loss, top-1, top-5, images) added up over workers."""
+    sums = torch.zeros(4, device=device, dtype=torch.float64)
+    for x, y in data.val_batches(batch_size, shard=ranks.shard):
+        x = x.contiguous(memory_format=memory_format)
+        with autocast():
+            out = model(x)
+        out = out.float()
+        sums += torch.stack([F.cross_entropy(out, y, reduction="sum").double(), _topk(out, y, 1).double(),
+                             _topk(out, y, 5).double(), torch.tensor(float(len(y)), device=device,
+                                                                     dtype=torch.float64)])
+    loss, top1, top5, n = ranks.sum_(sums).tolist()
+    return {"val_loss": loss / n, "val_top1": 100.0 * top1 / n, "val_top5": 100.0 * top5 / n}
 
 
 def effective_batch_size(regime: Regime, train_size: int) -> int:

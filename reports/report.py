@@ -32,6 +32,7 @@ from .digests import (axis_effects_digest, best_dimension_text, equal_flop_diges
                       fits_digest, front_digest, run_digest, spread_along, trained_at, trial_columns, trial_digest)
 from .dimensions import best_dimension, dimension_members, scaling_law_fits
 from .distributions import axis_effects
+from .devices_plot import device_time, plot_device_time
 from .document import Document
 from .findings import CLAIMS, assess_claims
 from .findings_plot import plot_finding
@@ -425,6 +426,23 @@ def learning_curves_section(report: Report) -> None:
         report.add_figure(fig, "learning_curves", LEARNING_CURVES_CAPTION)
 
 
+DEVICE_TIME_CAPTION = ("**Training time against the device time each trial used** (training time x devices: "
+                       "GPUs, or CPU workers). Dotted lines: 1, 2, 4, ... devices. A trial on more workers waits "
+                       "less; it lies to the right of the same training on fewer by what its workers spent "
+                       "communicating. Images/s are the whole trial's.")
+
+
+def devices_section(report: Report) -> None:
+    """Training time against device-seconds of every finished trial, and the table of how each ran
+    (workers, devices, device-seconds, images/s); nothing for runs that did not record it."""
+    rows = device_time(report.trials)
+    if rows is None:
+        return
+    report.doc.heading("Devices and time")
+    report.add_figure(plot_device_time(rows), "device_time", DEVICE_TIME_CAPTION)
+    report.add_table(rows, "device_time")
+
+
 def reference_section(report: Report) -> None:
     """Published results in this project's FLOP convention (runs on ImageNet, CIFAR-10 or CIFAR-100 only)."""
     report.doc.heading("Published reference points")
@@ -463,8 +481,8 @@ def configs_section(report: Report) -> None:
 
 #: The sections of a report with finished trials, in order: adding a figure or table means adding a section here.
 SECTIONS = (run_section, findings_section, pareto_section, scaling_curves_section, dimensions_section,
-            equal_flop_section, distributions_section, learning_curves_section, reference_section, not_drawn_section,
-            configs_section, next_sweep_section)
+            equal_flop_section, distributions_section, learning_curves_section, devices_section, reference_section,
+            not_drawn_section, configs_section, next_sweep_section)
 #: The sections of a report on which no trial has finished yet.
 NO_RESULT_SECTIONS = (run_section, no_result_section)
 

@@ -233,3 +233,32 @@ def test_folder_data_takes_its_workers_from_the_trial(tmp_path):
     assert (d.workers, d.main_threads) == (1, 3)
     with pytest.raises(ArchScaleError, match="dataset.workers: DataLoader workers"):
         dataset_from({"name": "imagefolder", "root": str(tmp_path), "workers": -1})
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_workers_shards_make_up_the_one_worker_batch_with_its_crops(workers):
+    d = load_dataset("digits", 16, 1)  # random pad-and-crop: every image keeps the draw of the whole batch
+    whole = list(d.train_batches(64, torch.Generator().manual_seed(5), 3))
+    shards = [list(d.train_batches(64, torch.Generator().manual_seed(5), 3, shard=(r, workers)))
+              for r in range(workers)]
+    for b, (x, y) in enumerate(whole):
+        assert all(len(s[b][1]) == 64 // workers for s in shards)
+        assert torch.equal(torch.cat([s[b][0] for s in shards]), x)
+        assert torch.equal(torch.cat([s[b][1] for s in shards]), y)
+
+
+def test_validation_shards_cover_the_set_once():
+    d = load_dataset("digits", 8, 1)
+    parts = [torch.cat([y for _, y in d.val_batches(50, shard=(r, 3))]) for r in range(3)]
+    assert [len(p) for p in parts] == [119, 120, 120] and sum(map(len, parts)) == d.val_size
+    assert torch.equal(torch.cat(parts), torch.cat([y for _, y in d.val_batches(50)]))
+
+
+def test_folder_shards_split_each_batch_over_workers(tmp_path):
+    _write_folder(tmp_path, n=4)
+    d = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0}, 16, 3)
+    parts = [list(d.train_batches(4, torch.Generator().manual_seed(1), shard=(r, 2))) for r in range(2)]
+    assert [len(p) for p in parts] == [2, 2] and all(len(y) == 2 for p in parts for _, y in p)
+    assert sorted(int(i) for p in parts for _, y in p for i in y) == [0] * 4 + [1] * 4  # each image once
+    val = [torch.cat([y for _, y in d.val_batches(3, shard=(r, 2))]) for r in range(2)]
+    assert sum(map(len, val)) == d.val_size

@@ -8,7 +8,7 @@ from scaling import ArchScaleError
 def test_defaults_are_auto_cpus_auto_gpus_and_fifo():
     r, s = Resources.from_spec({}), Scheduler.from_spec("fifo")
     assert r == Resources() and r.cpus == "auto" and r.gpus == "auto" and r.max_concurrent is None
-    assert r.to_dict() == {"cpus": "auto", "gpus": "auto", "max_concurrent": None, "custom": {}}
+    assert r.to_dict() == {"workers": 1, "cpus": "auto", "gpus": "auto", "max_concurrent": None, "custom": {}}
     assert s == Scheduler() and s.to_dict() == {"name": "fifo", "metric": "val_top1", "mode": "max"}
 
 
@@ -23,13 +23,22 @@ def test_fields_are_typed_attributes():
 
 
 @pytest.mark.parametrize("value,message", [
-    ([1], "resources: expected a mapping: {cpus: 1, gpus: auto, max_concurrent: 4}"),
-    ({"gpu": 1}, "resources.gpu: unknown resource (did you mean 'gpus'?); known: cpus, gpus, max_concurrent, custom"),
+    ([1], "resources: expected a mapping: {workers: 1, cpus: 1, gpus: auto, max_concurrent: 4}"),
+    ({"gpu": 1}, "resources.gpu: unknown resource (did you mean 'gpus'?); known: workers, cpus, gpus, max_concurrent, "
+                 "custom"),
     ({"cpus": 0}, "resources.cpus: CPUs per trial must be auto or a positive number, got 0"),
     ({"cpus": True}, "resources.cpus: CPUs per trial must be auto or a positive number, got True"),
     ({"gpus": -1}, "resources.gpus: GPUs per trial must be auto or a number >= 0 (0.5 packs two trials per GPU), "
                    "got -1"),
-    ({"gpus": 1.5}, "resources.gpus: fractions are for sharing one GPU: use <= 1 or a whole number"),
+    ({"gpus": 1.5}, "resources.gpus: fractions are for sharing one GPU: use <= 1 (several GPUs per trial: workers: N, "
+                    "gpus: 1)"),
+    ({"gpus": 2}, "resources.gpus: a worker trains on one GPU: for a trial on 2 GPUs use workers: 2, gpus: 1"),
+    ({"workers": 4, "gpus": 2}, "resources.gpus: a worker trains on one GPU: for a trial on 8 GPUs use workers: 8, "
+                                "gpus: 1"),
+    ({"workers": 2, "gpus": 0.5}, "resources.gpus: data-parallel workers need a whole GPU each (NCCL runs one rank per "
+                                  "GPU); use gpus: 1, or workers: 1 to share a GPU"),
+    ({"workers": 0}, "resources.workers: expected a whole number >= 1, got 0"),
+    ({"workers": 1.5}, "resources.workers: expected a whole number >= 1, got 1.5"),
     ({"max_concurrent": 0}, "resources.max_concurrent: expected a whole number >= 1, got 0"),
     ({"custom": {"tpu": 0}}, "resources.custom: expected {resource_name: amount > 0}"),
 ])
@@ -84,3 +93,34 @@ def test_auto_cpus_give_a_gpu_trial_the_nodes_cpus_per_gpu():
     assert Resources().per_trial(cpu_only) == {"cpu": 1.0, "gpu": 0.0}
     assert Resources(gpus=0).per_trial(gpus) == {"cpu": 1.0, "gpu": 0.0}
     assert Resources().concurrency(gpus, n_trials=10) == 2
+
+
+def test_data_parallel_trials_request_a_driver_and_whole_sets_of_workers():
+    from experiments.ray_options import DRIVER_REQUEST, Launch
+
+    cluster = {"CPU": 64.0, "GPU": 16.0}
+    nodes = [{"CPU": 32.0, "GPU": 8.0}, {"CPU": 32.0, "GPU": 8.0}]
+    r = Resources(workers=8, cpus=4, gpus="auto")
+    assert r.per_worker(cluster) == {"cpu": 4.0, "gpu": 1.0}
+    assert r.per_trial(cluster) == DRIVER_REQUEST  # Ray Train requests the workers, Tune only the driver
+    assert r.worker_slots(cluster, nodes) == 16 and r.concurrency(cluster, 10, nodes) == 2
+    assert Resources(workers=3, cpus=4, gpus=1).concurrency(cluster, 10, nodes) == 5  # 16 slots // 3
+    assert r.launch(cluster, "/runs/dp") == Launch(workers=8, cpus=4.0, gpus=1.0, custom={}, storage_path="/runs/dp")
+    assert Launch(workers=8, gpus=1.0, storage_path="/s").run_path("t__rs-10__s0") == "/s/t__rs-10__s0"
+    assert Launch(gpus=0.5).device_share == 0.5 and Launch(gpus=0.0).device_share == 1.0
+    assert r.describe(cluster) == "8 workers x (4 CPU, 1 GPU) each"
+    assert Resources(cpus=2).describe(cluster) == "2 CPU, 1 GPU each"
+    # a single worker: the request and concurrency of before
+    assert Resources(cpus=2).concurrency(cluster, 100, nodes) == Resources(cpus=2).concurrency(cluster, 100) == 16
+
+
+def test_placement_problem_names_what_a_trial_needs_and_what_the_nodes_hold():
+    cluster = {"CPU": 16.0, "GPU": 4.0}
+    nodes = [{"CPU": 8.0, "GPU": 2.0}, {"CPU": 8.0, "GPU": 2.0}]
+    assert Resources(workers=4, cpus=4, gpus=1).placement_problem(cluster, nodes) is None  # 2 per node
+    assert Resources(workers=4, cpus=8, gpus=1).placement_problem(cluster, nodes) == (
+        "a trial needs 4 workers of 8 CPU, 1 GPU each, but the cluster's nodes (8 CPU, 2 GPU; 8 CPU, 2 GPU) hold "
+        "only 2; trials would wait forever: lower resources.workers or the per-worker resources, or add nodes")
+    assert "hold only 1" in Resources(workers=2, cpus=1, gpus=0, custom={"fast": 1}).placement_problem(
+        {"CPU": 4.0, "fast": 1.0}, [{"CPU": 4.0, "fast": 1.0}])
+    assert Resources(workers=1, cpus=12).placement_problem(cluster, nodes) is not None  # no node has 12 CPUs

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from experiments.results import EVENTS, Journal, build_tables, ended_trials, load_results, write_tables
+from experiments.results import (EVENTS, Journal, build_tables, ended_trials, journaled_epochs, load_results,
+                                 write_tables)
 from scaling import ArchScaleError
 
 PLAN = [{"trial_id": f"t{i}", "name": f"c{i}", "regime": "rs-10", "epochs": 3, "seed": 0, "params": 10 * (i + 1),
@@ -94,3 +95,21 @@ def test_load_results_errors(tmp_path):
         load_results(tmp_path / "missing")
     with pytest.raises(ArchScaleError, match="holds no sweep"):
         load_results(tmp_path)
+
+
+def test_trials_say_how_they_ran_workers_devices_and_device_seconds():
+    events = [{"event": "start", "trial_id": "t0"}, ep("t0", 1, 50, workers=4, devices=4.0),
+              ep("t0", 2, 60, workers=4, devices=4.0), {"event": "end", "trial_id": "t0", "status": "done"},
+              {"event": "start", "trial_id": "t1"}, ep("t1", 1, 40, workers=1, devices=0.5)]
+    trials, epochs = build_tables(PLAN, events)
+    t = trials.set_index("trial_id")
+    assert (t.loc["t0", "workers"], t.loc["t0", "devices"], t.loc["t0", "device_seconds"]) == (4, 4, 8.0)
+    assert t.loc["t1", "device_seconds"] == 0.5  # half a GPU for one second
+    assert math.isnan(t.loc["t3", "workers"]) and math.isnan(t.loc["t3", "device_seconds"])  # not started
+    assert list(epochs.workers) == [4, 4, 1]
+
+
+def test_journaled_epochs_are_the_last_each_trial_reported():
+    events = [{"event": "sweep"}, ep("t0", 1, 50), ep("t0", 2, 60), {"event": "start", "trial_id": "t1"},
+              ep("t0", 1, 51), ep("t1", 1, 40)]  # t0 resumed from epoch 1 after its epoch 2 was journaled
+    assert journaled_epochs(events) == {"t0": 2, "t1": 1} and journaled_epochs([]) == {}

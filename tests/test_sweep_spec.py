@@ -102,3 +102,31 @@ def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_workers_must_split_the_global_batch_and_sync_bn_is_a_trial_option(tmp_path):
+    spec = tiny_sweep(tmp_path / "out", resources={"workers": 3, "cpus": 1, "gpus": 0})
+    with pytest.raises(ArchScaleError, match="resources.workers: regime rs-10's global batch of 64 does not split "
+                                             "over 3 workers"):
+        make_plan(load_sweep(spec))
+    spec = tiny_sweep(tmp_path / "out", resources={"workers": 2, "cpus": 1, "gpus": 0}, trial={"sync_bn": True})
+    trials, _ = make_plan(load_sweep(spec))
+    assert trials[0]["config"]["sync_bn"] is True and load_sweep(spec).resources.workers == 2
+
+
+def test_dry_run_prices_gpu_hours_as_workers_times_wall_time_and_warns_on_placement(tmp_path, capsys):
+    f, rate = tmp_path / "s.yaml", tmp_path / "rate.jsonl"
+    f.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out", resources={"workers": 4, "cpus": 2, "gpus": 1})))
+    rate.write_text(json.dumps({"flops": 1e9, "train_throughput": 0.001, "device": "H100"}) + "\n")
+    assert main(["sweep", str(f), "--dry-run", "--throughput", str(rate), "--num-cpus", "8", "--num-gpus", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 workers per trial" in out and "GPU-hours = 4 workers x wall time" in out and "warning" not in out
+    assert main(["sweep", str(f), "--dry-run", "--format", "json", "--throughput", str(rate),
+                 "--num-cpus", "8", "--num-gpus", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    trial = doc["trials"][0]
+    assert doc["workers"] == 4 and trial["wall_hours"] == pytest.approx(trial["est_hours"] / 4)
+    assert trial["gpu_hours"] == pytest.approx(4 * trial["wall_hours"])
+    assert doc["placement_warning"].startswith("a trial needs 4 workers of 2 CPU, 1 GPU each, but the cluster's "
+                                               "nodes (8 CPU, 2 GPU) hold only 2")
+    assert "checked on this machine" in doc["placement_warning"]

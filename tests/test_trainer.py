@@ -51,6 +51,7 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
     assert result["status"] == "done" and result["epochs_done"] == 3
     assert {"best_top1", "final_top1", "train_time_s", "peak_memory_bytes", "device", "params", "flops"} <= set(result)
     assert calls[-1][0]["status"] == "done" and calls[-1][0]["latency_ms"] > 0 and calls[-1][0]["throughput"] > 0
+    assert all(m["workers"] == 1 and m["devices"] == 1 for m, _, _ in calls) and result["workers"] == 1
 
 
 def _checkpointed_epochs(monkeypatch, epoch_s: float, **kw) -> list[int]:
@@ -292,6 +293,10 @@ def test_train_cli_errors(capsys):
     assert main(["train", "--preset", "resnet18", "--set", "weight_decay"]) == 2
     assert main(["train", "--show-regime", "rs-35"]) == 2
     capsys.readouterr()
+    assert main(["train", "--preset", "resnet18", "--resolution", "32", "--workers", "0"]) == 2
+    assert "workers: a trial needs at least one worker, got 0" in capsys.readouterr().err
+    assert main(["train", "--preset", "resnet18", "--resolution", "32", "--workers", "3"]) == 2  # batch 64 on digits
+    assert "workers: the global batch of 64 does not split over 3 workers" in capsys.readouterr().err
     for flag, value, field in (("--checkpoint-every", "-1", "trial.checkpoint_every"), ("--cpus", "0", "trial.cpus"),
                                ("--max-steps-per-epoch", "0", "trial.max_steps_per_epoch")):
         assert main(["train", "--preset", "resnet18", "--resolution", "32", flag, value]) == 2
@@ -369,3 +374,11 @@ def test_randaugment_runs_are_identical_for_a_seed_and_when_resumed(tmp_path):
     with pytest.raises(Crash):  # checkpoint every epoch, so the first is on disk
         train_trial(config(regime=regime, checkpoint_interval_s=0), report=crash_after_one, checkpoint_dir=tmp_path)
     assert strip(train_trial(config(regime=regime), checkpoint_dir=tmp_path, resume=tmp_path)) == strip(full)
+
+
+def test_sync_bn_is_a_trial_option_that_one_worker_ignores():
+    assert TrialConfig.from_dict(config(sync_bn=True)).sync_bn is True
+    with pytest.raises(Exception, match="trial.sync_bn"):
+        TrialConfig.from_dict(config(sync_bn="yes"))
+    one = {**config(max_steps_per_epoch=2), "regime": {"name": "rs-10", "epochs": 1}, "measure_inference": False}
+    assert strip(train_trial({**one, "sync_bn": True})) == strip(train_trial(one))

@@ -124,3 +124,32 @@ def test_compile_model_takes_the_backend_from_the_environment(monkeypatch):
     monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "aot_eager")
     compile_model(torch.nn.Identity())
     assert seen == ["inductor", "aot_eager"]
+
+
+def test_sharded_evaluation_adds_up_the_workers_sums():
+    from experiments.distributed import RankContext
+
+    class Data:  # eight images; each worker scores its half
+        x = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 0, 0, 0, 0]), 4).float() * 3
+        y = torch.tensor([0, 1, 2, 3, 3, 2, 1, 1])
+
+        def val_batches(self, batch_size, shard=(0, 1)):
+            lo, hi = shard[0] * 4, shard[0] * 4 + 4 if shard[1] == 2 else 8
+            for i in range(lo, hi, batch_size):
+                yield self.x[i:min(i + batch_size, hi)], self.y[i:min(i + batch_size, hi)]
+
+    sums = {}
+
+    class TwoRanks(RankContext):  # rank 1's sums are handed to rank 0's "all-reduce"
+        def sum_(self, t):
+            if self.rank == 1:
+                sums[1] = t.clone()
+                return t
+            return t.add_(sums[1])
+
+    autocast = lambda: torch.autocast("cpu", enabled=False)  # noqa: E731
+    model, cpu = torch.nn.Identity(), torch.device("cpu")
+    evaluate(model, Data(), 3, cpu, autocast, ranks=TwoRanks(rank=1, world_size=2))
+    sharded = evaluate(model, Data(), 3, cpu, autocast, ranks=TwoRanks(rank=0, world_size=2))
+    whole = evaluate(model, Data(), 3, cpu, autocast)
+    assert sharded == pytest.approx(whole) and whole["val_top1"] == 50.0

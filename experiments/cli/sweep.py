@@ -3,6 +3,10 @@
     archscale sweep SPEC.yaml [--dry-run] [--address HOST:PORT | auto | ray://...] [--quiet] [--dashboard]
     archscale status OUTPUT_DIR [--watch]         # from any terminal, while it runs or after
 
+A dry run prices the sweep (with --throughput: device-hours, and for data-parallel trials wall
+time and GPU-hours = workers x wall time) and warns when the cluster (--address, RAY_ADDRESS, or
+this machine) cannot place a trial's workers.
+
 Running the same sweep command again on the same output directory resumes it: finished trials
 are kept, unfinished ones continue from their last checkpoint. Ctrl-C or SIGTERM stops a sweep
 gracefully (exit status 130 or 143); a second one stops it at once. Tune writes TensorBoard
@@ -89,13 +93,19 @@ def _print_plan(sweep, trials, expansion, args) -> int:
     df = pd.DataFrame([{k: t[k] for k in ("trial_id", "name", "regime", "epochs", "seed", "params", "flops",
                                           "train_flops")} for t in trials])
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
+    workers = sweep.resources.workers
     if rate:
         df["est_hours"] = df["train_flops"] / rate / 3600
+        df["wall_hours"] = df["est_hours"] / workers  # at linear scaling over the workers
+        df["gpu_hours"] = workers * df["wall_hours"]
+    placement = _placement_warning(sweep, args)
     if args.format == "json":
         print(json.dumps({"name": sweep.name, "space": expansion.summary(), "n_trials": len(df),
                           "data_note": train_size(sweep.dataset, strict=False)[1],
                           "train_flops_total": exact_sum(df["train_flops"]),
                           "est_hours_total": float(df["est_hours"].sum()) if rate else None,
+                          "workers": workers, "gpu_hours_total": float(df["gpu_hours"].sum()) if rate else None,
+                          "placement_warning": placement,
                           "trials": json.loads(df.to_json(orient="records"))}, indent=1))
         return 0
     per_config = df.groupby("name", sort=False).agg(params=("params", "first"), flops=("flops", "first"),
@@ -121,7 +131,53 @@ def _print_plan(sweep, trials, expansion, args) -> int:
     if rate:
         total += f", about {df['est_hours'].sum():.3g} device-hours at {rate / 1e12:.3g} TFLOP/s measured on {device}"
     print(total)
+    if rate and workers > 1:
+        kind = "GPU" if sweep.resources.gpus not in (0, 0.0) else "device"
+        print(f"  {workers} workers per trial: about {df['wall_hours'].max():.3g} h wall for the longest trial at "
+              f"linear scaling; {kind}-hours = {workers} workers x wall time = {df['gpu_hours'].sum():.3g} in all")
+    if placement:
+        print(f"warning: {placement}")
     return 0
+
+
+def _placement_warning(sweep, args) -> str | None:
+    """Why the cluster cannot place a trial's workers (or None): the Ray cluster at --address or
+    RAY_ADDRESS, else this machine as a local Ray would have it (--num-cpus, --num-gpus)."""
+    import os
+
+    from scaling.errors import ArchScaleError
+
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    where = "" if address else " (checked on this machine: --address checks a cluster)"
+    try:
+        cluster, nodes = _cluster_nodes(address, args)
+        problem = sweep.resources.placement_problem(cluster, nodes)
+    except ArchScaleError as e:
+        problem = f"{e.field}: {e.message}"
+    except (ConnectionError, RuntimeError) as e:
+        return f"could not reach the Ray cluster at {address} to check placement ({e})"
+    return problem + where if problem else None
+
+
+def _cluster_nodes(address, args) -> tuple[dict, list[dict]]:
+    """(total resources, each node's) of the Ray cluster at ``address``, or of this machine."""
+    if address:
+        import logging
+
+        import ray
+
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        try:
+            return ray.cluster_resources(), [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        finally:
+            ray.shutdown()
+    import os
+
+    import torch
+
+    gpus = args.num_gpus if args.num_gpus is not None else torch.cuda.device_count()
+    node = {"CPU": float(args.num_cpus or os.cpu_count() or 1), **({"GPU": float(gpus)} if gpus else {})}
+    return node, [node]
 
 
 def _unit(flops: float) -> tuple[str, float]:

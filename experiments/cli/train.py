@@ -3,6 +3,7 @@
     archscale train --preset resnext29_8x64d --width-multiplier 0.25 --resolution 16 \\
         --regime rs-10 --epochs 5 --dataset digits
     archscale train --show-regime rs-350 [--preset resnetrs350] [--json]   # every value and its source
+    archscale train --preset resnet50 --workers 8 --cpus 8 --dataset imagefolder --data-root /data/imagenet
 
 The per-epoch history is written to --output-dir (or the --checkpoint-dir) as history.csv and
 history.json (with the final summary), rewritten after every epoch.
@@ -41,7 +42,13 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset-label", help="name for the results, e.g. imagenet for an ImageNet folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--cpus", type=int, help="CPU threads for this trial")
+    p.add_argument("--cpus", type=int, help="CPU threads for this trial (per worker)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="train data-parallel on N workers through Ray Train (one GPU each with CUDA; same global "
+                        "batch and recipe as one worker); default 1: no Ray")
+    p.add_argument("--sync-bn", action="store_true", help="with --workers: batch-norm statistics of the whole global "
+                                                         "batch instead of each worker's")
+    p.add_argument("--address", help="with --workers: a Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (default: on for CUDA)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
@@ -104,7 +111,7 @@ def run(args) -> int:
     resume = _resume_from(args)
     cfg = TrialConfig(spec=spec, regime=regime, dataset=dataset, seed=args.seed, name=name,
                       device=args.device, cpus=args.cpus, amp=args.amp, channels_last=args.channels_last,
-                      compile=args.compile, checkpoint_every=args.checkpoint_every,
+                      compile=args.compile, sync_bn=args.sync_bn, checkpoint_every=args.checkpoint_every,
                       max_steps_per_epoch=args.max_steps_per_epoch, verbose=not args.json,
                       **({} if args.checkpoint_interval_s is None else
                          {"checkpoint_interval_s": args.checkpoint_interval_s}))
@@ -113,9 +120,12 @@ def run(args) -> int:
               f"{dataset.display_name}, seed {args.seed}")
     out = args.output_dir or args.checkpoint_dir
     config = cfg.to_dict()
-    on_epoch = (lambda history: write_history(out, history, config=config)) if out else None
-    result = train_trial(cfg, checkpoint_dir=args.checkpoint_dir, resume=resume, on_epoch=on_epoch,
-                         progress=None if args.json else bar)
+    if args.workers != 1:
+        result = _train_data_parallel(cfg, args)
+    else:
+        on_epoch = (lambda history: write_history(out, history, config=config)) if out else None
+        result = train_trial(cfg, checkpoint_dir=args.checkpoint_dir, resume=resume, on_epoch=on_epoch,
+                             progress=None if args.json else bar)
     if out:
         csv_path, json_path = write_history(out, result["history"], config=config, summary=result)
     if args.json:
@@ -124,7 +134,7 @@ def run(args) -> int:
     print(f"{result['status']}: final top-1 {result['final_top1']:.2f}%  best top-1 {result['best_top1']:.2f}%  "
           f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
           f"({result['images_per_s']:.0f} img/s, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
-          f"{result['device']}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
+          f"{result['device']}{_times(result.get('workers', 1))}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
           f"({FLOP_CONVENTION}); peak memory {_mb(result['peak_memory_bytes'])}")
     if out:
         print(f"history: {csv_path} (one row per epoch) and {json_path} (with this summary)")
@@ -153,6 +163,48 @@ def _dataset(args):
     if args.dataset_label:
         dataset["label"] = args.dataset_label
     return dataset_from(dataset)
+
+
+def _train_data_parallel(cfg, args) -> dict:
+    """The trial on ``args.workers`` workers through Ray Train (a local Ray with enough CPUs for
+    them, unless --address or RAY_ADDRESS names a cluster); returns rank 0's final metrics."""
+    import os
+
+    import ray
+    import torch
+
+    from ..data_parallel import train_data_parallel
+    from ..ray_options import Resources
+    from ..sweep import init_ray
+
+    from ..datasets import dataset_train_size
+    from ..training import effective_batch_size
+
+    if args.workers < 1:
+        raise ArchScaleError("workers", f"a trial needs at least one worker, got {args.workers}")
+    batch = effective_batch_size(cfg.regime, dataset_train_size(cfg.dataset))
+    if batch % args.workers:
+        raise ArchScaleError("workers", f"the global batch of {batch} does not split over {args.workers} workers; "
+                                        f"use a worker count that divides it")
+    cpus = args.cpus or 1
+    gpus = 1 if args.device != "cpu" and torch.cuda.is_available() else 0
+    resources = Resources(workers=args.workers, cpus=cpus, gpus=gpus)
+    local = not (args.address or os.environ.get("RAY_ADDRESS"))
+    started = init_ray(args.address, num_cpus=max(os.cpu_count() or 1, args.workers * cpus) if local else None)
+    try:
+        cluster = ray.cluster_resources()
+        problem = resources.placement_problem(cluster, [n["Resources"] for n in ray.nodes() if n.get("Alive")])
+        if problem:
+            raise ArchScaleError("workers", problem)
+        return train_data_parallel(cfg, resources.launch(cluster), checkpoint_dir=args.checkpoint_dir,
+                                   resume=args.resume, progress=not args.json)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _times(workers) -> str:
+    return f" x {workers} workers" if workers and workers > 1 else ""
 
 
 def _show_regime(args) -> int:
