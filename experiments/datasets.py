@@ -182,9 +182,11 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def _resize_uint8(x: torch.Tensor, size: int, chunk_bytes: int = RESIZE_CHUNK_BYTES) -> torch.Tensor:
+def _resize_uint8(x: torch.Tensor, size: int, chunk_bytes: int | None = None) -> torch.Tensor:
     """uint8 images (N, C, H, W) resized to ``size`` x ``size`` (bilinear; antialiased when
-    shrinking), a chunk of images at a time so the float32 scratch stays under ``chunk_bytes``."""
+    shrinking), a chunk of images at a time so the float32 scratch stays under ``chunk_bytes``
+    (default ``RESIZE_CHUNK_BYTES``)."""
+    chunk_bytes = chunk_bytes or RESIZE_CHUNK_BYTES
     n, c, h, w = x.shape
     if h == size and w == size:
         return x

@@ -132,6 +132,25 @@ def test_chunked_resize_equals_resizing_all_at_once():
     assert _resize_uint8(x, 32) is x
 
 
+def test_cifar_at_a_new_resolution_resizes_a_bounded_chunk_at_a_time(tmp_path, monkeypatch):
+    import experiments.datasets as datasets
+
+    _write_cifar(tmp_path, "cifar10")  # 20 training images
+    whole = load_dataset({"name": "cifar10", "root": str(tmp_path)}, 64, 3).x_train
+    sizes = []
+    interpolate = torch.nn.functional.interpolate
+
+    def recording(x, *args, **kwargs):
+        sizes.append(len(x))
+        return interpolate(x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "interpolate", recording)
+    monkeypatch.setattr(datasets, "RESIZE_CHUNK_BYTES", 4 * 3 * 64 * 64 * 6)  # six images of float32 scratch
+    d = load_dataset({"name": "cifar10", "root": str(tmp_path)}, 64, 3)
+    assert d.x_train.dtype == torch.uint8 and torch.equal(d.x_train, whole)
+    assert sizes and max(sizes) == 6  # never all 20 (or 50k) images in float32 at once
+
+
 def test_randaugment_is_per_image_on_the_official_scale_and_labels_follow_their_images():
     from experiments.augment import RandAugment
 
