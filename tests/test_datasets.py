@@ -252,3 +252,27 @@ def test_folder_data_takes_its_workers_from_the_trial(tmp_path):
     assert (d.workers, d.main_threads) == (1, 3)
     with pytest.raises(ArchScaleError, match="dataset.workers: DataLoader workers"):
         dataset_from({"name": "imagefolder", "root": str(tmp_path), "workers": -1})
+
+
+def test_folder_jpegs_can_be_decoded_on_the_device_in_batches(tmp_path):
+    from experiments.datasets import decode_batch, read_encoded, read_image
+
+    _write_folder(tmp_path)
+    from PIL import Image
+
+    Image.fromarray(np.full((30, 45, 3), 9, dtype=np.uint8)).save(tmp_path / "val" / "dog" / "x.png")  # not a JPEG
+    jpg, png = str(tmp_path / "train" / "cat" / "0.jpg"), str(tmp_path / "val" / "dog" / "x.png")
+    items = [read_encoded(jpg), read_encoded(png)]
+    assert items[0].dim() == 1 and items[1].shape == (3, 30, 45)  # the workers only read JPEGs
+    decoded = decode_batch(items, torch.device("cpu"))
+    assert torch.equal(decoded[0], read_image(jpg)) and torch.equal(decoded[1], read_image(png))
+    on_workers = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0}, 32, 3)
+    on_device = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0, "decode": "device"}, 32, 3)
+    assert on_device.train_set.transform is None  # crop and flip move to the device too
+    for (a, ya), (b, yb) in zip(on_workers.val_batches(3), on_device.val_batches(3)):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    on_device.set_randaugment(2, 10)
+    x, y = next(on_device.train_batches(4, torch.Generator().manual_seed(0)))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (4,)
+    with pytest.raises(ArchScaleError, match="dataset.decode"):
+        dataset_from({"name": "imagefolder", "root": str(tmp_path), "decode": "gpu"})
