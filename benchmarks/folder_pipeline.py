@@ -8,15 +8,17 @@ folder, then measures, alternately and on the same files:
   torchvision's classic work per image (PIL decode, RandomResizedCrop, RandomHorizontalFlip,
   ToTensor, Normalize);
 - through a DataLoader with the same workers and batch: our imagefolder training batches (uint8,
-  as they reach the device, and once more normalised on this CPU standing in for the device),
-  and torchvision's ImageFolder + DataLoader with the classic transforms (float32 batches).
+  as they reach the device, and once more normalised on ``--device``), the same with
+  ``decode: device`` (the workers only read files; ``--device`` decodes each batch's JPEGs
+  together and crops them: nvJPEG on a GPU, one thread of this process on a CPU), and
+  torchvision's ImageFolder + DataLoader with the classic transforms (float32 batches).
 
 The loaders' rates leave out each epoch's first batch, which waits for the workers to start.
 On a loaded machine the workers share cores with everything else; the per-core ratios are the
 steadier ones.
 
     python benchmarks/folder_pipeline.py                      # ~1-2 minutes on 2 cores
-    python benchmarks/folder_pipeline.py --images 2000 --workers 8
+    python benchmarks/folder_pipeline.py --images 2000 --workers 8 --device cuda
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from experiments.datasets import IMAGENET_MEAN, IMAGENET_STD, load_dataset, read_image  # noqa: E402
+from experiments.datasets import (IMAGENET_MEAN, IMAGENET_STD, decode_batch, load_dataset, read_encoded,  # noqa: E402
+                                  read_image)
 
 
 def write_jpegs(root: Path, images: int, seed: int = 0) -> list[Path]:
@@ -74,13 +77,15 @@ def per_core(files: list[Path], fn) -> float:
         torch.set_num_threads(threads)
 
 
-def steady_rate(batches) -> float:
+def steady_rate(batches, device: torch.device = torch.device("cpu")) -> float:
     """Images/s of an epoch's batches after the first (which waits for the workers to start)."""
     it = iter(batches)
     next(it)
     t0, n = time.perf_counter(), 0
     for _, y in it:
         n += len(y)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return n / (time.perf_counter() - t0)
 
 
@@ -92,7 +97,7 @@ def classic_transform(resolution: int):
                                transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
-def measure(root: Path, files: list[Path], resolution: int, batch: int, workers: int) -> dict:
+def measure(root: Path, files: list[Path], resolution: int, batch: int, workers: int, device: torch.device) -> dict:
     """One round of every measurement (images/s)."""
     from PIL import Image
     from torch.utils.data import DataLoader
@@ -100,6 +105,8 @@ def measure(root: Path, files: list[Path], resolution: int, batch: int, workers:
     from torchvision.io import decode_jpeg, read_file
 
     data = load_dataset({"name": "imagefolder", "root": str(root), "workers": workers}, resolution, 3)
+    on_device = load_dataset({"name": "imagefolder", "root": str(root), "workers": workers, "decode": "device"},
+                             resolution, 3).to(device)
     classic = classic_transform(resolution)
     g = torch.Generator().manual_seed(0)
     tv = DataLoader(datasets.ImageFolder(str(root / "train"), transform=classic), batch_size=batch, shuffle=True,
@@ -109,7 +116,8 @@ def measure(root: Path, files: list[Path], resolution: int, batch: int, workers:
         "ours_core": per_core(files, lambda f: data.train_tf(read_image(f))),
         "tv_core": per_core(files, lambda f: classic(Image.open(f).convert("RGB"))),
         "ours": steady_rate(data._loader(data.train_set, batch, True, g, drop_last=True)),
-        "ours_normalised": steady_rate(data.train_batches(batch, g)),
+        "ours_normalised": steady_rate(data.to(device).train_batches(batch, g), device),
+        "ours_device_decode": steady_rate(on_device.train_batches(batch, g), device),
         "tv": steady_rate(tv),
     }
 
@@ -121,16 +129,19 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3, help="alternating epochs of each (medians shown)")
+    p.add_argument("--device", default="cpu", help="where batches are normalised (and decoded with decode: device)")
     args = p.parse_args(argv)
+    device = torch.device(args.device)
     with tempfile.TemporaryDirectory(prefix="archscale-folder-bench-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
         files = write_jpegs(root, args.images)
         mb = sum(f.stat().st_size for f in files) / 2**20
         print(f"wrote {len(files)} JPEGs ({mb / len(files) * 1024:.0f} KB each) in {time.perf_counter() - t0:.0f}s")
+        decode_batch([read_encoded(str(f)) for f in files[:2]], device)  # its first call sets up the decoder
         runs = []
         for _ in range(args.repeats):
-            runs.append(measure(root, files, args.resolution, args.batch_size, args.workers))
+            runs.append(measure(root, files, args.resolution, args.batch_size, args.workers, device))
     m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     w = max(1, args.workers)
     limit = m["decode"] * w
@@ -145,7 +156,9 @@ def main(argv=None) -> dict:
     print(f"  through a DataLoader, batch {args.batch_size}, {args.workers} workers (first batch left out):")
     print(f"    ours, uint8 batches (what the device gets)    {m['ours']:7.0f} img/s   "
           f"{m['ours'] / limit:.0%} of {w} x the decode limit")
-    print(f"    ours, + normalised here (CPU as the device)   {m['ours_normalised']:7.0f} img/s")
+    print(f"    {'ours, + normalised on ' + args.device:<46}{m['ours_normalised']:7.0f} img/s")
+    print(f"    {'ours, decode: device (decoded on ' + args.device + ')':<46}{m['ours_device_decode']:7.0f} img/s   "
+          f"{m['ours_device_decode'] / limit:.0%} of {w} x the decode limit")
     print(f"    torchvision ImageFolder+DataLoader, float32   {m['tv']:7.0f} img/s   "
           f"ours / torchvision {m['ours'] / m['tv']:.2f}")
     return {**m, "ratio": m["ours"] / m["tv"], "ratio_per_core": m["ours_core"] / m["tv_core"],

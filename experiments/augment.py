@@ -5,8 +5,8 @@ RandAugment is the one ResNet-RS trains with: the official code's op set and lev
 which the ResNet-RS code calls; timm's ``rand-mM-nN`` uses the same scale). Magnitudes are on
 that scale everywhere in this project: ``MAX_LEVEL = 10`` and each op's argument is
 level / 10 x its maximum, so magnitude 10 is every op at the strength below and 15 is 1.5x past it
-(rotate 45 degrees). torchvision's ``RandAugment(magnitude=M)`` (31 bins over the same ranges) is
-another scale: its 10 is a third of ours.
+(rotate 45 degrees). torchvision's ``RandAugment(magnitude=M)`` is another scale: 31 bins whose
+top, 30, is about our 10 (rotate 30 degrees, shear 0.3), so its 10 is a third of ours.
 
     op                 argument at level L (f = L / 10)                      sign per image
     Rotate             f x 30 degrees                                        random
@@ -40,7 +40,7 @@ Batched: an epoch's randomness (op choices, signs, cutout centres, crop offsets,
 once on the host by ``RandAugment.plan``/``crop_flip_plan``, and copied to the device once per
 epoch; within a batch, images are grouped by the op they drew, so each op runs once per batch
 on its images: the five geometric ops together as one gather through per-image affine grids of
-source pixels (exactly PIL's nearest-neighbour rule, and on CPU 4-6x faster than
+source pixels (PIL's nearest-neighbour rule, and on CPU 4-6x faster than
 ``F.affine_grid`` + ``grid_sample``), the colour ops as tensor arithmetic and per-image look-up
 tables. Nothing in a step waits on the host.
 """

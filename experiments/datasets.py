@@ -18,7 +18,8 @@ TensorFlow scale). An epoch's randomness is drawn once, from the epoch's generat
 and copied to the device once, so a step never copies or reads anything host-side.
 ``imagefolder`` streams uint8 images through DataLoader workers (``decode_jpeg``, PIL for other
 formats; random-resized-crop + flip for training, resize + centre-crop for validation);
-normalisation and RandAugment run on the device.
+normalisation and RandAugment run on the device. With ``decode: device`` the workers only read
+the files and the device decodes each batch's JPEGs together (nvJPEG on a GPU) and crops them.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ DESCRIPTIONS = {
 KINDS = tuple(DESCRIPTIONS)
 #: The name of a data set that a loader function provides (``loader:``).
 CUSTOM = "custom"
+DECODE_PLACES = ("workers", "device")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 #: Bytes of float32 scratch a resize of an in-memory data set may take at once.
@@ -73,6 +75,10 @@ class DatasetConfig:
     num_classes: int = 10
     #: imagefolder: DataLoader workers (default: see ``loader_cpus``).
     workers: int | None = None
+    #: imagefolder: where JPEGs are decoded: "workers" (on the CPU, in the DataLoader workers) or
+    #: "device" (batched ``decode_jpeg`` on the training device, nvJPEG on a GPU; the workers only
+    #: read files, and crop and flip also run on the device).
+    decode: str = "workers"
     #: Your own data set: "package.module:function" (see experiments.dataset_loader), and the
     #: keyword arguments it is called with.
     loader: str | None = None
@@ -122,6 +128,7 @@ def dataset_from(value) -> DatasetConfig:
         v = getattr(cfg, key)
         if not is_whole(v) or v < 1:
             raise ArchScaleError(f"dataset.{key}", f"must be a whole number >= 1, got {v!r}")
+    check_choice(cfg.decode, DECODE_PLACES, "dataset.decode", "decode place")
     if cfg.workers is not None and (not is_whole(cfg.workers) or cfg.workers < 0):
         raise ArchScaleError("dataset.workers", f"DataLoader workers: a whole number >= 0 (0 loads in the "
                                                 f"training process), got {cfg.workers!r}")
@@ -226,9 +233,11 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def _resize_uint8(x: torch.Tensor, size: int, chunk_bytes: int = RESIZE_CHUNK_BYTES) -> torch.Tensor:
+def _resize_uint8(x: torch.Tensor, size: int, chunk_bytes: int | None = None) -> torch.Tensor:
     """uint8 images (N, C, H, W) resized to ``size`` x ``size`` (bilinear; antialiased when
-    shrinking), a chunk of images at a time so the float32 scratch stays under ``chunk_bytes``."""
+    shrinking), a chunk of images at a time so the float32 scratch stays under ``chunk_bytes``
+    (default ``RESIZE_CHUNK_BYTES``)."""
+    chunk_bytes = chunk_bytes or RESIZE_CHUNK_BYTES
     n, c, h, w = x.shape
     if h == size and w == size:
         return x
@@ -353,12 +362,51 @@ def load_synthetic(cfg: DatasetConfig, resolution: int, channels: int, seed: int
                         flip=False, pad=0)
 
 
-def read_image(path: str) -> torch.Tensor:
-    """An image file as a uint8 RGB tensor (3, H, W): JPEGs through ``torchvision.io.decode_jpeg``,
-    other formats (and JPEGs it cannot read) through PIL."""
+def _is_jpeg(data: bytes) -> bool:
+    return data[:3] == b"\xff\xd8\xff"
+
+
+def read_encoded(path: str) -> torch.Tensor:
+    """A JPEG file's bytes as a 1-D uint8 tensor, for ``decode_batch`` on the device; other
+    formats decoded here (``read_image``), as (3, H, W) uint8."""
     with open(path, "rb") as f:
         data = f.read()
-    if data[:3] == b"\xff\xd8\xff":
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if _is_jpeg(data) else read_image(path, data)
+
+
+def decode_batch(items: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """``read_encoded``'s items as (3, H, W) uint8 images on ``device``: the JPEGs decoded together
+    by ``decode_jpeg`` there (nvJPEG on a GPU), falling back to ``read_image``'s way per image for
+    a batch it rejects."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    jpegs = [i for i, t in enumerate(items) if t.dim() == 1]
+    out = list(items)
+    if jpegs:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                decoded = decode_jpeg([items[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:
+            decoded = [read_image("", items[i].numpy().tobytes()) for i in jpegs]
+        for i, img in zip(jpegs, decoded):
+            out[i] = img
+    return [t.to(device, non_blocking=True) for t in out]
+
+
+def _collate_list(batch):
+    """Images of different sizes stay a list; labels become a tensor."""
+    images, labels = zip(*batch)
+    return list(images), torch.tensor(labels)
+
+
+def read_image(path: str, data: bytes | None = None) -> torch.Tensor:
+    """An image file (or its bytes ``data``) as a uint8 RGB tensor (3, H, W): JPEGs through
+    ``torchvision.io.decode_jpeg``, other formats (and JPEGs it cannot read) through PIL."""
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read()
+    if _is_jpeg(data):
         from torchvision.io import ImageReadMode, decode_jpeg
 
         try:
@@ -409,7 +457,7 @@ class FolderData:
     RandAugment run on the training device."""
 
     def __init__(self, root: str, resolution: int, channels: int, workers: int | None = None,
-                 cpus: int | None = None):
+                 cpus: int | None = None, decode: str = "workers"):
         from torchvision import datasets
         from torchvision.transforms import v2
 
@@ -420,9 +468,14 @@ class FolderData:
         self.train_tf = v2.Compose([v2.RandomResizedCrop(resolution, antialias=True), v2.RandomHorizontalFlip()])
         self.val_tf = v2.Compose([v2.Resize(int(round(resolution / 0.875)), antialias=True),
                                   v2.CenterCrop(resolution)])
+        self.decode = decode
+        in_workers = decode == "workers"  # else the workers only read files; the device decodes and crops
+        loader = read_image if in_workers else read_encoded
         try:
-            self.train_set = datasets.ImageFolder(str(base / "train"), transform=self.train_tf, loader=read_image)
-            self.val_set = datasets.ImageFolder(str(base / "val"), transform=self.val_tf, loader=read_image)
+            self.train_set = datasets.ImageFolder(str(base / "train"), transform=self.train_tf if in_workers else None,
+                                                  loader=loader)
+            self.val_set = datasets.ImageFolder(str(base / "val"), transform=self.val_tf if in_workers else None,
+                                                loader=loader)
         except (FileNotFoundError, RuntimeError) as e:
             raise ArchScaleError("dataset.root", f"{root} is not in {_LAYOUTS['imagefolder']} ({e})") from None
         if self.train_set.classes != self.val_set.classes:
@@ -464,7 +517,15 @@ class FolderData:
 
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                           num_workers=self.workers, pin_memory=self.device.type == "cuda", drop_last=drop_last,
-                          persistent_workers=False, sampler=sampler)
+                          persistent_workers=False, sampler=sampler,
+                          collate_fn=None if self.decode == "workers" else _collate_list)
+
+    def _on_device(self, x, transform) -> torch.Tensor:
+        """A loader's uint8 batch on the device: moved there, or (decode: device) decoded, cropped
+        and flipped there image by image, then stacked."""
+        if self.decode == "workers":
+            return x.to(self.device, non_blocking=True)
+        return torch.stack([transform(img) for img in decode_batch(x, self.device)])
 
     def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None,
                       shard: tuple[int, int] = (0, 1)):
@@ -491,7 +552,7 @@ class FolderData:
         for i, (x, y) in enumerate(loader):
             if i >= batches:
                 break
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x, y = self._on_device(x, self.train_tf), y.to(self.device, non_blocking=True)
             if plan is not None:
                 step = plan.batch(i)
                 x, y = self.randaugment(x, step), y[step.order]
@@ -503,7 +564,7 @@ class FolderData:
 
         val_set = self.val_set if shard[1] == 1 else Subset(self.val_set, range(*shard_bounds(self.val_size, *shard)))
         for x, y in self._loader(val_set, batch_size, False):
-            yield self._normalise(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
+            yield self._normalise(self._on_device(x, self.val_tf)), y.to(self.device, non_blocking=True)
 
 
 def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int = 0, cpus: int | None = None):
@@ -521,6 +582,6 @@ def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int =
     elif cfg.name == "synthetic":
         data = load_synthetic(cfg, resolution, channels, seed)
     else:
-        data = FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus)
+        data = FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus, decode=cfg.decode)
     data.name = cfg.display_name
     return data

@@ -132,6 +132,25 @@ def test_chunked_resize_equals_resizing_all_at_once():
     assert _resize_uint8(x, 32) is x
 
 
+def test_cifar_at_a_new_resolution_resizes_a_bounded_chunk_at_a_time(tmp_path, monkeypatch):
+    import experiments.datasets as datasets
+
+    _write_cifar(tmp_path, "cifar10")  # 20 training images
+    whole = load_dataset({"name": "cifar10", "root": str(tmp_path)}, 64, 3).x_train
+    sizes = []
+    interpolate = torch.nn.functional.interpolate
+
+    def recording(x, *args, **kwargs):
+        sizes.append(len(x))
+        return interpolate(x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "interpolate", recording)
+    monkeypatch.setattr(datasets, "RESIZE_CHUNK_BYTES", 4 * 3 * 64 * 64 * 6)  # six images of float32 scratch
+    d = load_dataset({"name": "cifar10", "root": str(tmp_path)}, 64, 3)
+    assert d.x_train.dtype == torch.uint8 and torch.equal(d.x_train, whole)
+    assert sizes and max(sizes) == 6  # never all 20 (or 50k) images in float32 at once
+
+
 def test_randaugment_is_per_image_on_the_official_scale_and_labels_follow_their_images():
     from experiments.augment import RandAugment
 
@@ -262,3 +281,27 @@ def test_folder_shards_split_each_batch_over_workers(tmp_path):
     assert sorted(int(i) for p in parts for _, y in p for i in y) == [0] * 4 + [1] * 4  # each image once
     val = [torch.cat([y for _, y in d.val_batches(3, shard=(r, 2))]) for r in range(2)]
     assert sum(map(len, val)) == d.val_size
+
+
+def test_folder_jpegs_can_be_decoded_on_the_device_in_batches(tmp_path):
+    from experiments.datasets import decode_batch, read_encoded, read_image
+
+    _write_folder(tmp_path)
+    from PIL import Image
+
+    Image.fromarray(np.full((30, 45, 3), 9, dtype=np.uint8)).save(tmp_path / "val" / "dog" / "x.png")  # not a JPEG
+    jpg, png = str(tmp_path / "train" / "cat" / "0.jpg"), str(tmp_path / "val" / "dog" / "x.png")
+    items = [read_encoded(jpg), read_encoded(png)]
+    assert items[0].dim() == 1 and items[1].shape == (3, 30, 45)  # the workers only read JPEGs
+    decoded = decode_batch(items, torch.device("cpu"))
+    assert torch.equal(decoded[0], read_image(jpg)) and torch.equal(decoded[1], read_image(png))
+    on_workers = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0}, 32, 3)
+    on_device = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0, "decode": "device"}, 32, 3)
+    assert on_device.train_set.transform is None  # crop and flip move to the device too
+    for (a, ya), (b, yb) in zip(on_workers.val_batches(3), on_device.val_batches(3)):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    on_device.set_randaugment(2, 10)
+    x, y = next(on_device.train_batches(4, torch.Generator().manual_seed(0)))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (4,)
+    with pytest.raises(ArchScaleError, match="dataset.decode"):
+        dataset_from({"name": "imagefolder", "root": str(tmp_path), "decode": "gpu"})
