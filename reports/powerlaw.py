@@ -91,6 +91,25 @@ def _start(u: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return best[1:]
 
 
+def fit_points(flops, error, min_span: float = MIN_SPAN) -> tuple[np.ndarray, np.ndarray, PowerLawFit | None]:
+    """(GFLOPs, error, None) of the points a fit uses (finite, positive FLOPs), or (.., .., a
+    not-ok ``PowerLawFit`` saying why) when they cannot constrain three parameters."""
+    x = np.asarray(flops, dtype=float) / 1e9
+    y = np.asarray(error, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    x, y = x[keep], y[keep]
+    n, k = len(x), len(np.unique(x))
+    nan = math.nan
+    if k < MIN_CONFIGS or n <= 3:
+        return x, y, PowerLawFit(nan, nan, nan, nan, nan, nan, n, k, nan, False,
+                                 f"{k} distinct FLOP values; a 3-parameter fit needs at least {MIN_CONFIGS}")
+    if x.max() < min_span * x.min():
+        return x, y, PowerLawFit(nan, nan, nan, nan, nan, nan, n, k, nan, False,
+                                 f"FLOPs span only x{x.max() / x.min():.2f} (a fit needs x{min_span:g}): "
+                                 "compare these at equal FLOPs instead")
+    return x, y, None
+
+
 def fit_power_law(flops, error, *, min_span: float = MIN_SPAN) -> PowerLawFit:
     """Fit error = a * (FLOPs / 1e9)^(-b) + c to measured points and return a ``PowerLawFit``.
 
@@ -101,19 +120,10 @@ def fit_power_law(flops, error, *, min_span: float = MIN_SPAN) -> PowerLawFit:
     read off a few percent of FLOPs is noise: cardinality varied at constant FLOPs, say), the fit
     does not run (``ok=False``, NaN parameters, ``note`` says why). ``b`` is searched in [0.001, 3].
     """
-    x = np.asarray(flops, dtype=float) / 1e9
-    y = np.asarray(error, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-    x, y = x[keep], y[keep]
+    x, y, refused = fit_points(flops, error, min_span)
+    if refused is not None:
+        return refused
     n, k = len(x), len(np.unique(x))
-    nan = math.nan
-    if k < MIN_CONFIGS or n <= 3:
-        return PowerLawFit(nan, nan, nan, nan, nan, nan, n, k, nan, False,
-                           f"{k} distinct FLOP values; a 3-parameter fit needs at least {MIN_CONFIGS}")
-    if x.max() < min_span * x.min():
-        return PowerLawFit(nan, nan, nan, nan, nan, nan, n, k, nan, False,
-                           f"FLOPs span only x{x.max() / x.min():.2f} (a fit needs x{min_span:g}): "
-                           "compare these at equal FLOPs instead")
     # Fit on FLOPs scaled around 1 for conditioning: a_s * (x/s)^-b = (a_s * s^b) * x^-b.
     s = math.exp(float(np.mean(np.log(x))))
     u = x / s
@@ -123,7 +133,7 @@ def fit_power_law(flops, error, *, min_span: float = MIN_SPAN) -> PowerLawFit:
     a = a_s * s ** b
     # The covariance of (a, b, c) in GFLOPs from that of (a_s, b, c): a = a_s * s^b.
     to_gflops = np.array([[s ** b, a * math.log(s), 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    cov = to_gflops @ cov_s @ to_gflops.T if n > 3 else np.full((3, 3), nan)
+    cov = to_gflops @ cov_s @ to_gflops.T if n > 3 else np.full((3, 3), math.nan)
     r = y - _curve(x, a, b, c)
     note = ""
     if min(b - _B_RANGE[0], _B_RANGE[1] - b) < 1e-6 * _B_RANGE[1]:

@@ -54,3 +54,14 @@ def random_spec(rng: random.Random) -> ArchSpec:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def fresh_ray():
+    """No Ray initialised in this process before or after the test (Ray tests only)."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    yield
+    if ray.is_initialized():
+        ray.shutdown()

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from reports.powerlaw import _B_RANGE, MIN_CONFIGS, MIN_SPAN, PowerLawFit
+from reports.powerlaw import _B_RANGE, MIN_SPAN, PowerLawFit, fit_points
 
 
 def _solve_ac(u: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -31,19 +31,11 @@ def _solve_ac(u: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 def hand_written_fit(flops, error, *, min_span: float = MIN_SPAN) -> PowerLawFit:
     """The fit as reports/powerlaw.py did it by hand before it used scipy: a grid over ``b`` with
     (a, c) solved exactly, golden-section refinement, covariance from the Jacobian."""
-    x = np.asarray(flops, dtype=float) / 1e9
-    y = np.asarray(error, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-    x, y = x[keep], y[keep]
+    x, y, refused = fit_points(flops, error, min_span)  # the same points as the scipy fit
+    if refused is not None:
+        return refused
     n, k = len(x), len(np.unique(x))
     nan = math.nan
-    if k < MIN_CONFIGS or n <= 3:
-        return PowerLawFit(nan, nan, nan, nan, nan, nan, n, k, nan, False,
-                           f"{k} distinct FLOP values; a 3-parameter fit needs at least {MIN_CONFIGS}")
-    if x.max() < min_span * x.min():
-        return PowerLawFit(nan, nan, nan, nan, nan, nan, n, k, nan, False,
-                           f"FLOPs span only x{x.max() / x.min():.2f} (a fit needs x{min_span:g}): "
-                           "compare these at equal FLOPs instead")
     # Scale x around 1 for conditioning: x^-b = s^-b * (x/s)^-b, so a = a_s * s^-b.
     s = math.exp(float(np.mean(np.log(x))))
     xs = x / s

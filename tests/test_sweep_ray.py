@@ -24,15 +24,6 @@ ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def fresh_ray():
-    if ray.is_initialized():
-        ray.shutdown()
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
-
-
 def test_failing_trial_is_recorded_while_the_others_finish(tmp_path, fresh_ray, capsys):
     from experiments.cli import main
     from experiments.sweep import run_sweep
