@@ -161,6 +161,11 @@ def main(argv=None) -> dict:
           f"{m['ours_device_decode'] / limit:.0%} of {w} x the decode limit")
     print(f"    torchvision ImageFolder+DataLoader, float32   {m['tv']:7.0f} img/s   "
           f"ours / torchvision {m['ours'] / m['tv']:.2f}")
+    batches, prefetched = len(files) // args.batch_size, 2 * args.workers  # DataLoader's prefetch_factor 2
+    if batches < 4 * prefetched:
+        print(f"  note: an epoch is {batches} batches and the workers prefetch {prefetched} while the first is "
+              f"awaited, so the DataLoader rows overstate the steady rate; use --images "
+              f"{4 * prefetched * args.batch_size} or more")
     return {**m, "ratio": m["ours"] / m["tv"], "ratio_per_core": m["ours_core"] / m["tv_core"],
             "of_decode_limit": m["ours"] / limit}
 
