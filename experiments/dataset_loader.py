@@ -29,6 +29,8 @@ from scaling.errors import ArchScaleError
 
 from .plugins import import_object
 
+#: The name of a data set that a loader function provides (``loader:``).
+CUSTOM = "custom"
 REQUIRED = ("x_train", "y_train", "x_val", "y_val")
 OPTIONAL = ("num_classes", "mean", "std", "flip", "pad")
 
@@ -36,8 +38,6 @@ OPTIONAL = ("num_classes", "mean", "std", "flip", "pad")
 def check_loader(cfg) -> None:
     """Check a loader's data-set config before anything runs: the function imports, is callable
     and takes ``options`` (and ``root``) as keyword arguments. Raises ArchScaleError on one line."""
-    from .datasets import CUSTOM
-
     if cfg.loader is None:
         raise ArchScaleError("dataset.loader", f"{CUSTOM!r} is the name of a loader's data set: give loader: "
                                                f"'package.module:function'")
@@ -77,44 +77,22 @@ def call_loader(cfg):
     return dict(result)
 
 
-def loaded_train_size(cfg) -> int:
-    """Training images of a loader's data set (calls the loader)."""
-    from .datasets import _check_folder
-
-    data = call_loader(cfg)
-    if isinstance(data, Path):
-        return sum(len(files) for _, _, files in os.walk(_check_folder(str(data)) / "train"))
-    return len(data["y_train"])
-
-
-def load_custom(cfg, resolution: int, channels: int, cpus: int | None = None):
-    """A loader's data set at ``resolution`` px with ``channels`` channels: ``InMemoryData`` for
-    tensors, ``FolderData`` for a folder (its workers follow ``cfg.workers`` or the trial's ``cpus``)."""
-    from .datasets import FolderData, InMemoryData, _channels, _resize_uint8
-
-    data = call_loader(cfg)
-    if isinstance(data, Path):
-        return FolderData(str(data), resolution, channels, workers=cfg.workers, cpus=cpus)
-    x_train, x_val = (_images(data[k], k, cfg.loader) for k in ("x_train", "x_val"))
-    y_train, y_val = (_labels(data[k], k, cfg.loader) for k in ("y_train", "y_val"))
+def checked_arrays(data: dict, loader: str) -> tuple:
+    """(x_train, y_train, x_val, y_val, num_classes) of a loader's in-memory data, checked: uint8
+    N x C x H x W images, one integer label per image in 0..num_classes-1 (num_classes: given, or
+    the largest label + 1). ArchScaleError("dataset.loader") on one line otherwise."""
+    x_train, x_val = (_images(data[k], k, loader) for k in ("x_train", "x_val"))
+    y_train, y_val = (_labels(data[k], k, loader) for k in ("y_train", "y_val"))
     for x, y, split in ((x_train, y_train, "train"), (x_val, y_val, "val")):
         if len(x) != len(y) or len(x) == 0:
-            raise ArchScaleError("dataset.loader", f"{cfg.loader}: x_{split} holds {len(x)} images and y_{split} "
+            raise ArchScaleError("dataset.loader", f"{loader}: x_{split} holds {len(x)} images and y_{split} "
                                                    f"{len(y)} labels; give one label per image, at least one")
     num_classes = data.get("num_classes")
     num_classes = int(max(y_train.max(), y_val.max())) + 1 if num_classes is None else int(num_classes)
     if min(y_train.min(), y_val.min()) < 0 or max(y_train.max(), y_val.max()) >= num_classes:
-        raise ArchScaleError("dataset.loader", f"{cfg.loader}: labels must lie in 0..{num_classes - 1} "
+        raise ArchScaleError("dataset.loader", f"{loader}: labels must lie in 0..{num_classes - 1} "
                                                f"(num_classes {num_classes})")
-    x_train, x_val = (_channels(_resize_uint8(x, resolution), channels) for x in (x_train, x_val))
-    sample = x_train.float() / 255
-    mean = sample.mean((0, 2, 3)).tolist() if data.get("mean") is None else [float(v) for v in data["mean"]]
-    std = sample.std((0, 2, 3)).clamp_min(1e-3).tolist() if data.get("std") is None else [float(v) for v in data["std"]]
-    if len(mean) != channels or len(std) != channels:
-        raise ArchScaleError("dataset.loader", f"{cfg.loader}: mean and std need one value per channel ({channels})")
-    pad = data.get("pad")
-    return InMemoryData(cfg.display_name, x_train, y_train, x_val, y_val, num_classes, mean, std,
-                        flip=bool(data.get("flip", False)), pad=max(1, resolution // 8) if pad is None else int(pad))
+    return x_train, y_train, x_val, y_val, num_classes
 
 
 def _kwargs(cfg) -> dict:

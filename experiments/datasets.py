@@ -40,6 +40,7 @@ from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, check_keys, is_number, is_whole
 
 from .augment import RandAugment, crop_flip_plan, pad_crop_flip
+from .dataset_loader import CUSTOM, call_loader, check_loader, checked_arrays
 from .distributed import shard_bounds
 
 #: The built-in data sets, each with a line saying what it is (``archscale list datasets``).
@@ -51,8 +52,6 @@ DESCRIPTIONS = {
     "synthetic": "random images and labels of any size and class count (speed tests)",
 }
 KINDS = tuple(DESCRIPTIONS)
-#: The name of a data set that a loader function provides (``loader:``).
-CUSTOM = "custom"
 DECODE_PLACES = ("workers", "device")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -113,8 +112,6 @@ def dataset_from(value) -> DatasetConfig:
     else:
         raise ArchScaleError("dataset", f"expected a name ({', '.join(KINDS)}) or a mapping, got {value!r}")
     if cfg.loader is not None or cfg.name == CUSTOM:
-        from .dataset_loader import check_loader
-
         check_loader(cfg)
         return cfg
     check_choice(cfg.name, KINDS, "dataset", "dataset")
@@ -314,9 +311,10 @@ def dataset_train_size(cfg) -> int:
     """Training images of a data set, checking its files exist (without loading them)."""
     cfg = dataset_from(cfg)
     if cfg.loader:
-        from .dataset_loader import loaded_train_size
-
-        return loaded_train_size(cfg)
+        data = call_loader(cfg)
+        if isinstance(data, Path):
+            return sum(len(files) for _, _, files in os.walk(_check_folder(str(data)) / "train"))
+        return len(data["y_train"])
     if cfg.name == "digits":
         return digits_split_sizes(cfg.val_fraction)[0]
     if cfg.name == "synthetic":
@@ -567,14 +565,30 @@ class FolderData:
             yield self._normalise(self._on_device(x, self.val_tf)), y.to(self.device, non_blocking=True)
 
 
+def _load_custom(cfg: DatasetConfig, resolution: int, channels: int, cpus: int | None = None):
+    """A loader's data set at ``resolution`` px with ``channels`` channels: ``InMemoryData`` for
+    tensors, ``FolderData`` for a folder (its workers follow ``cfg.workers`` or the trial's ``cpus``)."""
+    data = call_loader(cfg)
+    if isinstance(data, Path):
+        return FolderData(str(data), resolution, channels, workers=cfg.workers, cpus=cpus)
+    x_train, y_train, x_val, y_val, num_classes = checked_arrays(data, cfg.loader)
+    x_train, x_val = (_channels(_resize_uint8(x, resolution), channels) for x in (x_train, x_val))
+    sample = x_train.float() / 255
+    mean = sample.mean((0, 2, 3)).tolist() if data.get("mean") is None else [float(v) for v in data["mean"]]
+    std = sample.std((0, 2, 3)).clamp_min(1e-3).tolist() if data.get("std") is None else [float(v) for v in data["std"]]
+    if len(mean) != channels or len(std) != channels:
+        raise ArchScaleError("dataset.loader", f"{cfg.loader}: mean and std need one value per channel ({channels})")
+    pad = data.get("pad")
+    return InMemoryData(cfg.display_name, x_train, y_train, x_val, y_val, num_classes, mean, std,
+                        flip=bool(data.get("flip", False)), pad=max(1, resolution // 8) if pad is None else int(pad))
+
+
 def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int = 0, cpus: int | None = None):
     """The data set of ``cfg`` at ``resolution`` px with ``channels`` channels (CPU tensors/loaders;
     ``.to(device)`` moves it). ``cpus``: the trial's CPUs, which a folder data set's workers follow."""
     cfg = dataset_from(cfg)
     if cfg.loader:
-        from .dataset_loader import load_custom
-
-        data = load_custom(cfg, resolution, channels, cpus)
+        data = _load_custom(cfg, resolution, channels, cpus)
     elif cfg.name == "digits":
         data = load_digits(resolution, channels, cfg.val_fraction)
     elif cfg.name in ("cifar10", "cifar100"):

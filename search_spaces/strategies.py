@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from scaling import PRESETS, ArchScaleError, ArchSpec, check_fits
@@ -140,11 +141,15 @@ def rs_resolution_exponent() -> tuple[float, str]:
                    f"{ratio:.1f}x the FLOPs")
 
 
+@functools.lru_cache(maxsize=None)
 def rs_width_grid() -> tuple[float, ...]:
-    """The paper's width multipliers: the width axis of the ``resnet_rs`` space preset (its scaling grid)."""
-    from .space_spec import load_space  # here: space_spec imports this module
+    """The paper's width multipliers: the width axis of the ``resnet_rs`` space preset (its scaling
+    grid), read from presets/resnet_rs.yaml itself (search_spaces.space_spec, which parses spaces,
+    imports this module)."""
+    from scaling.yamlio import read_mapping
 
-    return tuple(load_space("resnet_rs").axes["width_multiplier"])
+    preset = read_mapping(Path(__file__).with_name("presets") / "resnet_rs.yaml", "space", "a space")
+    return tuple(float(w) for w in preset["axes"]["width_multiplier"])
 
 
 def rs_width_share(regime_epochs: int) -> float:
