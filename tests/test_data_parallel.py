@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: stochastic depth or RandAugment (rs-10 regularises nothing), batch 32 (16 per worker).
 TRIAL = {"spec": dict(TINY_BASE), "regime": {"name": "rs-10", "epochs": 3, "batch_size": 32},
          "dataset": {"name": "synthetic", "train_size": 512, "val_size": 96}, "max_steps_per_epoch": 3,
-         "measure_inference": False, "cpus": 1}
+         "measure_inference": False, "cpus": 1, "checkpoint_interval_s": 0}  # a checkpoint every epoch
 #: With sync_bn the workers' updates are the one worker's up to float rounding (the order of the
 #: sums in the all-reduces): a tight tolerance. Without, each worker normalises with the statistics
 #: of its 16 images instead of all 32, which moves the loss by about 1e-3 here.
@@ -110,7 +110,8 @@ def test_a_sweep_of_two_worker_trials_fills_the_store(local_ray, tmp_path):
 @pytest.mark.slow
 def test_sigkill_of_the_driver_then_rerun_resumes_the_two_worker_trial(tmp_path):
     out = tmp_path / "out"
-    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=4, steps=12, resources={"workers": 2, "cpus": 1, "gpus": 0})
+    spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=4, steps=12, resources={"workers": 2, "cpus": 1, "gpus": 0},
+                      trial={"max_steps_per_epoch": 12, "checkpoint_every": 1})
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(spec))
     cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(f), "--quiet", "--num-cpus", "2"]
