@@ -36,6 +36,7 @@ import torch
 
 from .distributed import RankContext
 from .ray_options import Launch
+from .results import REPLAYED
 from .trainer import STATE_FILE, TrialConfig, _epoch_line, load_checkpoint, train_trial
 
 #: Where Ray Train keeps the runs of a sweep's data-parallel trials, under its experiment path.
@@ -109,12 +110,14 @@ def _where(ranks: RankContext, trial_id: str | None) -> dict:
 
 def newest_state(*checkpoints) -> dict | None:
     """The loaded state (see experiments.trainer.load_checkpoint) with the most epochs among
-    ``checkpoints`` (Ray Tune or Ray Train Checkpoints, folders, or None), or None."""
+    ``checkpoints`` (Ray Tune or Ray Train Checkpoints, folders, loaded states, or None), or None."""
     best = None
     for checkpoint in checkpoints:
         if checkpoint is None:
             continue
-        if isinstance(checkpoint, (str, Path)):
+        if isinstance(checkpoint, dict):  # already loaded
+            state = checkpoint
+        elif isinstance(checkpoint, (str, Path)):
             state = load_checkpoint(checkpoint)
         else:
             with checkpoint.as_directory() as d:
@@ -129,7 +132,7 @@ def unjournaled(state: dict | None, journaled_epoch: int) -> list[dict]:
     does not hold (after ``journaled_epoch``), flat as a report carries them."""
     if state is None:
         return []
-    return [{k: v for k, v in h.items() if not isinstance(v, (dict, list))}
+    return [{**{k: v for k, v in h.items() if not isinstance(v, (dict, list))}, REPLAYED: True}
             for h in state.get("history", []) if h["epoch"] > journaled_epoch]
 
 

@@ -88,6 +88,11 @@ def ended_trials(events: Iterable[dict], *, errored: bool = True) -> set[str]:
             if e["event"] == "end" and (errored or e.get("status") != "error")}
 
 
+#: The key that marks a report as an epoch replayed from a checkpoint's history
+#: (experiments.data_parallel.unjournaled): the journal takes it only when it lacks that epoch.
+REPLAYED = "replayed"
+
+
 def journaled_epochs(events: Iterable[dict]) -> dict[str, int]:
     """The last epoch the journal holds of each trial that reported one. A data-parallel trial's
     checkpoint can be ahead of it (Ray Train records checkpoints apart from the driver that

@@ -31,7 +31,7 @@ from scaling.errors import ArchScaleError
 from .ray_cluster import join_ray
 from .ray_options import Launch
 from .ray_session import LocalRay
-from .results import Journal, ended_trials, journaled_epochs, read_events, write_tables
+from .results import REPLAYED, Journal, ended_trials, journaled_epochs, read_events, write_tables
 from .stopping import STOP, StopCallback, journal_interruption, stop_on_signals
 from .sweep_spec import SweepSpec, load_sweep, prepare
 from .trackers import build_callbacks
@@ -90,7 +90,7 @@ def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: 
     where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
              "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
     run = launch.run_path(config["trial_id"]) if launch is not None else None
-    resume = newest_state(tune.get_checkpoint(), train_run_checkpoint(run))
+    resume = newest_state(tune.get_checkpoint(), train_run_checkpoint(run), persisted_state(launch, config["trial_id"]))
     for metrics in unjournaled(resume, journaled_epoch):
         tune.report({**metrics, "trial_id": config["trial_id"]})
 
@@ -118,8 +118,13 @@ class StoreCallback(Callback):
         # The trials this launch's driver found ended in the journal (its last "sweep" event):
         # Tune may still run them after a resume (archscale_trial returns at once); they are not
         # journaled again.
-        launches = [e for e in read_events(self.output_dir) if e.get("event") == "sweep"]
+        events = read_events(self.output_dir)
+        launches = [e for e in events if e.get("event") == "sweep"]
         self.skip = frozenset(launches[-1].get("already_ended", ())) if launches else frozenset()
+        # The last epoch journaled per trial: a trial Tune retries within this launch (its node
+        # was lost, say) replays its checkpoint's epochs from the launch's count (see
+        # experiments.data_parallel.unjournaled), and those the journal holds are not added again.
+        self.journaled = journaled_epochs(events)
 
     def _append(self, event: dict) -> None:
         if event["trial_id"] not in self.skip:
@@ -129,8 +134,12 @@ class StoreCallback(Callback):
         self._append({"event": "start", "trial_id": _tid(trial), "time": time.time()})
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        tid, epoch = _tid(trial), result.get("epoch", 0)
+        if result.get(REPLAYED) and epoch <= self.journaled.get(tid, 0):
+            return
+        self.journaled[tid] = max(self.journaled.get(tid, 0), epoch)
         event = {"event": "epoch", **{k: result[k] for k in EPOCH_FIELDS if k in result}}
-        event["trial_id"] = _tid(trial)
+        event["trial_id"] = tid
         self._append(event)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -311,6 +320,26 @@ class SweepSummary:
     def all_failed(self) -> bool:
         n = sum(self.counts.values())
         return n > 0 and self.counts.get("error", 0) == n
+
+
+def persisted_state(launch: Launch | None, trial_id: str) -> dict | None:
+    """The newest checkpoint Tune has persisted for ``trial_id`` in a local storage path, loaded,
+    or None. Tune's experiment state (and so ``tune.get_checkpoint()`` after a rerun) is saved only
+    every few seconds and can name an older checkpoint after a stop or a kill; the trial then
+    resumes from its last persisted epoch instead of training one again. Remote storage (a URI)
+    and a checkpoint a kill left half-copied are passed over."""
+    from .trainer import STATE_FILE, load_checkpoint
+
+    if launch is None or not launch.storage_path or "://" in launch.storage_path:
+        return None
+    trial_dir = Path(launch.storage_path).parent / trial_id[:150]  # _dirname: the experiment's trial folder
+    for folder in sorted(trial_dir.glob("checkpoint_*"), reverse=True):
+        if (folder / STATE_FILE).is_file():
+            try:
+                return load_checkpoint(folder)
+            except Exception:  # noqa: BLE001 - half-written by a kill: try the one before
+                continue
+    return None
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None,

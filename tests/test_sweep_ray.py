@@ -317,7 +317,7 @@ def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaini
     try:
         ray.init(address=cluster.address, log_to_driver=False)
         out = tmp_path / "out"
-        spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=5, steps=24, retries=2,
+        spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5), epochs=12, steps=24, retries=2,  # time to lose the node
                           storage_path=str(tmp_path / "shared"),
                           resources={"cpus": 1, "gpus": 0, "custom": {"trainer": 1}},
                           trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
@@ -339,11 +339,14 @@ def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaini
         ray.shutdown()
         cluster.shutdown()
     trials, epochs = load_results(out)
-    assert (trials.epochs_done == 5).all() and epochs.groupby(["trial_id", "epoch"]).size().max() == 1
+    assert (trials.epochs_done == 12).all() and epochs.groupby(["trial_id", "epoch"]).size().max() == 1
     events = read_events(out)
-    before = [e for e in events[:lost_at] if e.get("event") == "epoch" and e["trial_id"] == victim]
-    after = [e for e in events[lost_at:] if e.get("event") == "epoch" and e["trial_id"] == victim]
-    assert [e for e in events if e.get("event") == "interrupted" and e.get("trial_id") == victim]
+    # the retry begins at the interruption Tune reports (the lost node's worker may report an epoch
+    # or two after remove_node returns)
+    lost = [i for i, e in enumerate(events) if e.get("event") == "interrupted" and e.get("trial_id") == victim]
+    assert lost and lost[0] >= lost_at
+    before = [e for e in events[:lost[0]] if e.get("event") == "epoch" and e["trial_id"] == victim]
+    after = [e for e in events[lost[0]:] if e.get("event") == "epoch" and e["trial_id"] == victim]
     assert after[0]["epoch"] == before[-1]["epoch"] + 1 > 1  # from its last checkpoint, not from the start
     assert {e["node"] for e in after} == {head_id}
     print(f"\nlost worker node: {int((trials.status == 'done').sum())}/{len(trials)} trials done; trial {victim} "
