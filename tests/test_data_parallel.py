@@ -53,7 +53,8 @@ def test_a_resume_takes_the_newest_checkpoint_and_reports_the_epochs_the_journal
         torch.save({"epoch": epoch, "history": history[:epoch]}, tmp_path / name / "state.pt")
     state = newest_state(None, str(tmp_path / "new"), tmp_path / "old")
     assert state["epoch"] == 3 and newest_state(None, None) is None
-    assert unjournaled(state, 1) == [{"epoch": 2, "val_top1": 20.0}, {"epoch": 3, "val_top1": 30.0}]
+    assert unjournaled(state, 1) == [{"epoch": 2, "val_top1": 20.0, "replayed": True},
+                                     {"epoch": 3, "val_top1": 30.0, "replayed": True}]
     assert unjournaled(state, 3) == [] and unjournaled(None, 0) == []
     assert train_run_checkpoint(None) is None and train_run_checkpoint(str(tmp_path / "no_such_run")) is None
 

@@ -354,6 +354,43 @@ def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaini
           f"(on the head); duplicate rows: {int(epochs.duplicated(['trial_id', 'epoch']).sum())}")
 
 
+def test_replayed_epochs_are_journaled_only_where_the_journal_lacks_them(tmp_path):
+    from types import SimpleNamespace
+
+    from experiments.results import Journal
+    from experiments.sweep import StoreCallback
+
+    Journal(tmp_path).append({"event": "sweep", "already_ended": []})
+    for epoch in (1, 2):
+        Journal(tmp_path).append({"event": "epoch", "trial_id": "t", "epoch": epoch})
+    cb = StoreCallback(str(tmp_path), {"t": 5})
+    cb.setup()
+    trial = SimpleNamespace(config={"trial": {"trial_id": "t"}})
+    for epoch in (1, 2, 3):  # a retried trial replays its checkpoint's epochs 1-3
+        cb.on_trial_result(0, [], trial, {"epoch": epoch, "replayed": True})
+    cb.on_trial_result(0, [], trial, {"epoch": 4, "val_top1": 50.0})
+    epochs = [e["epoch"] for e in read_events(tmp_path) if e.get("event") == "epoch"]
+    assert epochs == [1, 2, 3, 4]
+
+
+def test_a_rerun_resumes_from_the_newest_checkpoint_on_disk(tmp_path):
+    import torch
+
+    from experiments.ray_options import Launch
+    from experiments.sweep import persisted_state
+
+    trial_dir = tmp_path / "exp" / "t"
+    for epoch in (3, 4):
+        (trial_dir / f"checkpoint_00000{epoch}").mkdir(parents=True)
+        torch.save({"epoch": epoch}, trial_dir / f"checkpoint_00000{epoch}" / "state.pt")
+    (trial_dir / "checkpoint_000005").mkdir()
+    (trial_dir / "checkpoint_000005" / "state.pt").write_bytes(b"torn by a kill")
+    launch = Launch(storage_path=str(tmp_path / "exp" / "runs"))
+    assert persisted_state(launch, "t")["epoch"] == 4  # the torn newest is passed over
+    assert persisted_state(Launch(storage_path="s3://bucket/exp/runs"), "t") is None
+    assert persisted_state(launch, "other") is None and persisted_state(None, "t") is None
+
+
 def test_progress_line_counts_down_the_work_left(monkeypatch):
     from types import SimpleNamespace
 
