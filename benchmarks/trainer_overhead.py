@@ -102,7 +102,7 @@ def bare_augmented_loop(spec: ArchSpec, x: torch.Tensor, y: torch.Tensor, batch:
             loss.backward()
             opt.step()
 
-    epoch(3, 0)
+    epoch(min(3, steps), 0)  # warm-up: the data holds batch x steps images
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
