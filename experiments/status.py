@@ -17,7 +17,7 @@ from pathlib import Path
 from .results import EVENTS, FINAL_STATUSES, MANIFEST, build_tables, read_events, read_plan
 
 #: The order statuses are counted in.
-STATUS_ORDER = ("done", "stopped", "diverged", "error", "running", "pending")
+STATUS_ORDER = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
 
 
 @dataclass
@@ -54,8 +54,8 @@ class SweepStatus:
 
     @property
     def finished(self) -> bool:
-        """No trial is pending or running."""
-        return not (self.counts.get("pending") or self.counts.get("running"))
+        """No trial is pending, running or interrupted (a rerun continues those)."""
+        return not any(self.counts.get(s) for s in ("pending", "running", "interrupted"))
 
     def to_dict(self) -> dict:
         """JSON-able form (NaN as None)."""

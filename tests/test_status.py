@@ -87,6 +87,14 @@ def test_a_finished_sweep_has_no_eta(tmp_path):
     assert "finished: no trial pending or running" in render(s)
 
 
+def test_a_sweep_stopped_by_a_signal_counts_its_interrupted_trials_and_is_not_finished(tmp_path):
+    events = MID_SWEEP + [{"event": "interrupted", "signal": "SIGINT", "running": ["c1__rs-10__s0"], "time": 1050.0},
+                          {"event": "interrupted", "trial_id": "c1__rs-10__s0", "reason": "SIGINT", "time": 1050.0}]
+    s = sweep_status(write_run(tmp_path, events), now=1060.0)
+    assert s.counts == {"done": 1, "interrupted": 1, "pending": 1} and not s.finished
+    assert "interrupted 1" in render(s)
+
+
 def test_archscale_status_prints_trials_then_counts_best_and_eta(tmp_path, capsys):
     write_run(tmp_path, MID_SWEEP)
     assert main(["status", str(tmp_path)]) == 0
