@@ -20,7 +20,7 @@ __all__ = ["FINISHED", "NOT_PLOTTED", "STATUSES", "ARCH_FIELDS", "normalize_tria
 FINISHED = ("done", "stopped")
 #: Results that are listed in reports but never drawn as points.
 NOT_PLOTTED = ("diverged", "error")
-STATUSES = ("done", "stopped", "diverged", "error", "running", "pending")
+STATUSES = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
 
 
 def _arch_fields() -> tuple[str, ...]:

@@ -226,7 +226,7 @@ def test_normalize_and_aggregate_handle_partial_tables():
     assert len(configs) == 36 and configs["n_seeds"].max() == 2
     row = configs[(configs["regime"] == "rs-10") & (configs["name"] == trials.loc[1, "name"])].iloc[0]
     assert row["n_seeds"] == 1 and np.isnan(row["top1_std"])  # its other seed failed
-    assert status_counts(trials) == {"done": 67, "stopped": 1, "diverged": 1, "error": 1, "running": 1, "pending": 1}
+    assert status_counts(trials) == {"done": 67, "stopped": 1, "diverged": 1, "error": 1, "interrupted": 0, "running": 1, "pending": 1}
     inferred = normalize_trials(pd.DataFrame({"final_top1": [70.0, np.nan]}))
     assert inferred["status"].tolist() == ["done", "pending"] and inferred["regime"].eq("default").all()
 
