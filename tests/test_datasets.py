@@ -305,3 +305,24 @@ def test_folder_jpegs_can_be_decoded_on_the_device_in_batches(tmp_path):
     assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (4,)
     with pytest.raises(ArchScaleError, match="dataset.decode"):
         dataset_from({"name": "imagefolder", "root": str(tmp_path), "decode": "gpu"})
+
+
+def test_worker_shards_with_randaugment_keep_labels_with_their_images_and_cover_each_image_once():
+    from experiments.augment import RandAugment
+
+    d = load_dataset({"name": "synthetic", "train_size": 256, "val_size": 8, "num_classes": 256}, 8, 3)
+    d.x_train = torch.arange(256, dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 8, 8).contiguous()
+    d.y_train, d.pad, d.flip = torch.arange(256), 0, False
+    d.mean, d.std = torch.zeros(1, 3, 1, 1), torch.full((1, 3, 1, 1), 1 / 255)
+
+    class Reorder(RandAugment):  # only the reordering each worker's plan asks for
+        def __call__(self, x, plan):
+            return x[plan.order]
+
+    d.randaugment = Reorder(2, 10)
+    seen = []
+    for rank in range(2):
+        for x, y in d.train_batches(64, torch.Generator().manual_seed(0), shard=(rank, 2)):
+            assert len(y) == 32 and torch.equal(x[:, 0, 0, 0].round().long(), y)
+            seen.append(y)
+    assert sorted(torch.cat(seen).tolist()) == list(range(256))
