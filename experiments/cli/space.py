@@ -17,7 +17,7 @@ from scaling.conventions import DATASET_TRAIN_SIZES, FLOP_CONVENTION, TRAIN_FLOP
 from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, is_number
 
-from .specargs import parse_value, spec_fields
+from .specargs import parse_pairs, parse_value, spec_fields
 
 ACTIONS = ("show", "match", "scale", "list")
 #: The column suffix of a match's target, by what it holds equal.
@@ -235,14 +235,8 @@ def _space_table(df, regimes: dict, hours: bool) -> str:
 
 
 def _parse_vary(items: list[str]) -> list[tuple[str, list]]:
-    out = []
-    for item in items:
-        if "=" not in item:
-            raise ArchScaleError("vary", f"expected FIELD=V1,V2,..., got {item!r}")
-        name, values = item.split("=", 1)
-        parsed = parse_value(values)
-        out.append((name.strip(), parsed if isinstance(parsed, list) else [parsed]))
-    return out
+    return [(name, parsed if isinstance(parsed, list) else [parsed])
+            for name, parsed in parse_pairs(items, "vary", "FIELD=V1,V2,...")]
 
 
 def _match(args) -> int:

@@ -33,6 +33,18 @@ def parse_value(text: str):
         return text
 
 
+def parse_pairs(items: list[str], field: str, form: str = "FIELD=VALUE") -> list[tuple[str, object]]:
+    """[(name, parse_value(value)), ...] of repeatable NAME=VALUE flags; ArchScaleError(field)
+    saying ``expected FORM`` for an item without '='."""
+    pairs = []
+    for item in items:
+        if "=" not in item:
+            raise ArchScaleError(field, f"expected {form}, got {item!r}")
+        name, value = item.split("=", 1)
+        pairs.append((name.strip(), parse_value(value)))
+    return pairs
+
+
 def add_spec_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--<field>`` for every ArchSpec field, all defaulting to 'not given'; boolean fields
     get ``--<field>`` / ``--no-<field>``. The help is the field's documentation and its default."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from scaling.conventions import FLOP_CONVENTION
 from scaling.errors import ArchScaleError
 
-from .specargs import add_spec_flags, parse_value, spec_overrides, specs_from_args
+from .specargs import add_spec_flags, parse_pairs, spec_overrides, specs_from_args
 
 
 def add_parser(sub) -> None:
@@ -70,12 +70,7 @@ def add_parser(sub) -> None:
 def _regime(args):
     from ..regimes import get_regime
 
-    overrides = {}
-    for item in args.set:
-        if "=" not in item:
-            raise ArchScaleError("set", f"expected FIELD=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = parse_value(value)
+    overrides = dict(parse_pairs(args.set, "set"))
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.batch_size is not None:
@@ -149,12 +144,7 @@ def _dataset(args):
     if args.dataset_loader:
         if args.dataset:
             raise ArchScaleError("dataset", "give --dataset or --dataset-loader, not both")
-        options = {}
-        for item in args.dataset_option:
-            if "=" not in item:
-                raise ArchScaleError("dataset_option", f"expected KEY=VALUE, got {item!r}")
-            key, value = item.split("=", 1)
-            options[key.strip()] = parse_value(value)
+        options = dict(parse_pairs(args.dataset_option, "dataset_option", "KEY=VALUE"))
         dataset = {"loader": args.dataset_loader, "options": options}
     elif args.dataset_option:
         raise ArchScaleError("dataset_option", "--dataset-option is for --dataset-loader's function")
