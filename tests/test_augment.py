@@ -190,7 +190,7 @@ def test_plan_draws_ops_uniformly_with_random_signs_and_the_level_arguments():
     counts = torch.tensor(plan.counts).sum((0, 1)).float()  # per op, over batches and layers
     assert counts.sum() == 40 * 64 * 2 and (counts / counts.mean() - 1).abs().max() < 0.15
     # every Rotate image's map is a rotation by +-45 degrees about the centre (level 15 = 1.5 x 30)
-    rot, signs = [], []
+    rot = []
     for b in range(40):
         bp = plan.batch(b)
         for layer in range(2):

@@ -1,5 +1,4 @@
 """experiments/suggest.py: the next sweep's spec validates, prices, and lands on the requested budget."""
-import math
 
 import pytest
 import yaml
