@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from scaling.errors import ArchScaleError
 
 #: Ranks other than 0 draw dropout and stochastic-depth masks from the epoch seed plus rank x this.
 RANK_SEED_STRIDE = 104_729
@@ -73,10 +72,9 @@ class RankContext:
 
     def worker_batch(self, global_batch: int) -> int:
         """Images per worker of a ``global_batch``; it must split evenly."""
-        if global_batch % self.world_size:
-            raise ArchScaleError("resources.workers", f"the global batch of {global_batch} does not split over "
-                                                      f"{self.world_size} workers; use a worker count that divides it")
-        return global_batch // self.world_size
+        from .training import split_batch
+
+        return split_batch(global_batch, self.world_size, "resources.workers")
 
     # ----- the model --------------------------------------------------------------------------
     def sync_norm(self, model: nn.Module, sync_bn: bool) -> nn.Module:

@@ -50,7 +50,7 @@ from .regimes import Regime, regime_from
 from .results import MANIFEST, PLAN
 from .trackers import CallbackSpec, callbacks_from
 from .trainer import TrialConfig
-from .training import effective_batch_size
+from .training import effective_batch_size, split_batch
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
         "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks")
@@ -249,10 +249,7 @@ def _check_batches_split(sweep: SweepSpec, images: int) -> None:
     """Every regime's global batch (as capped for the data set) splits over the trial's workers."""
     workers = sweep.resources.workers
     for regime in sweep.regimes:
-        batch = effective_batch_size(regime, images)
-        if batch % workers:
-            raise ArchScaleError("resources.workers", f"regime {regime.name}'s global batch of {batch} does not split "
-                                                      f"over {workers} workers; use a worker count that divides it")
+        split_batch(effective_batch_size(regime, images), workers, "resources.workers", f"regime {regime.name}'s")
 
 
 # ----- manifest ---------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import random
 import torch
 import torch.nn.functional as F
 
+from scaling.errors import ArchScaleError
+
 from .regimes import Regime
 
 #: Normalisation layers, whose parameters "all_but_bn" and "weights" leave undecayed.
@@ -142,6 +144,15 @@ def effective_batch_size(regime: Regime, train_size: int) -> int:
     if regime.batch_size <= cap:
         return regime.batch_size
     return 2 ** int(math.log2(cap))
+
+
+def split_batch(batch: int, workers: int, field: str, whose: str = "the") -> int:
+    """Images per worker of a global ``batch`` split over ``workers``; ArchScaleError(field) when
+    it does not split evenly (``whose``: the batch's owner in the message, e.g. "regime rs-10's")."""
+    if batch % workers:
+        raise ArchScaleError(field, f"{whose} global batch of {batch} does not split over {workers} workers; "
+                                    f"use a worker count that divides it")
+    return batch // workers
 
 
 #: Evaluation compiles the model too when a trial evaluates at least this many images (validation

@@ -168,14 +168,11 @@ def _train_data_parallel(cfg, args) -> dict:
     from ..sweep import init_ray
 
     from ..datasets import dataset_train_size
-    from ..training import effective_batch_size
+    from ..training import effective_batch_size, split_batch
 
     if args.workers < 1:
         raise ArchScaleError("workers", f"a trial needs at least one worker, got {args.workers}")
-    batch = effective_batch_size(cfg.regime, dataset_train_size(cfg.dataset))
-    if batch % args.workers:
-        raise ArchScaleError("workers", f"the global batch of {batch} does not split over {args.workers} workers; "
-                                        f"use a worker count that divides it")
+    split_batch(effective_batch_size(cfg.regime, dataset_train_size(cfg.dataset)), args.workers, "workers")
     cpus = args.cpus or 1
     gpus = 1 if args.device != "cpu" and torch.cuda.is_available() else 0
     resources = Resources(workers=args.workers, cpus=cpus, gpus=gpus)
