@@ -196,10 +196,7 @@ class InMemoryData:
             images, crops = images[keep], crops[keep]
         part = len(images) // max(batches, 1)
         h, w = self.x_train.shape[2:]
-        plan = None
-        if self.randaugment:
-            sizes = [b - a for a, b in (shard_bounds(batch_size, r, workers) for r in range(workers))]
-            plan = [self.randaugment.plan(batches, size, h, w, generator) for size in sizes][rank]
+        plan = _rank_plan(self.randaugment, batches, batch_size, shard, h, w, generator)
         labels = images if plan is None else images.view(batches, part).gather(
             1, plan.order.view(batches, part)).view(-1)  # RandAugment reorders each batch
         device = self.x_train.device
@@ -221,6 +218,18 @@ class InMemoryData:
         for i in range(lo, hi, batch_size):
             j = min(i + batch_size, hi)
             yield self._normalise(self.x_val[i:j]), self.y_val[i:j]
+
+
+def _rank_plan(randaugment: RandAugment | None, batches: int, batch_size: int, shard: tuple[int, int], height: int,
+               width: int, generator: torch.Generator):
+    """This worker's RandAugment plan of an epoch (None without RandAugment): every worker draws
+    the plans of all workers' parts of each global batch from ``generator``, so the generators
+    stay in step, and keeps its own (one worker: the plan of the whole batch)."""
+    if randaugment is None:
+        return None
+    rank, workers = shard
+    sizes = [hi - lo for lo, hi in (shard_bounds(batch_size, k, workers) for k in range(workers))]
+    return [randaugment.plan(batches, size, height, width, generator) for size in sizes][rank]
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -542,11 +551,9 @@ class FolderData:
             loader = self._loader(self.train_set, batch_size // workers, False, generator, True, sampler)
         else:
             loader = self._loader(self.train_set, batch_size, True, generator, drop_last=True)
-        plan = None
-        if self.randaugment is not None:
-            r = self.resolution
-            sizes = [b - a for a, b in (shard_bounds(batch_size, k, workers) for k in range(workers))]
-            plan = [self.randaugment.plan(batches, size, r, r, generator) for size in sizes][rank].to(self.device)
+        r = self.resolution
+        plan = _rank_plan(self.randaugment, batches, batch_size, shard, r, r, generator)
+        plan = plan.to(self.device) if plan is not None else None
         for i, (x, y) in enumerate(loader):
             if i >= batches:
                 break
