@@ -90,7 +90,9 @@ def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: 
     where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
              "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
     run = launch.run_path(config["trial_id"]) if launch is not None else None
-    resume = newest_state(tune.get_checkpoint(), train_run_checkpoint(run), persisted_state(launch, config["trial_id"]))
+    # on local storage Tune's checkpoint is one of those on disk, so the newest there is at least as new
+    tune_state = persisted_state(launch, config["trial_id"]) or tune.get_checkpoint()
+    resume = newest_state(tune_state, train_run_checkpoint(run))
     for metrics in unjournaled(resume, journaled_epoch):
         tune.report({**metrics, "trial_id": config["trial_id"]})
 
