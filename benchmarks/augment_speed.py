@@ -2,7 +2,7 @@
 
 Three ways to give a batch of uint8 images RandAugment (2 ops), timed alternately in one run:
 
-- ours: experiments.augment.RandAugment, every image drawing its own ops, each op run once per
+- ours: experiments.data.augment.RandAugment, every image drawing its own ops, each op run once per
   batch on the images that drew it (the epoch's draws made beforehand, as the trainer does; that
   host-side cost is shown apart, per batch);
 - the previous in-memory path: torchvision's v2.RandAugment called on 16-image chunks (one op
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from experiments.augment import RandAugment  # noqa: E402
+from experiments.data.augment import RandAugment  # noqa: E402
 from scaling.device import device_name, resolve_device, sync  # noqa: E402
 
 PREVIOUS_CHUNK = 16  # the images per op draw of the previous in-memory path

@@ -51,9 +51,9 @@ def step_times(loop: dict) -> dict:
     import ray.train
     import ray.train.torch
 
-    from experiments.distributed import RankContext
-    from experiments.trainer import TrialConfig, TrialRun
-    from experiments.training import seed_epoch
+    from experiments.train.loop import seed_epoch
+    from experiments.train.ranks import RankContext
+    from experiments.train.trial import TrialConfig, TrialRun
     from scaling.device import sync
 
     ctx = ray.train.get_context()
@@ -99,9 +99,9 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     import ray
 
-    from experiments.data_parallel import scaling_config, train_data_parallel
-    from experiments.ray_options import Launch
-    from experiments.sweep import init_ray
+    from experiments.sweep.data_parallel import scaling_config, train_data_parallel
+    from experiments.sweep.ray_runtime import init_ray
+    from experiments.sweep.resources import Launch
 
     cuda = args.device.startswith("cuda")
     if cuda and torch.cuda.device_count() < args.workers:

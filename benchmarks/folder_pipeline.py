@@ -35,8 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from experiments.datasets import (IMAGENET_MEAN, IMAGENET_STD, decode_batch, load_dataset, read_encoded,  # noqa: E402
-                                  read_image)
+from experiments.data.datasets import IMAGENET_MEAN, IMAGENET_STD, decode_batch, load_dataset, read_encoded, read_image  # noqa: E402
 
 
 def write_jpegs(root: Path, images: int, seed: int = 0) -> list[Path]:

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from experiments.trainer import TrialConfig, TrialRun, train_trial  # noqa: E402
+from experiments.train.trial import TrialConfig, TrialRun, train_trial  # noqa: E402
 from scaling import ArchSpec, build_model, complexity, get_preset  # noqa: E402
 from scaling.device import amp_dtype, cudnn_autotune, device_name, peak_bf16_flops, resolve_device, sync  # noqa: E402
 from scaling.files import atomic_write_text  # noqa: E402
@@ -98,7 +98,7 @@ def bare_compiled_loop(spec: ArchSpec, batch: int, steps: int, device: torch.dev
     """img/s of the plainest fast loop: compiled model, autocast in the device's amp type,
     channels-last, SGD with momentum, pre-normalised batches already on the device; its compile
     (first step) timed apart."""
-    from experiments.training import compile_model
+    from experiments.train.loop import compile_model
 
     torch.manual_seed(0)
     fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format

@@ -47,10 +47,10 @@ def main(argv=None) -> dict:
                                                          "this many times; report the median ratio")
     args = p.parse_args(argv)
 
-    from experiments.results import load_results
-    from experiments.sweep import run_sweep
-    from experiments.sweep_spec import load_sweep, make_plan
-    from experiments.trainer import train_trial
+    from experiments.results.store import load_results
+    from experiments.sweep.run import run_sweep
+    from experiments.sweep.spec import load_sweep, make_plan
+    from experiments.train.trial import train_trial
 
     tmp = Path(tempfile.mkdtemp(prefix="archscale-bench-"))
     sweeps, serials = [], []

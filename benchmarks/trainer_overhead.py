@@ -8,7 +8,7 @@ checks, metrics; evaluation excluded from the timing). Two data paths:
 - synthetic in-memory data, no augmentation (the bare loop slices pre-normalised tensors);
 - the real in-memory path: a CIFAR-format data set on disk, loaded as uint8 on the device, with
   pad-and-crop, flip and RandAugment (2 ops, magnitude 10); the bare loop does the same
-  augmentation with experiments.augment directly (the epoch's draws made once per epoch).
+  augmentation with experiments.data.augment directly (the epoch's draws made once per epoch).
 
 A last line shows the full ResNet-RS recipe (EMA on), which does more work by design.
 
@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from experiments.augment import RandAugment, crop_flip_plan, pad_crop_flip  # noqa: E402
-from experiments.datasets import CIFAR_MEAN, CIFAR_STD  # noqa: E402
-from experiments.trainer import train_trial  # noqa: E402
+from experiments.data.augment import RandAugment, crop_flip_plan, pad_crop_flip  # noqa: E402
+from experiments.data.datasets import CIFAR_MEAN, CIFAR_STD  # noqa: E402
+from experiments.train.trial import train_trial  # noqa: E402
 from scaling import ArchSpec, build_model, complexity, get_preset  # noqa: E402
 from scaling.device import device_name, resolve_device  # noqa: E402
 

@@ -19,8 +19,8 @@ from scaling.conventions import FLOP_CONVENTION
 
 from .binning import equal_flop_groups, equal_flop_table, flop_bin_labels, flop_bins, format_flops
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
-from .dimensions import DIMENSIONS, best_dimension, dimension_members, scaling_law_fits
-from .distributions import axis_effects, design_axes, error_edf
+from .design_space import axis_effects, design_axes, error_edf
+from .dimension_steps import DIMENSIONS, best_dimension, dimension_members, scaling_law_fits
 from .findings import CLAIMS, Finding, assess_claims, dimension_gains
 from .next_sweep import NextSweep, plan_next_sweep
 from .pareto import pareto_configs, pareto_front
@@ -28,9 +28,9 @@ from .pareto_plot import COSTS, plot_pareto
 from .powerlaw import PowerLawFit, fit_power_law
 from .reference import IMAGENET_NAMES, is_imagenet, load_reference
 from .report import write_report
-from .tables import aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves, study_grid
 from .style import DIMENSION_COLORS, save_figure
+from .tables import aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts
 
 __all__ = [
     "write_report",

@@ -6,10 +6,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from .binning import equal_flop_table
-from .distributions import axis_effects, design_axes, error_edf
+from .design_space import axis_effects, design_axes, error_edf
+from .style import OKABE_ITO, QUALITATIVE, WIDE_TITLE, name_labels, new_figure, regime_colors, regime_title, styled
 from .tables import dataset_name, finished_trials, regime_order
-from .style import (OKABE_ITO, QUALITATIVE, WIDE_TITLE, name_labels, new_figure, regime_colors, regime_title,
-                    styled)
 
 __all__ = ["plot_equal_flop", "plot_error_edf", "plot_axis_effects", "plot_learning_curves"]
 

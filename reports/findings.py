@@ -9,7 +9,7 @@ A claim is measured on *comparisons* between configurations trained in one regim
   closest FLOPs are paired first and a configuration joins at most one pair of a claim), so they
   are independent units. A pair's difference: top-1 of the favoured side minus the other's (pp).
 - **one-dimension steps** (resolution against the other dimensions): two configurations that
-  differ in one dimension's fields only (``reports.dimensions.DIMENSIONS``), adjacent along it
+  differ in one dimension's fields only (``reports.dimension_steps.DIMENSIONS``), adjacent along it
   and at least ``MIN_STEP_RATIO`` apart in FLOPs. A step's value is the top-1 it gains per
   doubling of FLOPs: (top-1 high - top-1 low) / log2(FLOPs high / FLOPs low). Resolution is
   compared with the better of depth and width, picked by its mean gain; the interval does not
@@ -45,7 +45,7 @@ from scipy import stats
 
 from scaling.conventions import LONG_REGIME_EPOCHS, SHORT_REGIME_EPOCHS
 
-from .dimensions import _IGNORED, DIMENSIONS, _as_key
+from .dimension_steps import _IGNORED, DIMENSIONS, _as_key
 from .tables import ARCH_FIELDS, finished_trials, regime_order
 
 __all__ = ["CLAIMS", "Claim", "Estimate", "Finding", "VERDICTS", "CONFIDENCE", "MIN_BOOTSTRAP_UNITS",

@@ -12,8 +12,7 @@ from matplotlib.lines import Line2D
 
 from .binning import flop_unit
 from .findings import Finding
-from .style import (DIMENSION_COLORS, GREY, OKABE_ITO, dimension_color, flop_axis_label, log_axis, new_figure,
-                    styled)
+from .style import DIMENSION_COLORS, GREY, OKABE_ITO, dimension_color, flop_axis_label, log_axis, new_figure, styled
 
 __all__ = ["plot_finding", "SIDES", "DRAWN"]
 

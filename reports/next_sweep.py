@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .binning import format_flops
-from .dimensions import DIMENSIONS, dimension_members, scaling_law_fits
+from .dimension_steps import DIMENSIONS, dimension_members, scaling_law_fits
 from .findings import dimension_gains
 from .tables import aggregate_seeds, regime_order
 

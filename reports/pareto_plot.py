@@ -8,9 +8,21 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from .pareto import pareto_configs
+from .style import (
+    GREY,
+    OKABE_ITO,
+    flop_axis_label,
+    flop_unit,
+    freeze_layout,
+    log_axis,
+    name_labels,
+    new_figure,
+    place_labels,
+    regime_title,
+    styled,
+    time_unit,
+)
 from .tables import dataset_name, finished_trials, regime_order
-from .style import (GREY, OKABE_ITO, flop_axis_label, flop_unit, freeze_layout, log_axis, name_labels, new_figure,
-                    place_labels, regime_title, styled, time_unit)
 
 __all__ = ["COSTS", "Cost", "cost_axis", "plot_pareto"]
 

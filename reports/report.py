@@ -28,11 +28,23 @@ from scaling.files import atomic_dir, atomic_write, atomic_write_text
 
 from .binning import equal_flop_table
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
-from .digests import (axis_effects_digest, best_dimension_text, equal_flop_digest, finding_text, findings_digest,
-                      fits_digest, front_digest, run_digest, spread_along, trained_at, trial_columns, trial_digest)
-from .dimensions import best_dimension, dimension_members, scaling_law_fits
-from .distributions import axis_effects
+from .design_space import axis_effects
 from .devices_plot import device_time, plot_device_time
+from .digests import (
+    axis_effects_digest,
+    best_dimension_text,
+    equal_flop_digest,
+    finding_text,
+    findings_digest,
+    fits_digest,
+    front_digest,
+    run_digest,
+    spread_along,
+    trained_at,
+    trial_columns,
+    trial_digest,
+)
+from .dimension_steps import best_dimension, dimension_members, scaling_law_fits
 from .document import Document
 from .findings import CLAIMS, assess_claims
 from .findings_plot import plot_finding

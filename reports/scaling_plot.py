@@ -6,11 +6,23 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .dimensions import DIMENSIONS, dimension_members, scaling_law_fits
+from .dimension_steps import DIMENSIONS, dimension_members, scaling_law_fits
 from .powerlaw import MIN_SPAN
+from .style import (
+    MARKERS,
+    OKABE_ITO,
+    WIDE_TITLE,
+    dimension_color,
+    flop_axis_label,
+    flop_unit,
+    log_axis,
+    name_labels,
+    new_figure,
+    regime_title,
+    sequential_colors,
+    styled,
+)
 from .tables import ARCH_FIELDS, aggregate_seeds, dataset_name, finished_trials, regime_order
-from .style import (MARKERS, OKABE_ITO, WIDE_TITLE, dimension_color, flop_axis_label, flop_unit, log_axis,
-                    name_labels, new_figure, regime_title, sequential_colors, styled)
 
 __all__ = ["plot_scaling_curves", "plot_dimension_curves", "study_grid"]
 

@@ -1,10 +1,10 @@
-"""experiments/augment.py: RandAugment on the official TF scale, batched, against the formulas and PIL."""
+"""experiments/data/augment.py: RandAugment on the official TF scale, batched, against the formulas and PIL."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from experiments import augment as A
+from experiments.data import augment as A
 
 timm_aa = pytest.importorskip("timm.data.auto_augment")
 

@@ -4,12 +4,20 @@ import itertools
 
 import pytest
 import torch
-
-from scaling import ArchScaleError, ArchSpec, analytic_counts, build_model, convert_block_form, get_preset, spec_from_dict
-from scaling.yamlio import load_yaml
-from scaling.counting import fvcore_counts
-from scaling.blocks import BasicBlock, Bottleneck, CardinalBranch
 from test_equivalence import _randomise_norms
+
+from scaling import (
+    ArchScaleError,
+    ArchSpec,
+    analytic_counts,
+    build_model,
+    convert_block_form,
+    get_preset,
+    spec_from_dict,
+)
+from scaling.blocks import BasicBlock, Bottleneck, CardinalBranch
+from scaling.counting import fvcore_counts
+from scaling.yamlio import load_yaml
 
 FORMS = ("grouped", "branches", "concat")
 SMALL = ArchSpec(depth=(1, 2, 1), widths=(16, 32, 64), stem="cifar", cardinality=4, bottleneck_width=16,

@@ -1,10 +1,10 @@
 """experiments/cli/__init__.py: the archscale command, its subcommands, and a help that imports no torch."""
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from experiments.cli import COMMANDS, build_parser, main
 

@@ -2,8 +2,8 @@
 import pytest
 
 from experiments.cli import main
-from experiments.datasets import DESCRIPTIONS, KINDS
-from experiments.regimes import REGIMES
+from experiments.data.datasets import DESCRIPTIONS, KINDS
+from experiments.train.regimes import REGIMES
 from scaling.presets import PRESETS
 from search_spaces import space_presets
 

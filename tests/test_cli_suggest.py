@@ -1,8 +1,8 @@
 """archscale suggest: writes the next sweep's spec, which `archscale sweep --dry-run` accepts."""
 import yaml
+from test_suggest import finished_run, width_wins
 
 from experiments.cli import main
-from test_suggest import finished_run, width_wins
 
 
 def test_suggest_writes_a_spec_that_dry_runs(tmp_path, capsys):

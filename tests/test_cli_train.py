@@ -3,7 +3,7 @@ import csv
 import json
 
 from experiments.cli import main
-from experiments.history import HISTORY_CSV, HISTORY_JSON
+from experiments.results.train_history import HISTORY_CSV, HISTORY_JSON
 
 TINY = ["--block", "basic", "--depth", "8", "--widths", "8,16,32", "--stem", "cifar", "--stem-width", "8",
         "--resolution", "12", "--max-steps-per-epoch", "2", "--set", "ema_decay=0"]
@@ -29,7 +29,7 @@ def test_history_goes_next_to_the_checkpoint_every_epoch_and_survives_a_resume(t
 
 
 def test_output_dir_gets_the_history_after_each_epoch(tmp_path, capsys, monkeypatch):
-    from experiments import history
+    from experiments.results import train_history as history
 
     seen = []
     real = history.write_history

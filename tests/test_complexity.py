@@ -2,11 +2,20 @@ import inspect
 import random
 
 import pytest
-
-from scaling import (PRESETS, ArchScaleError, ArchSpec, analytic_counts, build_model, check_fits, complexity,
-                     get_preset, min_resolution)
-from scaling.counting import fvcore_counts
 from conftest import random_spec
+
+from scaling import (
+    PRESETS,
+    ArchScaleError,
+    ArchSpec,
+    analytic_counts,
+    build_model,
+    check_fits,
+    complexity,
+    get_preset,
+    min_resolution,
+)
+from scaling.counting import fvcore_counts
 
 HEAVY = {"resnetrs270", "resnetrs350", "resnetrs420", "wide_resnet101_2"}
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import main
-from experiments.regimes import regime_from
+from experiments.train.regimes import regime_from
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.yaml"))
 
@@ -27,7 +27,7 @@ def test_shipped_spec_dry_runs(path, capsys):
 
 
 def test_digits_demo_is_a_real_scaling_grid():
-    from experiments.sweep_spec import load_sweep, make_plan
+    from experiments.sweep.spec import load_sweep, make_plan
 
     trials, expansion = make_plan(load_sweep(CONFIGS[[p.stem for p in CONFIGS].index("digits_demo")]))
     specs = [c.spec for c in expansion.configs]
@@ -37,7 +37,7 @@ def test_digits_demo_is_a_real_scaling_grid():
 
 
 def test_shipped_gpu_specs_follow_their_papers_learning_rates_at_a_one_gpu_batch():
-    from experiments.sweep_spec import load_sweep
+    from experiments.sweep.spec import load_sweep
 
     spec = {p.stem: p for p in CONFIGS}
     cifar = load_sweep(spec["cifar10_resnext29_cardinality"]).regimes[0]
@@ -58,8 +58,8 @@ def test_digits_demo_tests_the_cardinality_and_depth_claims_seed_by_seed(tmp_pat
     deeper): its report has tested claims, each resting on the eight equal-FLOP pairs of its four matched groups and both seeds."""
     import yaml
 
-    from experiments.results import Journal, load_results
-    from experiments.sweep_spec import load_sweep, prepare
+    from experiments.results.store import Journal, load_results
+    from experiments.sweep.spec import load_sweep, prepare
     from reports import assess_claims
 
     spec = yaml.safe_load(CONFIGS[[p.stem for p in CONFIGS].index("digits_demo")].read_text())

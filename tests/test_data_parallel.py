@@ -1,4 +1,4 @@
-"""experiments/data_parallel.py: trials on two gloo workers through Ray Train, alone and in sweeps.
+"""experiments/sweep/data_parallel.py: trials on two gloo workers through Ray Train, alone and in sweeps.
 
 The Ray tests are slow (each starts Ray and Ray Train's workers); run this file alone. Waits
 poll the journal.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from experiments.results import load_results, read_events
 from sweep_helpers import TINY_BASE, tiny_sweep
+
+from experiments.results.store import load_results, read_events
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ SYNC_BN_RTOL, PER_WORKER_BN_RTOL = 1e-5, 3e-2
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from experiments.sweep import init_ray
+    from experiments.sweep.ray_runtime import init_ray
 
     if ray.is_initialized():
         ray.shutdown()
@@ -45,7 +45,7 @@ def local_ray():
 def test_a_resume_takes_the_newest_checkpoint_and_reports_the_epochs_the_journal_lacks(tmp_path):
     import torch
 
-    from experiments.data_parallel import newest_state, train_run_checkpoint, unjournaled
+    from experiments.sweep.data_parallel import newest_state, train_run_checkpoint, unjournaled
 
     history = [{"epoch": e, "val_top1": 10.0 * e, "spec": {"depth": 8}} for e in (1, 2, 3)]
     for name, epoch in (("old", 1), ("new", 3)):
@@ -65,9 +65,9 @@ def _losses(result):
 
 @pytest.mark.slow
 def test_two_workers_train_as_one_at_the_same_global_batch_and_resume_on_one(local_ray, tmp_path):
-    from experiments.data_parallel import train_data_parallel
-    from experiments.ray_options import Launch
-    from experiments.trainer import train_trial
+    from experiments.sweep.data_parallel import train_data_parallel
+    from experiments.sweep.resources import Launch
+    from experiments.train.trial import train_trial
 
     two_workers = Launch(workers=2, cpus=1)
     one = train_trial({**TRIAL, "sync_bn": True})
@@ -91,7 +91,7 @@ def test_two_workers_train_as_one_at_the_same_global_batch_and_resume_on_one(loc
 
 @pytest.mark.slow
 def test_a_sweep_of_two_worker_trials_fills_the_store(local_ray, tmp_path):
-    from experiments.sweep import run_sweep
+    from experiments.sweep.run import run_sweep
 
     spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 2.0), steps=3, resources={"workers": 2, "cpus": 1, "gpus": 0},
                       trial_overrides={"*-w2-*": {"fail_at_epoch": 2}})

@@ -1,12 +1,12 @@
-"""experiments/dataset_loader.py: your own data set from a loader function, without editing the package."""
+"""experiments/data/user_loader.py: your own data set from a loader function, without editing the package."""
 import numpy as np
 import pytest
 import torch
-
-from experiments.datasets import CUSTOM, DatasetConfig, dataset_from, dataset_train_size, load_dataset
-from experiments.sweep_spec import load_sweep, make_plan
-from scaling import ArchScaleError
 from sweep_helpers import tiny_sweep
+
+from experiments.data.datasets import CUSTOM, DatasetConfig, dataset_from, dataset_train_size, load_dataset
+from experiments.sweep.spec import load_sweep, make_plan
+from scaling import ArchScaleError
 
 
 def tiny_data(n=40, classes=4, grey=True, **extra):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.datasets import dataset_from, digits_split_sizes, load_dataset
+from experiments.data.datasets import dataset_from, digits_split_sizes, load_dataset
 from scaling import ArchScaleError
 
 
@@ -121,7 +121,7 @@ def test_malformed_cifar_and_folder_without_val(tmp_path):
 
 
 def test_chunked_resize_equals_resizing_all_at_once():
-    from experiments.datasets import _resize_uint8
+    from experiments.data.datasets import _resize_uint8
 
     x = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     for size in (48, 20):
@@ -133,7 +133,7 @@ def test_chunked_resize_equals_resizing_all_at_once():
 
 
 def test_cifar_at_a_new_resolution_resizes_a_bounded_chunk_at_a_time(tmp_path, monkeypatch):
-    import experiments.datasets as datasets
+    import experiments.data.datasets as datasets
 
     _write_cifar(tmp_path, "cifar10")  # 20 training images
     whole = load_dataset({"name": "cifar10", "root": str(tmp_path)}, 64, 3).x_train
@@ -152,7 +152,7 @@ def test_cifar_at_a_new_resolution_resizes_a_bounded_chunk_at_a_time(tmp_path, m
 
 
 def test_randaugment_is_per_image_on_the_official_scale_and_labels_follow_their_images():
-    from experiments.augment import RandAugment
+    from experiments.data.augment import RandAugment
 
     d = load_dataset({"name": "synthetic", "train_size": 256, "val_size": 8, "num_classes": 256}, 8, 3)
     d.set_randaugment(2, 15)
@@ -203,7 +203,7 @@ def test_folder_images_decode_to_uint8_and_are_normalised_on_the_device(tmp_path
     from PIL import Image
     from torchvision.io import decode_jpeg, read_file
 
-    from experiments.datasets import IMAGENET_MEAN, IMAGENET_STD, read_image
+    from experiments.data.datasets import IMAGENET_MEAN, IMAGENET_STD, read_image
 
     _write_folder(tmp_path)
     jpg = tmp_path / "train" / "cat" / "0.jpg"
@@ -229,7 +229,7 @@ def test_folder_images_decode_to_uint8_and_are_normalised_on_the_device(tmp_path
 
 
 def test_folder_workers_follow_the_trials_cpus_without_oversubscription():
-    from experiments.datasets import loader_cpus
+    from experiments.data.datasets import loader_cpus
 
     # (cpus, workers, cuda, node CPUs, GPUs) -> (workers, training-process threads, warns)
     assert loader_cpus(None, None, True, node_cpus=16, gpus=2)[:2] == (8, 1)  # the node's CPUs per GPU
@@ -284,7 +284,7 @@ def test_folder_shards_split_each_batch_over_workers(tmp_path):
 
 
 def test_folder_jpegs_can_be_decoded_on_the_device_in_batches(tmp_path):
-    from experiments.datasets import decode_batch, read_encoded, read_image
+    from experiments.data.datasets import decode_batch, read_encoded, read_image
 
     _write_folder(tmp_path)
     from PIL import Image
@@ -308,7 +308,7 @@ def test_folder_jpegs_can_be_decoded_on_the_device_in_batches(tmp_path):
 
 
 def test_worker_shards_with_randaugment_keep_labels_with_their_images_and_cover_each_image_once():
-    from experiments.augment import RandAugment
+    from experiments.data.augment import RandAugment
 
     d = load_dataset({"name": "synthetic", "train_size": 256, "val_size": 8, "num_classes": 256}, 8, 3)
     d.x_train = torch.arange(256, dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 8, 8).contiguous()

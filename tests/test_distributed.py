@@ -1,11 +1,12 @@
-"""experiments/distributed.py: shards, the one-worker context, synchronised batch norm on CPU."""
+"""experiments/train/ranks.py: shards, the one-worker context, synchronised batch norm on CPU."""
 import copy
 
 import pytest
 import torch
 from torch import nn
 
-from experiments.distributed import SINGLE, CpuSyncBatchNorm, RankContext, shard_bounds
+from experiments.data.shards import shard_bounds
+from experiments.train.ranks import SINGLE, CpuSyncBatchNorm, RankContext
 from scaling import ArchScaleError
 
 

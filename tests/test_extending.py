@@ -17,7 +17,7 @@ CHECK = r'''
 import pandas as pd
 
 from experiments.cli import build_parser, specargs
-from reports.distributions import axis_effects
+from reports.design_space import axis_effects
 from reports.tables import ARCH_FIELDS
 from search_spaces import parse_space
 

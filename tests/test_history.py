@@ -1,9 +1,9 @@
-"""experiments/history.py: a single trial's history.csv and history.json."""
+"""experiments/results/train_history.py: a single trial's history.csv and history.json."""
 import csv
 import json
 import math
 
-from experiments.history import HISTORY_CSV, HISTORY_JSON, write_history
+from experiments.results.train_history import HISTORY_CSV, HISTORY_JSON, write_history
 
 ROWS = [{"epoch": 1, "train_loss": 2.0, "val_top1": 40.0, "status": "running"},
         {"epoch": 2, "train_loss": 1.5, "val_top1": 55.0, "status": "done", "latency_ms": 1.2, "spec": {"x": 1}}]

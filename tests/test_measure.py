@@ -67,7 +67,6 @@ def test_measure_autocasts_in_the_devices_amp_dtype():
 
 def test_timings_run_through_torch_utils_benchmark_timer_with_this_process_threads(monkeypatch):
     import torch
-
     import torch.utils.benchmark
 
     made = []

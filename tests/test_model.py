@@ -2,10 +2,10 @@ import random
 
 import pytest
 import torch
+from conftest import random_spec
 
 from scaling import ArchSpec, build_model, get_preset
 from scaling.blocks import BasicBlock, Bottleneck
-from conftest import random_spec
 
 
 def test_random_specs_build_and_run_forward_and_backward():

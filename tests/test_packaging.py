@@ -3,8 +3,9 @@ lower bound; the license file ships; the version is written once."""
 import ast
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("scaling", "search_spaces", "experiments", "reports")
@@ -12,7 +13,7 @@ PACKAGES = ("scaling", "search_spaces", "experiments", "reports")
 DISTRIBUTION = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
 #: imported only where an optional extra provides it
 OPTIONAL = {"mlflow", "wandb"}
-#: used from Ray's own copy (ray/thirdparty_files) when not installed: experiments.ray_session
+#: used from Ray's own copy (ray/thirdparty_files) when not installed: experiments.sweep.session_guard
 VENDORED_BY_RAY = {"psutil"}
 
 

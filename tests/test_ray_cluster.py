@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from experiments.results import load_results, read_events
-from scaling.errors import ArchScaleError
 from sweep_helpers import ray_processes, ray_temp_dir, tiny_sweep
+
+from experiments.results.store import load_results, read_events
+from scaling.errors import ArchScaleError
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,8 +73,7 @@ def test_an_address_that_cannot_be_joined_is_one_line_naming_the_fix(tmp_path, c
 def test_the_local_ray_keeps_token_auth_and_refuses_a_client_without_the_token(tmp_path, fresh_ray, monkeypatch):
     from ray._raylet import AuthenticationTokenLoader
 
-    from experiments.ray_cluster import probe_cluster
-    from experiments.sweep import init_ray
+    from experiments.sweep.ray_runtime import init_ray, probe_cluster
 
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # Ray's default, as a user has it
     assert init_ray(num_cpus=1) is True

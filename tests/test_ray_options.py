@@ -1,7 +1,7 @@
-"""experiments/ray_options.py: a sweep spec's resources: and scheduler:, typed and checked."""
+"""experiments/sweep/resources.py: a sweep spec's resources: and scheduler:, typed and checked."""
 import pytest
 
-from experiments.ray_options import Resources, Scheduler
+from experiments.sweep.resources import Resources, Scheduler
 from scaling import ArchScaleError
 
 
@@ -96,7 +96,7 @@ def test_auto_cpus_give_a_gpu_trial_the_nodes_cpus_per_gpu():
 
 
 def test_data_parallel_trials_request_a_driver_and_whole_sets_of_workers():
-    from experiments.ray_options import DRIVER_REQUEST, Launch
+    from experiments.sweep.resources import DRIVER_REQUEST, Launch
 
     cluster = {"CPU": 64.0, "GPU": 16.0}
     nodes = [{"CPU": 32.0, "GPU": 8.0}, {"CPU": 32.0, "GPU": 8.0}]

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.ray_session import RECORD, end_leftover_session, psutil, session_processes
+from experiments.sweep.session_guard import RECORD, end_leftover_session, psutil, session_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEP = "import time; time.sleep(600)"
@@ -77,7 +77,7 @@ def test_a_session_whose_driver_still_runs_is_left_alone(tmp_path):
 def test_the_guard_ends_the_session_when_its_driver_is_killed(tmp_path):
     session = tmp_path / "ray" / "session_1"
     ray_process = _by_open_file(session)
-    driver = subprocess.Popen([sys.executable, "-c", "import sys, time; from experiments.ray_session import start_guard; "
+    driver = subprocess.Popen([sys.executable, "-c", "import sys, time; from experiments.sweep.session_guard import start_guard; "
                                "start_guard(sys.argv[1]); print('guarded', flush=True); time.sleep(600)", str(session)],
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
     try:

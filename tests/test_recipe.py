@@ -1,12 +1,21 @@
-"""experiments/recipe.py: every regime value has a source, and the per-model values are the official configs'."""
+"""experiments/train/sources.py: every regime value has a source, and the per-model values are the official configs'."""
 import json
 from pathlib import Path
 
 import pytest
 
-from experiments.recipe import (KINDS, OFFICIAL, OURS, OVERRIDE, PAPER, regime_fields, regime_sources,
-                                rs_config_rows, sources_markdown)
-from experiments.regimes import REGIMES, RS_CONFIGS, get_regime, regime_from, size_table
+from experiments.train.regimes import REGIMES, RS_CONFIGS, get_regime, regime_from, size_table
+from experiments.train.sources import (
+    KINDS,
+    OFFICIAL,
+    OURS,
+    OVERRIDE,
+    PAPER,
+    regime_fields,
+    regime_sources,
+    rs_config_rows,
+    sources_markdown,
+)
 from scaling import get_preset
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -109,7 +118,7 @@ def test_readme_shows_the_same_recipe_table():
 
 
 def test_the_sweep_manifest_records_the_sources():
-    from experiments.sweep_spec import load_sweep, make_plan, manifest
+    from experiments.sweep.spec import load_sweep, make_plan, manifest
 
     sweep = load_sweep({"space": {"base": {"block": "basic", "depth": 8, "widths": [8, 16, 32], "stem": "cifar",
                                            "resolution": 16}, "axes": {"width_multiplier": [1.0]}},

@@ -1,7 +1,7 @@
 
 import pytest
 
-from experiments.regimes import REGIMES, get_regime, regime_from
+from experiments.train.regimes import REGIMES, get_regime, regime_from
 from scaling import ArchScaleError, ArchSpec, get_preset
 
 
@@ -115,7 +115,7 @@ def test_rs_recipe_constants():
 def test_randaugment_magnitudes_are_on_the_official_tf_scale():
     """10 and 15 (the ResNet-RS configs) mean every op at 1x and 1.5x its maximum, up to the 30 the
     official code calls the top of the useful range; torchvision's 31-bin scale is not ours."""
-    from experiments.augment import MAX_LEVEL, level_to_arg
+    from experiments.data.augment import MAX_LEVEL, level_to_arg
 
     big = get_preset("resnetrs350")
     magnitude = get_regime("rs-350").regularization(big)["randaugment_magnitude"]

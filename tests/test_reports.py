@@ -8,11 +8,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from reports import (aggregate_seeds, axis_effects, best_dimension, dimension_members, equal_flop_table,
-                     error_edf, fit_power_law, flop_bins, is_imagenet, load_reference, normalize_trials,
-                     pareto_front, scaling_law_fits, status_counts)
 from powerlaw_reference import hand_written_fit
+
+from reports import (
+    aggregate_seeds,
+    axis_effects,
+    best_dimension,
+    dimension_members,
+    equal_flop_table,
+    error_edf,
+    fit_power_law,
+    flop_bins,
+    is_imagenet,
+    load_reference,
+    normalize_trials,
+    pareto_front,
+    scaling_law_fits,
+    status_counts,
+)
 from reports.style import omitted_name_parts, short_names
 
 BLOCKS = {26: 8, 50: 16, 101: 33, 152: 50, 200: 66}  # bottleneck blocks of the named depths

@@ -1,11 +1,11 @@
 """reports/devices_plot.py: training time against device-seconds, and its report section."""
 import numpy as np
 import pandas as pd
+from test_reports import synthetic_trials
 
 from reports import write_report
 from reports.devices_plot import DEVICE_TIME_COLUMNS, device_time, plot_device_time
 from reports.tables import normalize_trials
-from test_reports import synthetic_trials
 
 
 def _with_workers(trials: pd.DataFrame) -> pd.DataFrame:

@@ -10,8 +10,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from reports.findings import (CLAIMS, MIN_BOOTSTRAP_UNITS, assess_claims, dimension_gains, equal_flop_pairs,
-                              estimate_difference, estimate_mean, one_dimension_steps, regime_length, verdict_of)
+from reports.findings import (
+    CLAIMS,
+    MIN_BOOTSTRAP_UNITS,
+    assess_claims,
+    dimension_gains,
+    equal_flop_pairs,
+    estimate_difference,
+    estimate_mean,
+    one_dimension_steps,
+    regime_length,
+    verdict_of,
+)
 
 #: Noise around a planted effect, with mean exactly zero: it widens an interval, never moves its centre.
 SYMMETRIC = (0.6, -0.6, 0.3, -0.3, 0.9, -0.9, 0.0, 0.45, -0.45)

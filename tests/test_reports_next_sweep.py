@@ -1,10 +1,10 @@
 """reports/next_sweep.py: the next sweep's base, ranking and strategies, from fits or from steps."""
 import numpy as np
+from test_reports import synthetic_trials
+from test_reports_findings import steps_table
 
 from reports import best_dimension, dimension_members, scaling_law_fits
 from reports.next_sweep import plan_next_sweep
-from test_reports import synthetic_trials
-from test_reports_findings import steps_table
 
 
 def test_steps_rank_the_dimensions_and_the_best_configuration_is_the_base():

@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_reports import synthetic_trials
 
 from reports import load_reference, plot_dimension_curves, plot_pareto, plot_scaling_curves, write_report
 from reports.style import FLOP_CONVENTION
 from scaling.errors import ArchScaleError
-from test_reports import synthetic_trials
 
 
 @pytest.fixture(scope="module")
@@ -214,9 +214,10 @@ def test_report_says_the_batch_trained_at_and_sizes_fit_ranges_in_the_runs_unit(
 def _store_trials(tmp_path, axes: dict) -> pd.DataFrame:
     """The trials table the results store builds for a tiny digits sweep over ``axes``: the sweep's
     plan, and a journal whose epochs carry made-up accuracies in place of training."""
-    from experiments.results import build_tables
-    from experiments.sweep_spec import load_sweep, make_plan
     from sweep_helpers import TINY_BASE, tiny_sweep
+
+    from experiments.results.store import build_tables
+    from experiments.sweep.spec import load_sweep, make_plan
 
     spec = tiny_sweep(tmp_path / "run", seeds=(0, 1), epochs=1)
     spec["space"] = {"base": {**TINY_BASE, "block": "bottleneck", "depth": 11, "cardinality": 2,

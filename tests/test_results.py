@@ -2,8 +2,15 @@ import math
 
 import pytest
 
-from experiments.results import (EVENTS, Journal, build_tables, ended_trials, journaled_epochs, load_results,
-                                 write_tables)
+from experiments.results.store import (
+    EVENTS,
+    Journal,
+    build_tables,
+    ended_trials,
+    journaled_epochs,
+    load_results,
+    write_tables,
+)
 from scaling import ArchScaleError
 
 PLAN = [{"trial_id": f"t{i}", "name": f"c{i}", "regime": "rs-10", "epochs": 3, "seed": 0, "params": 10 * (i + 1),

@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from test_equivalence import _check_equivalent
 
 from scaling import ArchSpec, analytic_counts, build_model, complexity, get_preset
-from scaling.counting import fvcore_counts
 from scaling.attention import SelectiveKernel
 from scaling.blocks import SKBottleneck
-from test_equivalence import _check_equivalent
+from scaling.counting import fvcore_counts
 
 SMALL = ArchSpec(depth=(1, 2, 1), widths=(16, 32, 64), stem="cifar", cardinality=4, bottleneck_width=16,
                  sk_paths=2, sk_reduction=4, sk_min_width=8, num_classes=10, resolution=32)

@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from scaling import ArchScaleError, ArchSpec, NAMED_DEPTHS, PRESETS, get_preset, load_spec, spec_from_dict
 from conftest import random_spec
 from test_block_forms import BAD_COMBINATIONS
+
+from scaling import NAMED_DEPTHS, PRESETS, ArchScaleError, ArchSpec, get_preset, load_spec, spec_from_dict
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

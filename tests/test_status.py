@@ -1,12 +1,12 @@
-"""experiments/status.py and `archscale status`: a sweep's state read from its output directory alone."""
+"""experiments/results/status.py and `archscale status`: a sweep's state read from its output directory alone."""
 import json
 
 import pytest
 
 from experiments.cli import main
 from experiments.cli.status import render
-from experiments.results import EVENTS, MANIFEST, PLAN, Journal
-from experiments.status import sweep_status
+from experiments.results.status import sweep_status
+from experiments.results.store import EVENTS, MANIFEST, PLAN, Journal
 from scaling import ArchScaleError
 
 # three trials of 4 epochs; t1 costs twice t0 and t2 per epoch

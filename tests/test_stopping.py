@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from experiments.results import load_results, read_events
+from experiments.results.store import load_results, read_events
 
 pytest.importorskip("ray")
 
@@ -20,7 +20,7 @@ def _deliver(signum) -> None:
 
 
 def test_a_first_signal_asks_for_a_stop_and_a_second_ctrl_c_stops_at_once():
-    from experiments.stopping import STOP, stop_on_signals
+    from experiments.sweep.stopping import STOP, stop_on_signals
 
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with stop_on_signals():
@@ -37,7 +37,7 @@ def test_a_first_signal_asks_for_a_stop_and_a_second_ctrl_c_stops_at_once():
 
 
 def test_the_stop_is_passed_on_to_tune_once(monkeypatch, capsys):
-    from experiments.stopping import STOP, StopCallback, stop_on_signals
+    from experiments.sweep.stopping import STOP, StopCallback, stop_on_signals
 
     calls = []
     monkeypatch.setattr(signal, "getsignal", lambda s: (lambda *a: calls.append(a)) if s == signal.SIGUSR1 else None)
@@ -53,8 +53,8 @@ def test_the_stop_is_passed_on_to_tune_once(monkeypatch, capsys):
 
 
 def test_the_journal_marks_running_trials_interrupted(tmp_path):
-    from experiments.results import Journal, PLAN
-    from experiments.stopping import journal_interruption
+    from experiments.results.store import PLAN, Journal
+    from experiments.sweep.stopping import journal_interruption
 
     (tmp_path / PLAN).write_text('{"trials": [{"trial_id": "a"}, {"trial_id": "b"}, {"trial_id": "c"}]}')
     for e in ({"event": "start", "trial_id": "a"}, {"event": "epoch", "trial_id": "a", "epoch": 1},
@@ -69,16 +69,16 @@ def test_the_journal_marks_running_trials_interrupted(tmp_path):
 
 def test_a_stopped_sweep_exits_128_plus_the_signal(tmp_path, monkeypatch, capsys):
     import yaml
-
-    import experiments.sweep
-    from experiments.cli import main
-    from experiments.sweep import SweepSummary
     from sweep_helpers import tiny_sweep
+
+    import experiments.sweep.run
+    from experiments.cli import main
+    from experiments.sweep.run import SweepSummary
 
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out")))
     for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
-        monkeypatch.setattr(experiments.sweep, "run_sweep", lambda *a, signum=signum, **k: SweepSummary(
+        monkeypatch.setattr(experiments.sweep.run, "run_sweep", lambda *a, signum=signum, **k: SweepSummary(
             tmp_path / "out", {"done": 1, "interrupted": 1}, [], 5.0, None, signum))
         assert main(["sweep", str(f), "--quiet"]) == code
         out = capsys.readouterr().out

@@ -3,12 +3,11 @@ import math
 
 import pytest
 
-from experiments.regimes import RS_CONFIGS
+from experiments.train.regimes import RS_CONFIGS
 from scaling import ArchScaleError, get_preset
 from scaling.analytic import analytic_counts
 from search_spaces import parse_space, scale
-from search_spaces.strategies import (RS_LADDER, ladder_describe, ladder_layout, rs_resolution_exponent,
-                                      rs_width_grid)
+from search_spaces.strategies import RS_LADDER, ladder_describe, ladder_layout, rs_resolution_exponent, rs_width_grid
 
 
 def counts(spec):
@@ -113,7 +112,7 @@ def test_a_scaling_space_makes_resnet_rs_configs_for_each_regime_length():
 
 
 def test_a_sweep_trains_each_resnet_rs_config_under_its_own_regime():
-    from experiments.sweep_spec import load_sweep, make_plan
+    from experiments.sweep.spec import load_sweep, make_plan
 
     spec = {"space": {"base": "resnetrs50", "kind": "scaling", "strategies": ["resnet_rs"], "multipliers": [4]},
             "regimes": ["rs-10", "rs-350"], "dataset": "synthetic", "output_dir": "unused"}

@@ -1,11 +1,11 @@
-"""experiments/suggest.py: the next sweep's spec validates, prices, and lands on the requested budget."""
+"""experiments/sweep/suggest.py: the next sweep's spec validates, prices, and lands on the requested budget."""
 
 import pytest
 import yaml
 
-from experiments.results import Journal
-from experiments.suggest import TOLERANCE, parse_budget, suggest
-from experiments.sweep_spec import load_sweep, make_plan, prepare
+from experiments.results.store import Journal
+from experiments.sweep.spec import load_sweep, make_plan, prepare
+from experiments.sweep.suggest import TOLERANCE, parse_budget, suggest
 from scaling.errors import ArchScaleError
 
 BASE = {"block": "bottleneck", "depth": 11, "widths": [16, 32, 64], "stem": "cifar", "stem_width": 16,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from experiments.results import load_results, read_events
 from sweep_helpers import ray_processes, ray_temp_dir, tiny_sweep
+
+from experiments.results.store import load_results, read_events
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_failing_trial_is_recorded_while_the_others_finish(tmp_path, fresh_ray, capsys):
     from experiments.cli import main
-    from experiments.sweep import run_sweep
+    from experiments.sweep.run import run_sweep
 
     spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 2.0), trial_overrides={"*-w2-*": {"fail_at_epoch": 2}})
     summary = run_sweep(spec, quiet=True, num_cpus=2)
@@ -49,7 +49,7 @@ def test_failing_trial_is_recorded_while_the_others_finish(tmp_path, fresh_ray, 
 
 @pytest.mark.slow
 def test_asha_stops_some_trials_early(tmp_path, fresh_ray):
-    from experiments.sweep import run_sweep
+    from experiments.sweep.run import run_sweep
 
     spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=4, steps=3,
                       scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
@@ -256,7 +256,7 @@ def test_a_stop_signal_ends_the_sweep_gracefully_and_a_rerun_resumes(tmp_path, s
 
 @pytest.mark.slow
 def test_half_gpu_trials_are_packed_four_at_a_time_on_two_logical_gpus(tmp_path, fresh_ray):
-    from experiments.sweep import run_sweep
+    from experiments.sweep.run import run_sweep
 
     ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     spec = tiny_sweep(tmp_path / "out", widths=(0.5, 1.0, 1.5, 2.0), epochs=3, steps=8,
@@ -282,7 +282,7 @@ def test_half_gpu_trials_are_packed_four_at_a_time_on_two_logical_gpus(tmp_path,
 def test_two_node_cluster_places_trials_on_both_nodes_into_one_store(tmp_path, fresh_ray):
     from ray.cluster_utils import Cluster
 
-    from experiments.sweep import run_sweep
+    from experiments.sweep.run import run_sweep
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     cluster.add_node(num_cpus=1, resources={"node2": 1})
@@ -308,7 +308,7 @@ def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaini
 
     from ray.cluster_utils import Cluster
 
-    from experiments.sweep import run_sweep
+    from experiments.sweep.run import run_sweep
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"trainer": 1},
                                                             "include_dashboard": False})
@@ -357,8 +357,8 @@ def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaini
 def test_replayed_epochs_are_journaled_only_where_the_journal_lacks_them(tmp_path):
     from types import SimpleNamespace
 
-    from experiments.results import Journal
-    from experiments.sweep import StoreCallback
+    from experiments.results.store import Journal
+    from experiments.sweep.callbacks import StoreCallback
 
     Journal(tmp_path).append({"event": "sweep", "already_ended": []})
     for epoch in (1, 2):
@@ -376,8 +376,8 @@ def test_replayed_epochs_are_journaled_only_where_the_journal_lacks_them(tmp_pat
 def test_a_rerun_resumes_from_the_newest_checkpoint_on_disk(tmp_path):
     import torch
 
-    from experiments.ray_options import Launch
-    from experiments.sweep import persisted_state
+    from experiments.sweep.resources import Launch
+    from experiments.sweep.trainable import persisted_state
 
     trial_dir = tmp_path / "exp" / "t"
     for epoch in (3, 4):
@@ -394,13 +394,13 @@ def test_a_rerun_resumes_from_the_newest_checkpoint_on_disk(tmp_path):
 def test_progress_line_counts_down_the_work_left(monkeypatch):
     from types import SimpleNamespace
 
-    from experiments.sweep import ProgressCallback
+    from experiments.sweep.callbacks import ProgressCallback
 
     cb = ProgressCallback(total=5, concurrency=2)
     monkeypatch.setenv("ARCHSCALE_QUIET", "1")
     cb.setup()
     now = 1000.0
-    monkeypatch.setattr("experiments.sweep.time.time", lambda: now)
+    monkeypatch.setattr("experiments.sweep.callbacks.time.time", lambda: now)
     trials = [SimpleNamespace(trial_id=i, status=s) for i, s in enumerate(["TERMINATED", "ERROR", "RUNNING"])]
     cb.durations, cb.starts = [10.0], {2: now - 4.0}
     # 2 pending x 10 s + the running trial's 6 s left, over 2 slots: 13 s
@@ -411,7 +411,7 @@ def test_progress_line_counts_down_the_work_left(monkeypatch):
 
 def test_dashboard_is_refused_up_front_without_its_packages_or_on_a_cluster(tmp_path, monkeypatch, capsys):
     from experiments.cli import main
-    from experiments.sweep import check_dashboard
+    from experiments.sweep.ray_runtime import check_dashboard
 
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out")))

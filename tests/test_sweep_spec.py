@@ -2,11 +2,11 @@ import json
 
 import pytest
 import yaml
+from sweep_helpers import tiny_sweep
 
 from experiments.cli import main
-from experiments.sweep_spec import load_sweep, make_plan, prepare, train_size
+from experiments.sweep.spec import load_sweep, make_plan, prepare, train_size
 from scaling import ArchScaleError
-from sweep_helpers import tiny_sweep
 
 
 def test_plan_is_every_config_regime_and_seed(tmp_path):

@@ -1,12 +1,12 @@
-"""experiments/trackers.py: the sweep spec's callbacks: (MLflow, W&B, any Tune callback), checked before Ray."""
+"""experiments/sweep/trackers.py: the sweep spec's callbacks: (MLflow, W&B, any Tune callback), checked before Ray."""
 import pytest
 from ray.tune import Callback
+from sweep_helpers import tiny_sweep
 
 from experiments.cli import main
-from experiments.sweep_spec import load_sweep
-from experiments.trackers import TRACKERS, CallbackSpec, build_callbacks, callbacks_from
+from experiments.sweep.spec import load_sweep
+from experiments.sweep.trackers import TRACKERS, CallbackSpec, build_callbacks, callbacks_from
 from scaling import ArchScaleError
-from sweep_helpers import tiny_sweep
 
 
 class Recorder(Callback):
@@ -98,7 +98,7 @@ def test_a_sweep_logs_one_mlflow_run_per_trial_with_metrics_and_config(tmp_path,
     mlflow = pytest.importorskip("mlflow")
     import ray
 
-    from experiments.sweep import run_sweep
+    from experiments.sweep.run import run_sweep
 
     # MLflow 3 refuses its local file store unless asked (the database store needs the full mlflow package)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")

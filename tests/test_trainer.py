@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import main
-from experiments.trainer import TrialConfig, load_checkpoint, train_trial
+from experiments.train.trial import TrialConfig, load_checkpoint, train_trial
 from scaling import ArchSpec
 
 TINY = ArchSpec(block="basic", depth=8, widths=(8, 16, 32), stem="cifar", stem_width=8, num_classes=10,
@@ -56,7 +56,7 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
 
 def _checkpointed_epochs(monkeypatch, epoch_s: float, **kw) -> list[int]:
     """The epochs that end with a checkpoint when each epoch takes ``epoch_s`` on the trainer's clock."""
-    from experiments import trainer
+    from experiments.train import trial as trainer
 
     now = [0.0]
     monkeypatch.setattr(trainer, "_clock", lambda: now[0])
@@ -120,7 +120,7 @@ def test_peak_memory_leaves_out_the_resident_data_set_as_measure_does():
     # a fresh process (freed memory of other tests would hide growth); 302 MB of uint8 images, a
     # tiny network at batch 8: the data set alone is far above the training step's peak (on CPU the
     # resident-set growth also holds library code paged in on first use, tens of MB)
-    code = ("from experiments.trainer import train_trial; from tests.test_trainer import TINY; "
+    code = ("from experiments.train.trial import train_trial; from tests.test_trainer import TINY; "
             "r = train_trial({'spec': TINY.replace(resolution=64).to_dict(), 'regime': {'name': 'rs-10', 'epochs': 1, "
             "'batch_size': 8}, 'dataset': {'name': 'synthetic', 'train_size': 24576, 'val_size': 8, "
             "'num_classes': 10}, 'max_steps_per_epoch': 2, 'measure_inference': False}); "
@@ -137,7 +137,7 @@ def _compiled_trials(monkeypatch, widths: list[int], **kw) -> list[bool]:
     backend, the evaluation model too); for each, whether every frame dynamo met was compiled."""
     from torch._dynamo.utils import counters
 
-    from experiments import training
+    from experiments.train import loop as training
 
     monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "eager")
     monkeypatch.setattr(training, "EVAL_COMPILE_MIN_IMAGES", 0)
@@ -182,7 +182,7 @@ def test_compile_time_is_reported_apart_from_images_per_s(monkeypatch):
 
 
 def test_compiled_evaluation_gives_the_metrics_of_eager_evaluation(monkeypatch):
-    from experiments import training
+    from experiments.train import loop as training
 
     monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "eager")
     calls = []
@@ -192,7 +192,7 @@ def test_compiled_evaluation_gives_the_metrics_of_eager_evaluation(monkeypatch):
         calls.append((type(model).__name__, kw.get("fixed_shape")))
         return evaluate(model, *a, **kw)
 
-    monkeypatch.setattr("experiments.trainer.evaluate", spy)
+    monkeypatch.setattr("experiments.train.trial.evaluate", spy)
     plain = train_trial(config(regime={"name": "rs-10", "epochs": 1}, compile=True))
     monkeypatch.setattr(training, "EVAL_COMPILE_MIN_IMAGES", 0)
     compiled = train_trial(config(regime={"name": "rs-10", "epochs": 1}, compile=True))
@@ -322,7 +322,7 @@ def _guarded_trial(monkeypatch, **kw):
     """Run a trial with every training step after each epoch's first batch under a HostSyncGuard."""
     from sync_guard import HostSyncGuard, guard_training_steps
 
-    from experiments.trainer import TrialRun
+    from experiments.train.trial import TrialRun
 
     guards = []
     set_up_data = TrialRun._set_up_data

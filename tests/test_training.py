@@ -1,11 +1,11 @@
-"""experiments/training.py: EMA, weight-decay groups, the batch-size rule, per-epoch seeding, evaluation."""
+"""experiments/train/loop.py: EMA, weight-decay groups, the batch-size rule, per-epoch seeding, evaluation."""
 import random
 
 import pytest
 import torch
 
-from experiments.regimes import get_regime
-from experiments.training import Ema, compile_model, effective_batch_size, evaluate, param_groups, seed_epoch
+from experiments.train.loop import Ema, compile_model, effective_batch_size, evaluate, param_groups, seed_epoch
+from experiments.train.regimes import get_regime
 
 
 def test_batch_is_capped_for_small_data_to_a_power_of_two():
@@ -127,7 +127,7 @@ def test_compile_model_takes_the_backend_from_the_environment(monkeypatch):
 
 
 def test_sharded_evaluation_adds_up_the_workers_sums():
-    from experiments.distributed import RankContext
+    from experiments.train.ranks import RankContext
 
     class Data:  # eight images; each worker scores its half
         x = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 0, 0, 0, 0]), 4).float() * 3

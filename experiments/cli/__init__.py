@@ -2,7 +2,9 @@
 
 User errors (ArchScaleError) print one line on stderr and exit with status 2.
 
-One module per command, each with ``add_parser(sub)`` and ``run(args)``. Building the parser
+Owns: the ``archscale`` command line, one module per command, each with ``add_parser(sub)`` and
+``run(args)``. May import every room of experiments/ (sweep, train, data, results) and the layers
+below; Ray only through experiments.sweep. Building the parser
 imports no torch, Ray or pandas: each command imports what it needs when it runs, so
 ``archscale --help`` answers at once.
 """

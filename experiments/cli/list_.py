@@ -41,7 +41,7 @@ def presets() -> str:
 
 def regimes() -> str:
     """Every training regime with its length and what it is."""
-    from ..regimes import REGIMES
+    from ..train.regimes import REGIMES
 
     rows = [("name", "epochs", "batch", "description")]
     rows += [(r.name, str(r.epochs), str(r.batch_size), r.description) for r in REGIMES.values()]
@@ -57,7 +57,7 @@ def spaces() -> str:
 
 def datasets() -> str:
     """Every built-in data set, and how to plug in one's own."""
-    from ..datasets import DESCRIPTIONS
+    from ..data.datasets import DESCRIPTIONS
 
     lines = [f"{name:12s} {text}" for name, text in DESCRIPTIONS.items()]
     lines.append("your own: dataset: {loader: 'mypkg.data:load'} in a sweep spec, or --dataset-loader "

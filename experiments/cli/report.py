@@ -22,7 +22,7 @@ def run(args) -> int:
     """Write RUN_DIR/report (or --out) and print what it holds; returns the exit status."""
     from reports import write_report
 
-    from ..results import MANIFEST, load_results
+    from ..results.store import MANIFEST, load_results
     from .progress import bar
 
     run_dir = Path(args.run_dir)

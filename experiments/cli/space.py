@@ -129,7 +129,7 @@ def dataset_size(value, space) -> tuple[int, str]:
         return int(value), "given"
     key = str(value).lower()
     if key == "digits":
-        from ..datasets import digits_split_sizes
+        from ..data.datasets import digits_split_sizes
 
         return digits_split_sizes()[0], "digits train split"
     if key in DATASET_TRAIN_SIZES:
@@ -139,7 +139,7 @@ def dataset_size(value, space) -> tuple[int, str]:
 
 
 def regime_epochs(names: str) -> dict[str, int]:
-    from ..regimes import get_regime
+    from ..train.regimes import get_regime
 
     return {n: get_regime(n).epochs for n in (x.strip() for x in names.split(",")) if n}
 
@@ -294,7 +294,7 @@ def _scale(args) -> int:
     from scaling import complexity
     from search_spaces import STRATEGIES, scale
 
-    from ..regimes import get_regime
+    from ..train.regimes import get_regime
 
     base = _spec(args.base)
     epochs = get_regime(args.regime).epochs

@@ -31,7 +31,7 @@ def run(args) -> int:
     """Print the sweep's status (again and again with --watch); returns the exit status."""
     from scaling.errors import ArchScaleError
 
-    from ..status import sweep_status
+    from ..results.status import sweep_status
 
     if args.watch is not None and not args.watch > 0:
         raise ArchScaleError("watch", f"seconds between refreshes must be > 0, got {args.watch:g}")

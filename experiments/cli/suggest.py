@@ -28,7 +28,7 @@ def run(args) -> int:
     """Write the suggested spec and print it; returns the exit status."""
     from scaling.files import atomic_write_text
 
-    from ..suggest import suggest
+    from ..sweep.suggest import suggest
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "next.yaml"
     suggestion = suggest(args.run_dir, args.budget, out_name=str(out))

@@ -50,9 +50,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed,
     128 + the signal's number when SIGINT or SIGTERM stopped it)."""
-    from ..sweep_spec import load_sweep, make_plan
-
-    from ..trackers import build_callbacks, callbacks_from
+    from ..sweep.spec import load_sweep, make_plan
+    from ..sweep.trackers import build_callbacks, callbacks_from
 
     sweep = load_sweep(args.spec, output_dir=args.output_dir, data_root=args.data_root)
     extra = callbacks_from(args.callback, "callback")
@@ -60,7 +59,7 @@ def run(args) -> int:
         build_callbacks([*sweep.callbacks, *extra], experiment=sweep.name)  # checked, not run
         trials, expansion = make_plan(sweep, strict_data=False)
         return _print_plan(sweep, trials, expansion, args)
-    from ..sweep import run_sweep
+    from ..sweep.run import run_sweep
 
     summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
                         num_gpus=args.num_gpus, callbacks=list(extra), dashboard=args.dashboard)
@@ -88,7 +87,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
 
     from search_spaces.pricing import exact_sum, rate_from_measurements
 
-    from ..sweep_spec import train_size
+    from ..sweep.spec import train_size
 
     df = pd.DataFrame([{k: t[k] for k in ("trial_id", "name", "regime", "epochs", "seed", "params", "flops",
                                           "train_flops")} for t in trials])
@@ -160,17 +159,12 @@ def _placement_warning(sweep, args) -> str | None:
 
 
 def _cluster_nodes(address, args) -> tuple[dict, list[dict]]:
-    """(total resources, each node's) of the Ray cluster at ``address``, or of this machine."""
+    """(total resources, each node's) of the Ray cluster at ``address`` (joined as the sweep joins
+    it, token authentication included), or of this machine."""
     if address:
-        import logging
+        from ..sweep.ray_runtime import cluster_nodes
 
-        import ray
-
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-        try:
-            return ray.cluster_resources(), [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-        finally:
-            ray.shutdown()
+        return cluster_nodes(address)
     import os
 
     import torch

@@ -68,7 +68,7 @@ def add_parser(sub) -> None:
 
 
 def _regime(args):
-    from ..regimes import get_regime
+    from ..train.regimes import get_regime
 
     overrides = dict(parse_pairs(args.set, "set"))
     if args.epochs is not None:
@@ -96,8 +96,8 @@ def run(args) -> int:
     """Train one trial (or print a regime with --show-regime); returns the exit status."""
     if args.show_regime:
         return _show_regime(args)
-    from ..history import strict_json, write_history
-    from ..trainer import TrialConfig, train_trial
+    from ..results.train_history import strict_json, write_history
+    from ..train.trial import TrialConfig, train_trial
     from .progress import bar
 
     name, spec = _spec(args, required=True)
@@ -138,7 +138,7 @@ def run(args) -> int:
 
 def _dataset(args):
     """The DatasetConfig of the data flags (a built-in data set, or --dataset-loader's function)."""
-    from ..datasets import dataset_from
+    from ..data.datasets import dataset_from
 
     dataset = {"name": args.dataset or "digits"}
     if args.dataset_loader:
@@ -158,36 +158,15 @@ def _dataset(args):
 def _train_data_parallel(cfg, args) -> dict:
     """The trial on ``args.workers`` workers through Ray Train (a local Ray with enough CPUs for
     them, unless --address or RAY_ADDRESS names a cluster); returns rank 0's final metrics."""
-    import os
-
-    import ray
-    import torch
-
-    from ..data_parallel import train_data_parallel
-    from ..ray_options import Resources
-    from ..sweep import init_ray
-
-    from ..datasets import dataset_train_size
-    from ..training import effective_batch_size, split_batch
+    from ..data.datasets import dataset_train_size
+    from ..sweep.data_parallel import train_on_workers
+    from ..train.loop import effective_batch_size, split_batch
 
     if args.workers < 1:
         raise ArchScaleError("workers", f"a trial needs at least one worker, got {args.workers}")
     split_batch(effective_batch_size(cfg.regime, dataset_train_size(cfg.dataset)), args.workers, "workers")
-    cpus = args.cpus or 1
-    gpus = 1 if args.device != "cpu" and torch.cuda.is_available() else 0
-    resources = Resources(workers=args.workers, cpus=cpus, gpus=gpus)
-    local = not (args.address or os.environ.get("RAY_ADDRESS"))
-    started = init_ray(args.address, num_cpus=max(os.cpu_count() or 1, args.workers * cpus) if local else None)
-    try:
-        cluster = ray.cluster_resources()
-        problem = resources.placement_problem(cluster, [n["Resources"] for n in ray.nodes() if n.get("Alive")])
-        if problem:
-            raise ArchScaleError("workers", problem)
-        return train_data_parallel(cfg, resources.launch(cluster), checkpoint_dir=args.checkpoint_dir,
-                                   resume=args.resume, progress=not args.json)
-    finally:
-        if started:
-            ray.shutdown()
+    return train_on_workers(cfg, args.workers, cpus=args.cpus or 1, gpu=args.device != "cpu", address=args.address,
+                            checkpoint_dir=args.checkpoint_dir, resume=args.resume, progress=not args.json)
 
 
 def _times(workers) -> str:
@@ -196,7 +175,7 @@ def _times(workers) -> str:
 
 def _show_regime(args) -> int:
     """Every value of the regime (and, with a network, its effective regularisation) and its source."""
-    from ..recipe import regime_sources, sources_text
+    from ..train.sources import regime_sources, sources_text
 
     regime = _regime(args)
     named = _spec(args, required=False)
@@ -212,7 +191,7 @@ def _show_regime(args) -> int:
 
 def _resume_from(args) -> Path | None:
     """The checkpoint file to resume from: None without --resume or when there is none yet."""
-    from ..trainer import STATE_FILE
+    from ..train.trial import STATE_FILE
 
     if not args.resume:
         return None

@@ -22,7 +22,7 @@ from typing import Iterator
 
 from ray.tune import Callback
 
-from .results import Journal
+from ..results.store import Journal
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

@@ -89,7 +89,7 @@ def ended_trials(events: Iterable[dict], *, errored: bool = True) -> set[str]:
 
 
 #: The key that marks a report as an epoch replayed from a checkpoint's history
-#: (experiments.data_parallel.unjournaled): the journal takes it only when it lacks that epoch.
+#: (experiments.sweep.data_parallel.unjournaled): the journal takes it only when it lacks that epoch.
 REPLAYED = "replayed"
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .results import EVENTS, FINAL_STATUSES, MANIFEST, build_tables, read_events, read_plan
+from .store import EVENTS, FINAL_STATUSES, MANIFEST, build_tables, read_events, read_plan
 
 #: The order statuses are counted in.
 STATUS_ORDER = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")

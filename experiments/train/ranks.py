@@ -1,12 +1,13 @@
 """Where a process sits in a data-parallel trial, and the few collective steps the trainer takes.
 
-A trial on N workers (experiments.data_parallel launches them through Ray Train) runs the same
-``train_trial`` in every worker; ``RankContext`` tells it which worker it is. Ray Train sets up
-the process group (NCCL on GPUs, gloo on CPUs) and wraps the model in torch's
-DistributedDataParallel (``ray.train.torch.prepare_model``); this module only reads it:
+A trial on N workers (experiments.sweep.data_parallel launches them through Ray Train) runs the
+same ``train_trial`` in every worker; ``RankContext`` tells it which worker it is. Ray Train sets
+up the process group (NCCL on GPUs, gloo on CPUs); this module wraps the model in torch's
+DistributedDataParallel and takes the few collective steps, with torch alone:
 
 - Batches: the global batch is the regime's; each worker takes its contiguous 1/N of every
-  global batch (``shard_bounds``), so N workers see exactly the images one worker would.
+  global batch (``experiments.data.shards.shard_bounds``), so N workers see exactly the
+  images one worker would.
 - Gradients: DDP averages them, which makes the update the one of the global batch.
 - Batch norm: each worker normalises with its own batch's statistics (as ResNet-RS did on TPU:
   the official ``tf.layers.batch_normalization`` under TPUEstimator is per replica, and TF Model
@@ -32,15 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-
 #: Ranks other than 0 draw dropout and stochastic-depth masks from the epoch seed plus rank x this.
 RANK_SEED_STRIDE = 104_729
-
-
-def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
-    """[lo, hi): the contiguous part of ``n`` items that rank ``rank`` of ``world_size`` takes
-    (the parts differ by at most one item and cover all ``n``)."""
-    return n * rank // world_size, n * (rank + 1) // world_size
 
 
 @dataclass(frozen=True)
@@ -72,7 +66,7 @@ class RankContext:
 
     def worker_batch(self, global_batch: int) -> int:
         """Images per worker of a ``global_batch``; it must split evenly."""
-        from .training import split_batch
+        from .loop import split_batch
 
         return split_batch(global_batch, self.world_size, "resources.workers")
 
@@ -87,13 +81,17 @@ class RankContext:
         return CpuSyncBatchNorm.convert(model)
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        """The module a training step calls: DDP through Ray Train for several workers (batch-norm
-        buffers stay per worker until ``average_buffers_``), ``model`` itself for one."""
+        """The module a training step calls: torch's DistributedDataParallel over the process group
+        Ray Train set up, for several workers (as ``ray.train.torch.prepare_model`` wraps it: on
+        the model's GPU, or on the CPU with gloo; batch-norm buffers stay per worker until
+        ``average_buffers_``), ``model`` itself for one."""
         if self.world_size == 1:
             return model
-        import ray.train.torch
+        from torch.nn.parallel import DistributedDataParallel
 
-        return ray.train.torch.prepare_model(model, move_to_device=False, parallel_strategy_kwargs=_rank_local_buffers())
+        device = next(model.parameters()).device
+        ids = {"device_ids": [device], "output_device": device} if device.type == "cuda" else {}
+        return DistributedDataParallel(model, **ids, **_rank_local_buffers())
 
     # ----- collectives ------------------------------------------------------------------------
     def sum_(self, t: torch.Tensor) -> torch.Tensor:

@@ -95,7 +95,7 @@ def evaluate(model, data, batch_size: int, device, autocast, memory_format=torch
     ``fixed_shape``: the model sees one batch shape only (for a compiled model, which would compile
     again for the last, smaller batch): that batch is padded with copies of its first image, whose
     outputs are dropped. Evaluation runs in eval mode, so the padding changes no other output.
-    With ``ranks`` (an experiments.distributed.RankContext of several workers) each worker scores
+    With ``ranks`` (an experiments.train.ranks.RankContext of several workers) each worker scores
     its shard of the validation set and the sums are added up over workers.
     """
     model.eval()

@@ -8,10 +8,10 @@
 - ``imagefolder``: the ImageNet layout, ``root/train/<class>/*.jpg`` and ``root/val/<class>/*``.
 - ``synthetic``: random images and labels of any size and class count, for benchmarks.
 - your own: ``{loader: "mypkg.data:load", options: {...}}``, a function returning in-memory
-  tensors or a folder (see experiments.dataset_loader for what it must return).
+  tensors or a folder (see experiments.data.user_loader for what it must return).
 
 Data sets that fit in memory (digits, CIFAR, synthetic) are kept as uint8 tensors on the training
-device and augmented a whole batch at a time there (experiments/augment.py), so the device never
+device and augmented a whole batch at a time there (experiments/data/augment.py), so the device never
 waits on the host: pad-and-random-crop (+ horizontal flip, not for digits, whose classes are not
 mirror-symmetric), and RandAugment when the regime asks (ops drawn per image, on the official
 TensorFlow scale). An epoch's randomness is drawn once, from the epoch's generator on the host,
@@ -40,8 +40,8 @@ from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, check_keys, is_number, is_whole
 
 from .augment import RandAugment, crop_flip_plan, pad_crop_flip
-from .dataset_loader import CUSTOM, call_loader, check_loader, checked_arrays
-from .distributed import shard_bounds
+from .shards import shard_bounds
+from .user_loader import CUSTOM, call_loader, check_loader, checked_arrays
 
 #: The built-in data sets, each with a line saying what it is (``archscale list datasets``).
 DESCRIPTIONS = {
@@ -78,7 +78,7 @@ class DatasetConfig:
     #: "device" (batched ``decode_jpeg`` on the training device, nvJPEG on a GPU; the workers only
     #: read files, and crop and flip also run on the device).
     decode: str = "workers"
-    #: Your own data set: "package.module:function" (see experiments.dataset_loader), and the
+    #: Your own data set: "package.module:function" (see experiments.data.user_loader), and the
     #: keyword arguments it is called with.
     loader: str | None = None
     options: dict = field(default_factory=dict)
@@ -168,7 +168,7 @@ class InMemoryData:
 
     def set_randaugment(self, layers: int, magnitude: float) -> None:
         """RandAugment with ``layers`` ops per image at ``magnitude`` (the official TF scale, see
-        experiments/augment.py); 0 layers or magnitude 0: none."""
+        experiments/data/augment.py); 0 layers or magnitude 0: none."""
         self.randaugment = RandAugment(layers, magnitude) if layers > 0 and magnitude > 0 else None
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,7 +181,7 @@ class InMemoryData:
         The epoch's randomness (order, crops, flips, RandAugment draws) is drawn from ``generator``
         before the first batch and copied to the device once; the batches then only index it.
         ``shard=(rank, workers)``: this worker's contiguous part of each global batch of
-        ``batch_size`` (experiments.distributed.shard_bounds), with the crops and flips the whole
+        ``batch_size`` (experiments.data.shards.shard_bounds), with the crops and flips the whole
         batch draws, so the workers together see what one worker would; RandAugment draws a plan
         for each worker's part (every worker draws all of them, so their generators stay in step).
         """
@@ -513,7 +513,7 @@ class FolderData:
         return self
 
     def set_randaugment(self, layers: int, magnitude: float) -> None:
-        """RandAugment on the device, as for in-memory data (experiments/augment.py)."""
+        """RandAugment on the device, as for in-memory data (experiments/data/augment.py)."""
         self.randaugment = RandAugment(layers, magnitude) if layers > 0 and magnitude > 0 else None
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:

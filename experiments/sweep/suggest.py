@@ -28,7 +28,7 @@ from scaling.errors import ArchScaleError
 from search_spaces.matching import parse_count
 from search_spaces.strategies import ScaledConfig, scale
 
-from .results import MANIFEST, load_results, read_plan
+from ..results.store import MANIFEST, load_results, read_plan
 
 __all__ = ["Suggestion", "suggest", "parse_budget", "TOLERANCE"]
 
@@ -160,8 +160,9 @@ def _spec(manifest: dict, base: ArchSpec, placed: list[ScaledConfig], multiplier
 def _check(spec: dict, placed: list[ScaledConfig]) -> int:
     """Validate and price ``spec`` as a dry run does; returns its training compute (FLOPs). Raises when a
     configuration of the expanded space misses the budget (it would be a bug: each was placed within it)."""
-    from .sweep_spec import load_sweep, make_plan
     from search_spaces.pricing import exact_sum
+
+    from .spec import load_sweep, make_plan
 
     trials, expansion = make_plan(load_sweep(spec), strict_data=False)
     scaled = [c for c in expansion.configs if c.tags.get("strategy") != "base"]

@@ -1,6 +1,6 @@
 """Where every value of a training recipe comes from: one source table for the CLI, README and reports.
 
-Each field of a regime (``experiments.regimes``) has a source of one kind:
+Each field of a regime (``experiments.train.regimes``) has a source of one kind:
 
 - ``paper``: the paper, with its section or table;
 - ``official config``: a file of the official code, tensorflow/tpu (or tensorflow/models, the TF2
@@ -62,7 +62,7 @@ _RS_SHARED = {
                                         f"'batch_normalization', so biases (SE convs, classifier) decay too"),
     "label_smoothing": Source(OFFICIAL, f"{TPU}{RS_CONFIGS_FILES}: label_smoothing 0.1"),
     "ema_decay": Source(OFFICIAL, f"{TPU}{RS_CONFIGS_FILES}: moving_average_decay 0.9999 (resnet_main.py: "
-                                  f"ExponentialMovingAverage with num_updates, as experiments.training.Ema)"),
+                                  f"ExponentialMovingAverage with num_updates, as experiments.train.loop.Ema)"),
     "dropout": Source(OFFICIAL, "auto: the dropout_rate of the official config of the network's size "
                                 "(see effective_dropout)"),
     "stochastic_depth": Source(OFFICIAL, "auto: the drop_connect_rate of the official config of the network's "

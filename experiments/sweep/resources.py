@@ -30,7 +30,7 @@ SCHEDULERS = ("fifo", "asha")
 class Resources:
     """What each trial asks of Ray, and how many trials may run at once.
 
-    ``workers``: data-parallel workers per trial (experiments.data_parallel; 1: the trial trains
+    ``workers``: data-parallel workers per trial (experiments.sweep.data_parallel; 1: the trial trains
     in its Tune trial, as it always did). ``cpus``, ``gpus`` and ``custom`` are per worker.
     ``cpus``: CPUs per worker (> 0; its torch threads and data-loading workers), or "auto": 1 for
     a CPU worker, the node's CPUs per GPU times its GPUs for a GPU worker (so a folder data set's
@@ -156,7 +156,7 @@ class Resources:
 @dataclass(frozen=True)
 class Launch:
     """How a trial's workers are requested from Ray: how many, each one's CPUs, GPUs and custom
-    resources, and where Ray Train keeps the runs of data-parallel trials (experiments.data_parallel)."""
+    resources, and where Ray Train keeps the runs of data-parallel trials (experiments.sweep.data_parallel)."""
 
     workers: int = 1
     cpus: float = 1.0

@@ -9,7 +9,7 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     regimes: [{name: rs-10, epochs: 4}, rs-100]
     dataset: digits                    # or {name: cifar10, root: /data/cifar10}
     seeds: [0, 1]                      # or a count: 2
-    resources: {cpus: auto, gpus: auto, max_concurrent: 4, custom: {}}    # see experiments.ray_options
+    resources: {cpus: auto, gpus: auto, max_concurrent: 4, custom: {}}    # see experiments.sweep.resources
     resources: {workers: 8, cpus: 8, gpus: 1}       # each trial data-parallel on 8 GPUs
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
     output_dir: runs/digits_demo
@@ -17,7 +17,7 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     retries: 0                         # retries of a failed trial, from its last checkpoint
     trial: {checkpoint_interval_s: 60, amp: null, compile: false, sync_bn: false, measure_inference: true}
     trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
-    callbacks: [mlflow]                # trackers / Tune callbacks (see experiments.trackers)
+    callbacks: [mlflow]                # trackers / Tune callbacks (see experiments.sweep.trackers)
 
 This module imports no Ray: a dry run needs none.
 """
@@ -43,14 +43,14 @@ from scaling.validate import boolean, check_keys, is_whole, whole
 from scaling.yamlio import read_mapping
 from search_spaces import load_space, parse_space, price, trains_under
 
-from .datasets import DatasetConfig, dataset_from, dataset_train_size
-from .ray_options import Resources, Scheduler
-from .recipe import regime_sources
-from .regimes import Regime, regime_from
-from .results import MANIFEST, PLAN
+from ..data.datasets import DatasetConfig, dataset_from, dataset_train_size
+from ..results.store import MANIFEST, PLAN
+from ..train.loop import effective_batch_size, split_batch
+from ..train.regimes import Regime, regime_from
+from ..train.sources import regime_sources
+from ..train.trial import TrialConfig
+from .resources import Resources, Scheduler
 from .trackers import CallbackSpec, callbacks_from
-from .trainer import TrialConfig
-from .training import effective_batch_size, split_batch
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
         "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks")
@@ -76,7 +76,7 @@ class SweepSpec:
     trial: dict = field(default_factory=dict)
     trial_overrides: dict = field(default_factory=dict)
     description: str = ""
-    #: Trackers and other Tune callbacks (``callbacks:``), checked and built by experiments.trackers.
+    #: Trackers and other Tune callbacks (``callbacks:``), checked and built by experiments.sweep.trackers.
     callbacks: tuple[CallbackSpec, ...] = ()
     raw: dict = field(default_factory=dict, compare=False)
 

@@ -6,8 +6,8 @@ Tune trial is only the driver of a ``TorchTrainer`` run; the run's workers hold 
 node when they fit, spread over nodes otherwise), Ray Train sets up torch's process group (NCCL
 on GPUs, gloo on CPUs) and DDP, and ``TuneReportCallback`` forwards rank 0's report of every epoch
 to Tune, where the sweep's callbacks journal it as for any trial. Each worker runs
-``train_trial`` with its ``RankContext`` (experiments.distributed). What each worker asks for is
-an experiments.ray_options ``Launch``.
+``train_trial`` with its ``RankContext`` (experiments.train.ranks). What each worker asks for is
+an experiments.sweep.resources ``Launch``.
 
 Checkpoints: rank 0 reports its checkpoint with each epoch to Ray Train, which keeps the run's
 state and its last checkpoints under STORAGE/NAME/data_parallel/TRIAL_ID (a run is named after
@@ -34,10 +34,12 @@ from typing import Any
 import ray
 import torch
 
-from .distributed import RankContext
-from .ray_options import Launch
-from .results import REPLAYED
-from .trainer import STATE_FILE, TrialConfig, _epoch_line, load_checkpoint, train_trial
+from scaling.errors import ArchScaleError
+
+from ..results.store import REPLAYED
+from ..train.ranks import RankContext
+from ..train.trial import STATE_FILE, TrialConfig, _epoch_line, load_checkpoint, train_trial
+from .resources import Launch
 
 #: Where Ray Train keeps the runs of a sweep's data-parallel trials, under its experiment path.
 RUNS_DIR = "data_parallel"
@@ -109,7 +111,7 @@ def _where(ranks: RankContext, trial_id: str | None) -> dict:
 
 
 def newest_state(*checkpoints) -> dict | None:
-    """The loaded state (see experiments.trainer.load_checkpoint) with the most epochs among
+    """The loaded state (see experiments.train.trial.load_checkpoint) with the most epochs among
     ``checkpoints`` (Ray Tune or Ray Train Checkpoints, folders, loaded states, or None), or None."""
     best = None
     for checkpoint in checkpoints:
@@ -217,6 +219,31 @@ def train_data_parallel(config: TrialConfig | dict, launch: Launch, *, checkpoin
     finally:
         shutil.rmtree(storage, ignore_errors=True)
     return result.return_value
+
+
+def train_on_workers(config: TrialConfig | dict, workers: int, *, cpus: float = 1, gpu: bool = True,
+                     address: str | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
+                     progress: bool = False) -> dict:
+    """``archscale train --workers N``: one trial on ``workers`` workers of ``cpus`` CPUs (and a GPU
+    each when ``gpu`` and there are GPUs), on a local Ray with enough CPUs for them unless
+    ``address`` or RAY_ADDRESS names a cluster; ArchScaleError("workers") when the cluster cannot
+    place them. Returns rank 0's final metrics (see ``train_data_parallel``)."""
+    from .ray_runtime import cluster_nodes, init_ray
+    from .resources import Resources
+
+    resources = Resources(workers=workers, cpus=cpus, gpus=1 if gpu and torch.cuda.is_available() else 0)
+    local = not (address or os.environ.get("RAY_ADDRESS"))
+    started = init_ray(address, num_cpus=max(os.cpu_count() or 1, int(workers * cpus)) if local else None)
+    try:
+        cluster, nodes = cluster_nodes(address)
+        problem = resources.placement_problem(cluster, nodes)
+        if problem:
+            raise ArchScaleError("workers", problem)
+        return train_data_parallel(config, resources.launch(cluster), checkpoint_dir=checkpoint_dir, resume=resume,
+                                   progress=progress)
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _fit_printing(trainer, lines) -> Any:

@@ -1,4 +1,4 @@
-"""Training regimes as named, inspectable data; ``experiments.recipe`` says where each value comes from.
+"""Training regimes as named, inspectable data; ``experiments.train.sources`` says where each value comes from.
 
 ``rs-350`` is the ResNet-RS recipe (Bello et al. 2021, and tensorflow/tpu
 models/official/resnet/resnet_rs/configs/*.yaml run by resnet_main.py): 350 epochs at batch
@@ -18,7 +18,7 @@ geometric midpoints between neighbouring groups of configs, in FLOPs of ``scalin
 RandAugment magnitudes are on the official TensorFlow scale that the paper and its configs use
 (tensorflow/tpu ``autoaugment.py``; timm's ``rand-mM``): level 10 is every op at its maximum
 (rotate 30 degrees, shear 0.3, translate 100 px at 224 px, enhance factor 1.9), 15 is 1.5x past
-it, and each image draws its own 2 ops; experiments/augment.py implements it. (torchvision's
+it, and each image draws its own 2 ops; experiments/data/augment.py implements it. (torchvision's
 ``RandAugment(magnitude=M)`` is another scale: its 10 is a third of ours.)
 
 ``rs-100`` and ``rs-10`` are the paper's shorter scaling-study regimes. The paper gives no
@@ -46,7 +46,7 @@ from typing import Any
 from scaling import ArchScaleError, ArchSpec, analytic_counts
 from scaling.validate import boolean, check_choice, check_keys, is_number, number, whole
 
-from .augment import MAX_MAGNITUDE
+from ..data.augment import MAX_MAGNITUDE
 
 
 @dataclass(frozen=True)

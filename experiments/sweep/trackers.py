@@ -20,8 +20,7 @@ import inspect
 from dataclasses import dataclass, field
 
 from scaling.errors import ArchScaleError, did_you_mean
-
-from .plugins import import_object, is_object_path
+from scaling.plugins import import_object, is_object_path
 
 
 @dataclass(frozen=True)

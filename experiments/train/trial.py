@@ -11,8 +11,8 @@ Determinism: every epoch reseeds the global and data generators from (seed, epoc
 resumed from a checkpoint draws the same dropout masks, shuffles and augmentations as one that
 never stopped; on CPU the same seed gives identical metrics, resumed or not.
 
-Data-parallel: the same function runs in each of a trial's workers (experiments.data_parallel),
-given its ``RankContext`` (experiments.distributed): each trains on its shard of every global
+Data-parallel: the same function runs in each of a trial's workers (experiments.sweep.data_parallel),
+given its ``RankContext`` (experiments.train.ranks): each trains on its shard of every global
 batch through DDP, evaluates its shard of the validation set, and only rank 0 checkpoints.
 
 Speed: on CUDA, autocast in the device's ``amp_dtype`` (bf16 where it is native, else fp16 with a
@@ -49,11 +49,11 @@ from scaling.files import atomic_write
 from scaling.timing import PeakMemory, time_inference
 from scaling.validate import boolean, check_keys, is_whole, number
 
-from . import training
-from .datasets import DatasetConfig, dataset_from, load_dataset
-from .distributed import SINGLE, RankContext
+from ..data.datasets import DatasetConfig, dataset_from, load_dataset
+from . import loop as training
+from .loop import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
+from .ranks import SINGLE, RankContext
 from .regimes import Regime, regime_from
-from .training import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
 
 NAN_CHECK_EVERY = 50
 STATE_FILE = "state.pt"
@@ -76,7 +76,7 @@ class TrialConfig:
     channels_last: bool | None = None
     compile: bool = False
     #: Data-parallel trials: normalise with the whole global batch's statistics instead of each
-    #: worker's (experiments.distributed); no effect on one worker.
+    #: worker's (experiments.train.ranks); no effect on one worker.
     sync_bn: bool = False
     #: Checkpoint at the end of the first epoch that ends this many seconds (wall time) or more
     #: after the last checkpoint (0: every epoch), and always after the last epoch.
@@ -164,7 +164,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
     ``on_epoch(history)``: called after each epoch (and its checkpoint) with every epoch's metrics
     so far (``archscale train`` writes its history files there).
     ``progress(batches, total=, desc=)``: wraps each epoch's training batches (a progress bar).
-    ``ranks``: this worker's place in a data-parallel trial (experiments.distributed); only rank 0
+    ``ranks``: this worker's place in a data-parallel trial (experiments.train.ranks); only rank 0
     writes checkpoints, every rank calls ``report`` (with None for the checkpoint).
     Returns a dict with status "done" or "diverged", per-epoch ``history``, best and final top-1,
     training time, peak memory, the device and the model's complexity record.

@@ -1,4 +1,10 @@
-"""Joining a running Ray cluster for a sweep, token authentication included.
+"""Every contact with Ray itself: start a local Ray or join a cluster (token authentication
+included), read its nodes, check placement, and shut it down with whatever it leaves behind.
+
+``init_ray`` starts a local Ray or joins ``--address``/RAY_ADDRESS (``join_ray``); ``LocalRay``
+ends a launch's Ray however the driver ends (with experiments.sweep.session_guard);
+``cluster_nodes`` reads a cluster's resources for the dry run through the same join.
+
 
 Joining (``--address HOST:PORT`` or RAY_ADDRESS): ``ray start --head`` turns Ray's token
 authentication on when the head has a token (``ray get-auth-token --generate`` writes one to
@@ -15,6 +21,7 @@ cluster: token authentication on.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -23,9 +30,10 @@ from pathlib import Path
 
 from scaling.errors import ArchScaleError
 
+from .session_guard import PROJECT_ROOT, RECORD, end_leftover_session, end_session, record_session, start_guard
+
 PROBE_TIMEOUT_S = 10.0  # the whole probe: connect, ask the GCS, maybe again with the token
 CONNECT_TIMEOUT_S = 3.0
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def join_ray(address: str, **init_kwargs) -> None:
@@ -79,7 +87,7 @@ def probe_cluster(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT),
                                                                       os.environ.get("PYTHONPATH"))))}
     try:
-        done = subprocess.run([sys.executable, "-m", "experiments.ray_cluster", address], env=env,
+        done = subprocess.run([sys.executable, "-m", "experiments.sweep.ray_runtime", address], env=env,
                               capture_output=True, text=True, timeout=timeout_s)
         answer = json.loads(done.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
@@ -152,6 +160,113 @@ def _probe_child(address: str) -> dict:
     elif not has_token:
         return {"problem": "no token"}
     return {"problem": "wrong token"} if refused() else {"address": gcs, "token": True}
+
+
+#: Where ``run_sweep(dashboard=True)`` serves Ray's dashboard (loopback only: reach it over SSH).
+DASHBOARD_HOST, DASHBOARD_PORT = "127.0.0.1", 8265
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None,
+             dashboard: bool = False) -> bool:
+    """Join ``address`` (or RAY_ADDRESS; with the cluster's token when it asks for one, see
+    experiments.sweep.ray_runtime.join_ray), or start a local Ray bound to loopback with Ray's token
+    authentication on and the dashboard off (on, at DASHBOARD_HOST:DASHBOARD_PORT, with
+    ``dashboard``). Returns True when this call initialised Ray (started it, or connected to the
+    cluster), which the caller then shuts down."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's legacy output is silent at verbose=0
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs = dict(include_dashboard=dashboard, log_to_driver=False, logging_level=logging.ERROR)
+    if address:
+        join_ray(address, **kwargs)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1",
+                 dashboard_host=DASHBOARD_HOST, **({"dashboard_port": DASHBOARD_PORT} if dashboard else {}), **kwargs)
+    return True
+
+
+
+def cluster_nodes(address: str | None) -> tuple[dict, list[dict]]:
+    """(total resources, each live node's) of the Ray cluster at ``address``, joined as a sweep
+    joins it (``join_ray``: token authentication included) and left again; this process's Ray
+    when one is initialised."""
+    import ray
+
+    if ray.is_initialized():
+        return ray.cluster_resources(), live_nodes()
+    join_ray(address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        return ray.cluster_resources(), live_nodes()
+    finally:
+        ray.shutdown()
+
+
+def live_nodes() -> list[dict]:
+    """Each live node's resources in this process's Ray."""
+    import ray
+
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def check_dashboard(address: str | None) -> None:
+    """Refuse ``--dashboard`` where it cannot start: joining a cluster (the head node runs the
+    dashboard) or without Ray's dashboard packages (``ray[default]``). One-line ArchScaleError."""
+    if address:
+        raise ArchScaleError("dashboard", "a cluster's dashboard runs on its head node: start it there with "
+                                          "'ray start --head --include-dashboard=true --dashboard-host=127.0.0.1'")
+    try:
+        import ray.dashboard.optional_deps  # noqa: F401 - what Ray itself checks before starting it
+    except ImportError as e:
+        raise ArchScaleError("dashboard", f"Ray's dashboard needs the packages of ray[default] ({e}): "
+                                          f"pip install 'ray[default]'") from None
+
+
+
+class LocalRay:
+    """The Ray of one sweep launch, as far as ending its processes goes (see the module docstring)."""
+
+    def __init__(self, output_dir: str | Path, started: bool):
+        """End a leftover of an earlier launch on ``output_dir``. ``started``: this launch
+        initialised Ray (and so shuts it down); when it started a local Ray rather than joining a
+        cluster, record that Ray and start its guard."""
+        self.output_dir, self.started, self.session_dir, self.guard = Path(output_dir), started, None, None
+        end_leftover_session(output_dir)
+        if started and _local_head() is not None:
+            try:
+                self.session_dir = _local_head().get_session_dir_path()
+                self.guard = start_guard(self.session_dir)
+                record_session(output_dir, self.session_dir, self.guard.pid)
+            except BaseException:
+                self.shutdown()
+                raise
+
+    def shutdown(self) -> None:
+        """Shut down (or disconnect from) the Ray this launch initialised, and end whatever a local
+        one leaves behind; nothing when the launch found Ray running."""
+        if not self.started:
+            return
+        import ray
+
+        ray.shutdown()
+        if self.session_dir is not None:
+            end_session(self.session_dir)
+        if self.guard is not None:
+            self.guard.stdin.close()  # the guard finds nothing left and exits
+            self.guard.wait()
+        (self.output_dir / RECORD).unlink(missing_ok=True)
+
+
+def _local_head():
+    """The Ray node this driver started itself (ray.init without an address: the head of a local
+    Ray), or None when it joined a cluster, whose processes are not this launch's to end."""
+    import ray
+
+    node = ray._private.worker._global_node
+    return node if node is not None and node.head else None
 
 
 if __name__ == "__main__":  # the probe's child process: one JSON line on stdout

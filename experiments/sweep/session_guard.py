@@ -1,4 +1,7 @@
-"""The local Ray of a sweep launch: recorded in the output directory, ended with its driver.
+"""Ending a local Ray's processes when its driver is gone; this module imports no Ray.
+
+experiments.sweep.ray_runtime.LocalRay is the local Ray of a sweep launch, recorded in the output
+directory and ended with its driver.
 
 A driver killed with SIGKILL cannot shut its Ray down. Most of Ray's processes die with it (the
 kernel ends them with their parent), but Ray's agents (DashboardAgent, RuntimeEnvAgent) live on,
@@ -30,53 +33,10 @@ from pathlib import Path
 
 from scaling.files import atomic_write_text
 
-from .ray_cluster import PROJECT_ROOT
-
 RECORD = "ray_session.json"
+#: The folder holding the packages (put on the guard's PYTHONPATH, so it imports this module).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GRACE_S = 5.0  # SIGTERM first; SIGKILL for what is still there after this long
-
-
-class LocalRay:
-    """The Ray of one sweep launch, as far as ending its processes goes (see the module docstring)."""
-
-    def __init__(self, output_dir: str | Path, started: bool):
-        """End a leftover of an earlier launch on ``output_dir``. ``started``: this launch
-        initialised Ray (and so shuts it down); when it started a local Ray rather than joining a
-        cluster, record that Ray and start its guard."""
-        self.output_dir, self.started, self.session_dir, self.guard = Path(output_dir), started, None, None
-        end_leftover_session(output_dir)
-        if started and _local_head() is not None:
-            try:
-                self.session_dir = _local_head().get_session_dir_path()
-                self.guard = start_guard(self.session_dir)
-                record_session(output_dir, self.session_dir, self.guard.pid)
-            except BaseException:
-                self.shutdown()
-                raise
-
-    def shutdown(self) -> None:
-        """Shut down (or disconnect from) the Ray this launch initialised, and end whatever a local
-        one leaves behind; nothing when the launch found Ray running."""
-        if not self.started:
-            return
-        import ray
-
-        ray.shutdown()
-        if self.session_dir is not None:
-            end_session(self.session_dir)
-        if self.guard is not None:
-            self.guard.stdin.close()  # the guard finds nothing left and exits
-            self.guard.wait()
-        (self.output_dir / RECORD).unlink(missing_ok=True)
-
-
-def _local_head():
-    """The Ray node this driver started itself (ray.init without an address: the head of a local
-    Ray), or None when it joined a cluster, whose processes are not this launch's to end."""
-    import ray
-
-    node = ray._private.worker._global_node
-    return node if node is not None and node.head else None
 
 
 def record_session(output_dir: str | Path, session_dir: str, guard_pid: int | None = None) -> None:
@@ -156,7 +116,8 @@ def start_guard(session_dir: str) -> subprocess.Popen:
     It runs in its own session, so a Ctrl-C or a signal to the driver's process group spares it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT),
                                                                       os.environ.get("PYTHONPATH"))))}
-    return subprocess.Popen([sys.executable, "-m", "experiments.ray_session", session_dir], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "experiments.sweep.session_guard", session_dir],
+                            stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
 
 

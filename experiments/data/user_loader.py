@@ -26,8 +26,7 @@ import os
 from pathlib import Path
 
 from scaling.errors import ArchScaleError
-
-from .plugins import import_object
+from scaling.plugins import import_object
 
 #: The name of a data set that a loader function provides (``loader:``).
 CUSTOM = "custom"

@@ -1,0 +1,186 @@
+"""The sweep driver's Tune callbacks: the results store (journal and tables) and the live progress line.
+
+Tune pickles them with the experiment (``ray/NAME/tuner.pkl``) and restores them on resume, so
+they hold only plain data (paths, counts).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+
+from ray.tune import Callback
+
+from ..results.store import REPLAYED, Journal, journaled_epochs, read_events, write_tables
+
+EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
+                "images_per_s", "epoch_time_s", "time_s", "status", "device", "node", "hostname", "gpu_ids",
+                "cuda_visible_devices", "peak_memory_bytes", "latency_ms", "throughput", "batch_size", "lr_peak",
+                "compile_time_s", "effective_dropout", "effective_stochastic_depth",
+                "effective_randaugment_magnitude", "workers", "devices")
+
+
+
+def trial_id_of(trial) -> str:
+    """Our trial id (config__regime__s<seed>) of a Tune trial."""
+    return trial.config["trial"]["trial_id"]
+
+
+class StoreCallback(Callback):
+    """Keeps the results store: journal events for trial start, each epoch and the end; the
+    trials/epochs tables are rewritten whenever a trial ends. Holds only paths (picklable)."""
+
+    def __init__(self, output_dir: str, planned_epochs: dict[str, int]):
+        self.output_dir, self.planned_epochs = output_dir, planned_epochs
+
+    def setup(self, **info):
+        # The trials this launch's driver found ended in the journal (its last "sweep" event):
+        # Tune may still run them after a resume (archscale_trial returns at once); they are not
+        # journaled again.
+        events = read_events(self.output_dir)
+        launches = [e for e in events if e.get("event") == "sweep"]
+        self.skip = frozenset(launches[-1].get("already_ended", ())) if launches else frozenset()
+        # The last epoch journaled per trial: a trial Tune retries within this launch (its node
+        # was lost, say) replays its checkpoint's epochs from the launch's count (see
+        # experiments.sweep.data_parallel.unjournaled), and those the journal holds are not added again.
+        self.journaled = journaled_epochs(events)
+
+    def _append(self, event: dict) -> None:
+        if event["trial_id"] not in self.skip:
+            Journal(self.output_dir).append(event)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._append({"event": "start", "trial_id": trial_id_of(trial), "time": time.time()})
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        tid, epoch = trial_id_of(trial), result.get("epoch", 0)
+        if result.get(REPLAYED) and epoch <= self.journaled.get(tid, 0):
+            return
+        self.journaled[tid] = max(self.journaled.get(tid, 0), epoch)
+        event = {"event": "epoch", **{k: result[k] for k in EPOCH_FIELDS if k in result}}
+        event["trial_id"] = tid
+        self._append(event)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if trial_id_of(trial) in self.skip:
+            return
+        last = trial.last_result or {}
+        if last.get("status") == "diverged":
+            status = "diverged"
+        elif last.get("epoch", 0) < self.planned_epochs.get(trial_id_of(trial), 0):
+            status = "stopped"  # the scheduler stopped it early: a result with fewer epochs
+        else:
+            status = "done"
+        self._append({"event": "end", "trial_id": trial_id_of(trial), "status": status, "time": time.time()})
+        write_tables(self.output_dir)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        if trial_id_of(trial) in self.skip:
+            return
+        self._append({"event": "end", "trial_id": trial_id_of(trial), "status": "error",
+                      "error": error_line(_error_text(trial)), "time": time.time()})
+        write_tables(self.output_dir)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # The trial failed (its node was lost, say) and Tune retries it from its last checkpoint.
+        self._append({"event": "interrupted", "trial_id": trial_id_of(trial), "reason": error_line(_error_text(trial)),
+                      "time": time.time()})
+
+    def on_experiment_end(self, trials, **info):
+        write_tables(self.output_dir)
+
+
+def _error_text(trial) -> str | None:
+    """The trial's error trace: Tune writes it on the driver first, then syncs it to storage."""
+    local = trial.error_file
+    if local and os.path.isfile(local):
+        with open(local) as f:
+            return f.read()
+    return trial.get_error()
+
+
+def error_line(error) -> str:
+    """The meaningful last line of a trial's exception (Tune wraps it in a traceback)."""
+    if error is None:
+        return "unknown error"
+    lines = [ln.strip() for ln in str(error).strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if not ln.startswith(("File ", "^", "~")) and ("Error" in ln or "Exception" in ln or "error" in ln):
+            return ln[:500]
+    return (lines[-1] if lines else type(error).__name__)[:500]
+
+
+class ProgressCallback(Callback):
+    """A live view that fits one terminal line: trials finished / running / pending, the best
+    top-1 so far and an ETA. Rewritten in place on a terminal, a line every few seconds otherwise;
+    nothing in quiet mode (ARCHSCALE_QUIET=1)."""
+
+    def __init__(self, total: int, concurrency: int, every_s: float = 5.0):
+        self.total, self.concurrency, self.every_s = total, max(1, concurrency), every_s
+
+    def setup(self, **info):
+        self.quiet = os.environ.get("ARCHSCALE_QUIET") == "1"
+        self.tty = sys.stdout.isatty()
+        self.t0, self.last_print, self.best = time.time(), 0.0, None
+        self.durations: list[float] = []
+        self.starts: dict[str, float] = {}
+        self.reported: set[str] = set()
+
+    def line(self, trials) -> str:
+        states = [t.status for t in trials]
+        done, failed = states.count("TERMINATED"), states.count("ERROR")
+        running = states.count("RUNNING") + states.count("PAUSED")
+        pending = max(self.total - done - failed - running, 0)
+        eta = ""
+        if self.durations:  # the work left (pending trials, the rest of running ones) over the slots
+            mean, now = sum(self.durations) / len(self.durations), time.time()
+            left = pending * mean + sum(max(mean - (now - self.starts[t.trial_id]), 0.0) for t in trials
+                                        if t.status == "RUNNING" and t.trial_id in self.starts)
+            eta = f" | ETA {_fmt_s(left / self.concurrency)}"
+        best = f" | best top-1 {self.best[0]:.2f}% {self.best[1]}" if self.best else ""
+        return (f"[{_fmt_s(time.time() - self.t0)}] {done + failed}/{self.total} finished ({failed} failed), "
+                f"{running} running, {pending} pending{best}{eta}")
+
+    def _print(self, trials, force: bool = False) -> None:
+        if self.quiet or (not force and time.time() - self.last_print < self.every_s):
+            return
+        self.last_print = time.time()
+        text = self.line(trials)
+        if self.tty:
+            width = shutil.get_terminal_size((120, 20)).columns
+            print("\r" + text[: width - 1].ljust(width - 1), end="", flush=True)
+        else:
+            print(text, flush=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.starts[trial.trial_id] = time.time()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.reported.add(trial.trial_id)
+        top1 = result.get("val_top1")
+        if top1 is not None and (self.best is None or top1 > self.best[0]):
+            self.best = (top1, f"{result.get('name')} ({result.get('regime')}, seed {result.get('seed')})")
+        self._print(trials)
+
+    def _ended(self, trials, trial) -> None:
+        started = self.starts.pop(trial.trial_id, None)
+        if started is not None and trial.trial_id in self.reported:  # a skipped trial reports nothing
+            self.durations.append(time.time() - started)
+        self._print(trials, force=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._ended(trials, trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._ended(trials, trial)
+
+    def on_experiment_end(self, trials, **info):
+        if not self.quiet and self.tty:
+            print(flush=True)
+
+
+def _fmt_s(s: float) -> str:
+    """h:mm:ss or m:ss."""
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

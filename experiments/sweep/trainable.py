@@ -1,0 +1,94 @@
+"""The trial as Ray Tune runs it, inside a Ray worker: resume from the newest checkpoint, train, report.
+
+``archscale_trial`` is the sweep's Tune trainable: it hands the trial to ``train_trial``
+(experiments.train.trial), or for a data-parallel trial to Ray Train (experiments.sweep.data_parallel),
+and reports each epoch (with its checkpoint) to Tune, where the driver's callbacks
+(experiments.sweep.callbacks) journal it.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import ray
+from ray import tune
+
+from .resources import Launch
+
+
+def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch: Launch | None = None,
+                    journaled: dict | None = None) -> None:
+    """Tune's entry point: the param space nests each trial's dict under 'trial'.
+
+    ``already_ended`` holds the trials the journal says ended before this launch. Tune saves its
+    experiment state only every few seconds, so after a kill it may restore a trial that had
+    finished as still running; such a trial returns at once instead of training again.
+    ``launch``: this launch's workers per trial; several run the trial through Ray Train
+    (experiments.sweep.data_parallel). ``journaled``: the last epoch the journal holds of each trial.
+    """
+    tid = config["trial"]["trial_id"]
+    if tid in already_ended:
+        return
+    journaled_epoch = (journaled or {}).get(tid, 0)
+    if launch is not None and launch.workers > 1:
+        from .data_parallel import tune_data_parallel
+
+        return tune_data_parallel(config["trial"], launch, journaled_epoch)
+    tune_trainable(config["trial"], launch, journaled_epoch)
+
+
+def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: int = 0) -> None:
+    """One trial of train_trial, resumed from Tune's checkpoint when Tune restores it (or from
+    its Ray Train checkpoint when it last ran on several workers: see ``launch``; the epochs of
+    that checkpoint after ``journaled_epoch`` are reported first)."""
+    import torch
+
+    from ..train.ranks import RankContext
+    from ..train.trial import train_trial
+    from .data_parallel import newest_state, train_run_checkpoint, unjournaled
+
+    trial = dict(config["config"])
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+    trial["device"] = "cuda" if gpu_ids and torch.cuda.is_available() else "cpu"
+    trial["cpus"] = max(1, int(launch.cpus if launch is not None else config.get("cpus", 1)))
+    where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
+             "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+    run = launch.run_path(config["trial_id"]) if launch is not None else None
+    # on local storage Tune's checkpoint is one of those on disk, so the newest there is at least as new
+    tune_state = persisted_state(launch, config["trial_id"]) or tune.get_checkpoint()
+    resume = newest_state(tune_state, train_run_checkpoint(run))
+    for metrics in unjournaled(resume, journaled_epoch):
+        tune.report({**metrics, "trial_id": config["trial_id"]})
+
+    def report(metrics: dict, checkpoint_dir: str | None) -> None:
+        metrics = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+        metrics.update(where, trial_id=config["trial_id"])
+        if checkpoint_dir:  # train_trial removes it once Tune has persisted its copy
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+        else:
+            tune.report(metrics)
+
+    ranks = RankContext(device_share=launch.device_share) if launch is not None else RankContext()
+    train_trial(trial, report=report, resume=resume, ranks=ranks)
+
+
+def persisted_state(launch: Launch | None, trial_id: str) -> dict | None:
+    """The newest checkpoint Tune has persisted for ``trial_id`` in a local storage path, loaded,
+    or None. Tune's experiment state (and so ``tune.get_checkpoint()`` after a rerun) is saved only
+    every few seconds and can name an older checkpoint after a stop or a kill; the trial then
+    resumes from its last persisted epoch instead of training one again. Remote storage (a URI)
+    and a checkpoint a kill left half-copied are passed over."""
+    from ..train.trial import STATE_FILE, load_checkpoint
+
+    if launch is None or not launch.storage_path or "://" in launch.storage_path:
+        return None
+    trial_dir = Path(launch.storage_path).parent / trial_id[:150]  # _dirname: the experiment's trial folder
+    for folder in sorted(trial_dir.glob("checkpoint_*"), reverse=True):
+        if (folder / STATE_FILE).is_file():
+            try:
+                return load_checkpoint(folder)
+            except Exception:  # noqa: BLE001 - half-written by a kill: try the one before
+                continue
+    return None
+
