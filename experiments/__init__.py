@@ -6,8 +6,9 @@
     data/     data sets, loaders and augmentation; no Ray
     results/  the run records: their schema, the results store, status; no torch, no Ray
 
-Imports run one way: cli -> sweep -> train -> data, and cli, sweep -> results; each room may
-also import scaling/, search_spaces/ and reports/ (the layers below). ``import ray`` appears
+Imports run one way: cli -> sweep -> train -> data, and cli, sweep, train -> results (the
+run-record schema every writer uses); each room may also import scaling/, search_spaces/ and
+reports/ (the layers below). ``import ray`` appears
 only under sweep/ (tests/test_layout.py checks both).
 
 The main entry points, importable from here without loading Ray until they are used:

@@ -11,16 +11,17 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from scaling.conventions import FINAL_STATUSES, TRIAL_STATUSES
 from scaling.spec import ArchSpec
 
 __all__ = ["FINISHED", "NOT_PLOTTED", "STATUSES", "ARCH_FIELDS", "normalize_trials",
            "finished_trials", "aggregate_seeds", "regime_order", "status_counts", "dataset_name"]
 
 #: Statuses that are results: "stopped" is an ASHA early stop (a real result with fewer epochs).
-FINISHED = ("done", "stopped")
+FINISHED = TRIAL_STATUSES[:2]
 #: Results that are listed in reports but never drawn as points.
-NOT_PLOTTED = ("diverged", "error")
-STATUSES = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
+NOT_PLOTTED = tuple(s for s in FINAL_STATUSES if s not in FINISHED)
+STATUSES = TRIAL_STATUSES
 
 
 def _arch_fields() -> tuple[str, ...]:

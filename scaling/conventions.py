@@ -21,3 +21,15 @@ DATASET_TRAIN_SIZES: dict[str, int] = {"imagenet": 1_281_167, "cifar10": 50_000,
 #: least LONG_REGIME_EPOCHS epochs counts as long, one of at most SHORT_REGIME_EPOCHS as short.
 LONG_REGIME_EPOCHS = 150
 SHORT_REGIME_EPOCHS = 30
+
+#: Every status a trial can have, in the order they are counted and shown: ended (a result or a
+#: failure), then unfinished. done: trained every epoch; stopped: stopped early by the scheduler (a
+#: result with fewer epochs); diverged: the loss went NaN (a result, not an error); error: failed;
+#: interrupted: a stop signal or a lost node interrupted it (a rerun continues it); running; pending.
+TRIAL_STATUSES = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
+#: Statuses a trial ends with: a rerun does not train it again (``error`` only when retrying is off).
+FINAL_STATUSES = TRIAL_STATUSES[:4]
+#: Ended trials that hold a result to plot (a failed trial holds none).
+RESULT_STATUSES = TRIAL_STATUSES[:3]
+#: Statuses of a trial that has not ended: a sweep with one is not finished.
+UNFINISHED_STATUSES = TRIAL_STATUSES[4:]

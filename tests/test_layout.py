@@ -14,7 +14,7 @@ PACKAGES = ("scaling", "search_spaces", "reports", "experiments")
 #: What each room of experiments/ may import of experiments/ (its own room included).
 ROOMS = {
     "data": {"data"},
-    "train": {"train", "data"},
+    "train": {"train", "data", "results"},
     "results": {"results"},
     "sweep": {"sweep", "train", "data", "results"},
     "cli": {"cli", "sweep", "train", "data", "results"},

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -22,12 +21,14 @@ def run(args) -> int:
     """Write RUN_DIR/report (or --out) and print what it holds; returns the exit status."""
     from reports import write_report
 
-    from ..results.store import MANIFEST, load_results
+    from ..results.schema import read_manifest
+    from ..results.store import load_results
     from .progress import bar
 
     run_dir = Path(args.run_dir)
     trials, epochs = load_results(run_dir)
-    manifest = json.loads((run_dir / MANIFEST).read_text()) if (run_dir / MANIFEST).is_file() else None
+    manifest = read_manifest(run_dir)
+    manifest = manifest.to_dict() if manifest else None  # reports/ takes plain data
     title = args.title or (manifest or {}).get("name") or run_dir.name
     out = Path(args.out) if args.out else run_dir / "report"
     summary = write_report(trials, epochs, out, manifest=manifest, title=title, progress=bar)

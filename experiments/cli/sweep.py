@@ -64,8 +64,9 @@ def run(args) -> int:
     summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
                         num_gpus=args.num_gpus, callbacks=list(extra), dashboard=args.dashboard)
     counts = summary.counts
-    order = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
-    line = ", ".join(f"{counts.get(k, 0)} {k}" for k in order if counts.get(k, 0) or k in ("done", "error"))
+    from scaling.conventions import TRIAL_STATUSES
+
+    line = ", ".join(f"{counts.get(k, 0)} {k}" for k in TRIAL_STATUSES if counts.get(k, 0) or k in ("done", "error"))
     if summary.stopped_by:
         print(f"sweep {sweep.name} stopped by {signal.Signals(summary.stopped_by).name} after "
               f"{summary.wall_time_s:.0f}s: {line}; rerun the same command to resume")

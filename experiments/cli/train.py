@@ -130,7 +130,7 @@ def run(args) -> int:
           f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
           f"({result['images_per_s']:.0f} img/s, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
           f"{result['device']}{_times(result.get('workers', 1))}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
-          f"({FLOP_CONVENTION}); peak memory {_mb(result['peak_memory_bytes'])}")
+          f"({FLOP_CONVENTION}); peak memory {_mb(result.get('peak_memory_bytes'))}")
     if out:
         print(f"history: {csv_path} (one row per epoch) and {json_path} (with this summary)")
     return 0

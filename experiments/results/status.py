@@ -7,17 +7,20 @@ the sweep's counts, best trial so far and ETA; ``archscale status`` prints it.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .store import EVENTS, FINAL_STATUSES, MANIFEST, build_tables, read_events, read_plan
+from scaling.errors import ArchScaleError
+
+from .schema import (EVENTS, FINAL_STATUSES, TRIAL_STATUSES, UNFINISHED_STATUSES, SweepLaunch, TrialEnd, TrialStart,
+                     read_manifest)
+from .store import build_tables, read_events, read_plan
 
 #: The order statuses are counted in.
-STATUS_ORDER = ("done", "stopped", "diverged", "error", "interrupted", "running", "pending")
+STATUS_ORDER = TRIAL_STATUSES
 
 
 @dataclass
@@ -55,7 +58,7 @@ class SweepStatus:
     @property
     def finished(self) -> bool:
         """No trial is pending, running or interrupted (a rerun continues those)."""
-        return not any(self.counts.get(s) for s in ("pending", "running", "interrupted"))
+        return not any(self.counts.get(s) for s in UNFINISHED_STATUSES)
 
     def to_dict(self) -> dict:
         """JSON-able form (NaN as None)."""
@@ -89,7 +92,7 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
     best = max(scored, key=lambda t: t.best_top1) if scored else None
     journal = out / EVENTS
     idle = now - os.path.getmtime(journal) if journal.is_file() else None
-    launches = sum(e.get("event") == "sweep" for e in events)
+    launches = sum(isinstance(e, SweepLaunch) for e in events)
     return SweepStatus(name=_name(out), trials=trials, counts=counts, best=best,
                        eta_s=_eta(plan, trials), idle_s=idle, launches=launches)
 
@@ -97,28 +100,29 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
 def _name(out: Path) -> str:
     """The sweep's name, from its manifest (the folder's name without one)."""
     try:
-        return json.loads((out / MANIFEST).read_text()).get("name") or out.name
-    except (OSError, ValueError):
+        manifest = read_manifest(out)
+    except ArchScaleError:
         return out.name
+    return (manifest.name if manifest else None) or out.name
 
 
-def _wall_times(events: list[dict], now: float) -> dict[str, float]:
+def _wall_times(events: list, now: float) -> dict[str, float]:
     """Seconds each trial has run: from each start to its end, or to the next launch of the sweep
     (the driver before it was killed), or to ``now`` while it runs."""
     wall: dict[str, float] = {}
     open_since: dict[str, float] = {}
     for e in events:
-        kind, t = e.get("event"), e.get("time")
+        t = getattr(e, "time", None)
         if t is None:
             continue
-        if kind == "sweep":  # a new launch: what the last one left running stopped with it
+        if isinstance(e, SweepLaunch):  # a new launch: what the last one left running stopped with it
             for tid, t0 in open_since.items():
                 wall[tid] = wall.get(tid, 0.0) + max(t - t0, 0.0)
             open_since.clear()
-        elif kind == "start":
-            open_since[e["trial_id"]] = t
-        elif kind == "end" and e.get("trial_id") in open_since:
-            wall[e["trial_id"]] = wall.get(e["trial_id"], 0.0) + max(t - open_since.pop(e["trial_id"]), 0.0)
+        elif isinstance(e, TrialStart):
+            open_since[e.trial_id] = t
+        elif isinstance(e, TrialEnd) and e.trial_id in open_since:
+            wall[e.trial_id] = wall.get(e.trial_id, 0.0) + max(t - open_since.pop(e.trial_id), 0.0)
     for tid, t0 in open_since.items():
         wall[tid] = wall.get(tid, 0.0) + max(now - t0, 0.0)
     return wall

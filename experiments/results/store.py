@@ -17,6 +17,8 @@ twice (a trial resumed from an earlier checkpoint) keeps its last row, so there 
 rows. Statuses: pending, running, done, stopped (early-stopped by the scheduler: a result),
 diverged (the loss went NaN: a result, not an error), error (failed; see ``error``), interrupted
 (a stop signal or a lost node interrupted it; a rerun or Tune's retry continues it).
+
+What every event, row and file holds is declared once, in experiments.results.schema.
 """
 from __future__ import annotations
 
@@ -24,23 +26,20 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
 from scaling.errors import ArchScaleError
 from scaling.files import atomic_write
 
-PLAN, EVENTS, MANIFEST = "plan.json", "events.jsonl", "manifest.json"
-FINAL_STATUSES = ("done", "stopped", "diverged", "error")
-EPOCH_COLUMNS = ["trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5",
-                 "lr", "images_per_s", "epoch_time_s", "time_s"]
+from .schema import (EPOCH_COLUMNS, EVENTS, FINAL_STATUSES, MANIFEST, OUTCOME_COLUMNS, PLAN, EpochReport, Record,
+                     TrialEnd, TrialInterrupted, TrialOutcome, TrialStart, TrialSummary, as_event, clean_value,
+                     parse_event)
 
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else str(value)
-    return value
+__all__ = ["PLAN", "EVENTS", "MANIFEST", "FINAL_STATUSES", "EPOCH_COLUMNS", "OUTCOME_COLUMNS", "Journal",
+           "journal_lines", "read_events", "ended_trials", "journaled_epochs", "read_plan", "build_tables",
+           "load_results", "write_tables"]
 
 
 class Journal:
@@ -49,8 +48,10 @@ class Journal:
     def __init__(self, output_dir: str | Path):
         self.path = Path(output_dir) / EVENTS
 
-    def append(self, event: dict) -> None:
-        line = (json.dumps({k: _clean(v) for k, v in event.items()}, default=str) + "\n").encode()
+    def append(self, event: Record | Mapping) -> None:
+        """Append one event: a record of experiments.results.schema, or a dict whose ``event`` key names
+        a kind and whose other keys are that kind's fields (KeyError otherwise: a misspelt key fails here)."""
+        line = (json.dumps({k: clean_value(v) for k, v in as_event(event).items()}, default=str) + "\n").encode()
         with open(self.path, "ab+") as f:
             if f.seek(0, os.SEEK_END) > 0:
                 f.seek(-1, os.SEEK_END)
@@ -61,46 +62,57 @@ class Journal:
             os.fsync(f.fileno())
 
 
-def read_events(output_dir: str | Path) -> list[dict]:
-    """Every complete event of the journal (a torn last line from a kill is skipped)."""
+def journal_lines(output_dir: str | Path) -> list[dict]:
+    """Every complete line of the journal as the JSON object it holds (a torn last line from a kill
+    is skipped)."""
     path = Path(output_dir) / EVENTS
     if not path.is_file():
         return []
-    events = []
+    lines = []
     with open(path) as f:
         for line in f:
             try:
-                events.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError:
                 continue
-    return events
+            if isinstance(obj, dict):
+                lines.append(obj)
+    return lines
 
 
-def ended_trials(events: Iterable[dict], *, errored: bool = True) -> set[str]:
+def read_events(output_dir: str | Path) -> list[Record]:
+    """Every complete event of the journal as its schema record (keys another layout wrote and this
+    one lacks are dropped; kinds it does not know are skipped)."""
+    return [r for r in map(parse_event, journal_lines(output_dir)) if r is not None]
+
+
+def _events(events: Iterable[Record | Mapping]) -> Iterable[Record]:
+    for e in events:
+        r = e if isinstance(e, Record) else parse_event(e)
+        if r is not None:
+            yield r
+
+
+def ended_trials(events: Iterable[Record | Mapping], *, errored: bool = True) -> set[str]:
     """Trials whose latest journal word is an end (done, stopped early, diverged; failed too when
     ``errored``): on a resume these are skipped, whatever Ray Tune's own, periodically saved
     experiment state says about them."""
-    last: dict[str, dict] = {}
-    for e in events:
-        if e.get("trial_id") is not None and e.get("event") in ("start", "end"):
-            last[e["trial_id"]] = e
+    last: dict[str, Record] = {}
+    for e in _events(events):
+        if isinstance(e, (TrialStart, TrialEnd)) and e.trial_id is not None:
+            last[e.trial_id] = e
     return {tid for tid, e in last.items()
-            if e["event"] == "end" and (errored or e.get("status") != "error")}
+            if isinstance(e, TrialEnd) and (errored or e.status != "error")}
 
 
-#: The key that marks a report as an epoch replayed from a checkpoint's history
-#: (experiments.sweep.data_parallel.unjournaled): the journal takes it only when it lacks that epoch.
-REPLAYED = "replayed"
-
-
-def journaled_epochs(events: Iterable[dict]) -> dict[str, int]:
+def journaled_epochs(events: Iterable[Record | Mapping]) -> dict[str, int]:
     """The last epoch the journal holds of each trial that reported one. A data-parallel trial's
     checkpoint can be ahead of it (Ray Train records checkpoints apart from the driver that
     journals): its resume reports the epochs in between from the checkpoint's history."""
     last: dict[str, int] = {}
-    for e in events:
-        if e.get("event") == "epoch" and e.get("trial_id") is not None:
-            last[e["trial_id"]] = max(last.get(e["trial_id"], 0), int(e["epoch"]))
+    for e in _events(events):
+        if isinstance(e, EpochReport) and e.trial_id is not None and e.epoch is not None:
+            last[e.trial_id] = max(last.get(e.trial_id, 0), int(e.epoch))
     return last
 
 
@@ -112,77 +124,62 @@ def read_plan(output_dir: str | Path) -> list[dict]:
     return json.loads(path.read_text())["trials"]
 
 
-def build_tables(plan: list[dict], events: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trials, epochs) tables from the plan and the journal's events."""
-    epochs: dict[tuple[str, int], dict] = {}
+def build_tables(plan: list[dict], events: Iterable[Record | Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, epochs) tables from the plan and the journal's events (records, or their dicts).
+
+    The trials table holds the plan's columns (its ``config`` left out) then OUTCOME_COLUMNS; the
+    epochs table, EPOCH_COLUMNS."""
+    epochs: dict[tuple[str, int], EpochReport] = {}
     state: dict[str, dict] = {}
-    for e in events:
-        tid, kind = e.get("trial_id"), e.get("event")
+    for e in _events(events):
+        tid = getattr(e, "trial_id", None)
         if tid is None:
             continue
         s = state.setdefault(tid, {"starts": 0})
-        if kind == "start":
+        if isinstance(e, TrialStart):
             s["starts"] += 1
-            s["status"], s["started_at"] = "running", s.get("started_at", e.get("time"))
+            s["status"], s["started_at"] = "running", s.get("started_at", e.time)
             s.pop("error", None)
-        elif kind == "epoch":
-            epochs[(tid, int(e["epoch"]))] = e
+        elif isinstance(e, EpochReport) and e.epoch is not None:
+            epochs[(tid, int(e.epoch))] = e
             if s.get("status") not in FINAL_STATUSES:
                 s["status"] = "running"
-        elif kind == "end":
-            s["status"], s["finished_at"] = e["status"], e.get("time")
-            if e.get("error"):
-                s["error"] = e["error"]
-        elif kind == "interrupted" and s.get("status") not in FINAL_STATUSES:
+        elif isinstance(e, TrialEnd):
+            s["status"], s["finished_at"] = e.status, e.time
+            if e.error:
+                s["error"] = e.error
+        elif isinstance(e, TrialInterrupted) and s.get("status") not in FINAL_STATUSES:
             s["status"] = "interrupted"
-    epoch_rows = [{k: v for k, v in r.items() if k != "event"}
-                  for r in sorted(epochs.values(), key=lambda r: (r["trial_id"], r["epoch"]))]
-    epochs_df = pd.DataFrame(epoch_rows)
-    if epochs_df.empty:
-        epochs_df = pd.DataFrame(columns=EPOCH_COLUMNS)
-    by_trial: dict[str, list[dict]] = {}
-    for r in epoch_rows:
-        by_trial.setdefault(r["trial_id"], []).append(r)
+    ordered = sorted(epochs.values(), key=lambda r: (r.trial_id, r.epoch))
+    epochs_df = pd.DataFrame([{k: r.get(k) for k in EPOCH_COLUMNS} for r in ordered], columns=EPOCH_COLUMNS)
+    by_trial: dict[str, list[EpochReport]] = {}
+    for r in ordered:
+        by_trial.setdefault(r.trial_id, []).append(r)
     rows = []
     for p in plan:
         tid = p["trial_id"]
         s = state.get(tid, {})
         hist = by_trial.get(tid, [])
-        evals = [h for h in hist if h.get("val_top1") is not None]
-        last = hist[-1] if hist else {}
+        last = hist[-1] if hist else EpochReport()
+        summary = TrialSummary.summarise(hist)
+        workers, devices = _num(last.workers), _num(last.devices)
+        outcome = TrialOutcome(**summary.to_dict(), status=s.get("status", "pending"), error=s.get("error", ""),
+                               device=last.device or "", node=last.node or "", gpu_ids=last.gpu_ids or "",
+                               batch_size=last.batch_size, lr_peak=_num(last.lr_peak), workers=workers,
+                               devices=devices, device_seconds=_num(last.time_s) * devices,
+                               effective_dropout=last.effective_dropout,
+                               effective_stochastic_depth=last.effective_stochastic_depth,
+                               effective_randaugment_magnitude=last.effective_randaugment_magnitude,
+                               effective_randaugment_layers=last.effective_randaugment_layers,
+                               starts=s.get("starts", 0), started_at=s.get("started_at"),
+                               finished_at=s.get("finished_at"))
         row = {k: v for k, v in p.items() if k != "config"}
-        row.update({
-            "status": s.get("status", "pending"), "error": s.get("error", ""),
-            "epochs_done": len(evals),
-            "final_top1": evals[-1]["val_top1"] if evals else math.nan,
-            "final_top5": evals[-1].get("val_top5", math.nan) if evals else math.nan,
-            "best_top1": max(h["val_top1"] for h in evals) if evals else math.nan,
-            "best_top5": max(h.get("val_top5", math.nan) for h in evals) if evals else math.nan,
-            "final_val_loss": evals[-1].get("val_loss", math.nan) if evals else math.nan,
-            "final_train_loss": _num(last.get("train_loss")),
-            "train_time_s": _num(last.get("time_s")),
-            "images_per_s": (sum(h.get("images_per_s") or 0 for h in evals) / len(evals)) if evals else math.nan,
-            "compile_time_s": sum(h.get("compile_time_s") or 0 for h in hist),
-            "peak_memory_bytes": max((h.get("peak_memory_bytes") or 0 for h in hist), default=math.nan) or math.nan,
-            "device": last.get("device", ""), "node": last.get("node", ""), "gpu_ids": last.get("gpu_ids", ""),
-            "latency_ms": _num(last.get("latency_ms")), "throughput": _num(last.get("throughput")),
-            "batch_size": last.get("batch_size"), "lr_peak": _num(last.get("lr_peak")), **_scale_out(last),
-            "starts": s.get("starts", 0),
-            "started_at": s.get("started_at"), "finished_at": s.get("finished_at"),
-        })
-        for key in ("effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude"):
-            if key in last:
-                row[key] = last[key]
+        row.update(outcome.row())
         rows.append(row)
-    return pd.DataFrame(rows), epochs_df
-
-
-def _scale_out(last: dict) -> dict:
-    """How a trial ran, from its last epoch: ``workers`` (data-parallel processes), ``devices``
-    (the devices they held: GPUs, or one per CPU worker) and ``device_seconds`` (training time x
-    devices, what the trial cost); NaN for trials that have not reported."""
-    workers, devices = _num(last.get("workers")), _num(last.get("devices"))
-    return {"workers": workers, "devices": devices, "device_seconds": _num(last.get("time_s")) * devices}
+    trials_df = pd.DataFrame(rows)
+    if trials_df.empty:
+        trials_df = pd.DataFrame(columns=["trial_id", "name", "regime", "seed", *OUTCOME_COLUMNS])
+    return trials_df, epochs_df
 
 
 def _num(v) -> float:

@@ -15,17 +15,21 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from scaling.files import atomic_write_text
 
+from .schema import EpochReport, TrialResult
+
 HISTORY_CSV, HISTORY_JSON = "history.csv", "history.json"
 
 
-def write_history(folder: str | Path, history: list[dict], *, config: dict | None = None,
-                  summary: dict | None = None) -> tuple[Path, Path]:
-    """Write DIR/history.csv and DIR/history.json; returns their paths. ``summary`` (the trial's
-    final metrics; its own ``history`` is left out) marks the trial as ended."""
+def write_history(folder: str | Path, history: Iterable[EpochReport | Mapping], *, config: dict | None = None,
+                  summary: TrialResult | Mapping | None = None) -> tuple[Path, Path]:
+    """Write DIR/history.csv and DIR/history.json; returns their paths. ``history``: the trial's
+    EpochReports (experiments.results.schema) so far; ``summary`` (its TrialResult; the result's own
+    ``history`` is left out) marks the trial as ended."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows = [{k: v for k, v in row.items() if not isinstance(v, (dict, list, tuple))} for row in history]

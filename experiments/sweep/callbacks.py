@@ -12,14 +12,8 @@ import time
 
 from ray.tune import Callback
 
-from ..results.store import REPLAYED, Journal, journaled_epochs, read_events, write_tables
-
-EPOCH_FIELDS = ("trial_id", "name", "regime", "seed", "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr",
-                "images_per_s", "epoch_time_s", "time_s", "status", "device", "node", "hostname", "gpu_ids",
-                "cuda_visible_devices", "peak_memory_bytes", "latency_ms", "throughput", "batch_size", "lr_peak",
-                "compile_time_s", "effective_dropout", "effective_stochastic_depth",
-                "effective_randaugment_magnitude", "workers", "devices")
-
+from ..results.schema import EpochReport, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
+from ..results.store import Journal, journaled_epochs, read_events, write_tables
 
 
 def trial_id_of(trial) -> str:
@@ -39,28 +33,27 @@ class StoreCallback(Callback):
         # Tune may still run them after a resume (archscale_trial returns at once); they are not
         # journaled again.
         events = read_events(self.output_dir)
-        launches = [e for e in events if e.get("event") == "sweep"]
-        self.skip = frozenset(launches[-1].get("already_ended", ())) if launches else frozenset()
+        launches = [e for e in events if isinstance(e, SweepLaunch)]
+        self.skip = frozenset(launches[-1].already_ended) if launches else frozenset()
         # The last epoch journaled per trial: a trial Tune retries within this launch (its node
         # was lost, say) replays its checkpoint's epochs from the launch's count (see
         # experiments.sweep.data_parallel.unjournaled), and those the journal holds are not added again.
         self.journaled = journaled_epochs(events)
 
-    def _append(self, event: dict) -> None:
-        if event["trial_id"] not in self.skip:
+    def _append(self, event) -> None:
+        if event.trial_id not in self.skip:
             Journal(self.output_dir).append(event)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._append({"event": "start", "trial_id": trial_id_of(trial), "time": time.time()})
+        self._append(TrialStart(trial_id=trial_id_of(trial), time=time.time()))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        tid, epoch = trial_id_of(trial), result.get("epoch", 0)
-        if result.get(REPLAYED) and epoch <= self.journaled.get(tid, 0):
+        report = EpochReport.from_dict(result)  # Tune's own keys (training_iteration, ...) are left out
+        report.trial_id, epoch = trial_id_of(trial), report.epoch or 0
+        if report.replayed and epoch <= self.journaled.get(report.trial_id, 0):
             return
-        self.journaled[tid] = max(self.journaled.get(tid, 0), epoch)
-        event = {"event": "epoch", **{k: result[k] for k in EPOCH_FIELDS if k in result}}
-        event["trial_id"] = tid
-        self._append(event)
+        self.journaled[report.trial_id] = max(self.journaled.get(report.trial_id, 0), epoch)
+        self._append(report)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         if trial_id_of(trial) in self.skip:
@@ -72,20 +65,20 @@ class StoreCallback(Callback):
             status = "stopped"  # the scheduler stopped it early: a result with fewer epochs
         else:
             status = "done"
-        self._append({"event": "end", "trial_id": trial_id_of(trial), "status": status, "time": time.time()})
+        self._append(TrialEnd(trial_id=trial_id_of(trial), status=status, time=time.time()))
         write_tables(self.output_dir)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if trial_id_of(trial) in self.skip:
             return
-        self._append({"event": "end", "trial_id": trial_id_of(trial), "status": "error",
-                      "error": error_line(_error_text(trial)), "time": time.time()})
+        self._append(TrialEnd(trial_id=trial_id_of(trial), status="error", error=error_line(_error_text(trial)),
+                              time=time.time()))
         write_tables(self.output_dir)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         # The trial failed (its node was lost, say) and Tune retries it from its last checkpoint.
-        self._append({"event": "interrupted", "trial_id": trial_id_of(trial), "reason": error_line(_error_text(trial)),
-                      "time": time.time()})
+        self._append(TrialInterrupted(trial_id=trial_id_of(trial), reason=error_line(_error_text(trial)),
+                                      time=time.time()))
 
     def on_experiment_end(self, trials, **info):
         write_tables(self.output_dir)

@@ -36,7 +36,7 @@ import torch
 
 from scaling.errors import ArchScaleError
 
-from ..results.store import REPLAYED
+from ..results.schema import EpochReport, TrialResult
 from ..train.ranks import RankContext
 from ..train.trial import STATE_FILE, TrialConfig, _epoch_line, load_checkpoint, train_trial
 from .resources import Launch
@@ -60,7 +60,7 @@ def scaling_config(launch: Launch):
 
 
 # ----- inside each worker ---------------------------------------------------------------------------
-def train_worker(loop: dict) -> dict | None:
+def train_worker(loop: dict) -> TrialResult | None:
     """Ray Train's per-worker function: ``train_trial`` on this worker's rank. Returns rank 0's
     final metrics (``Result.return_value``), None on the other ranks.
 
@@ -78,19 +78,18 @@ def train_worker(loop: dict) -> dict | None:
     device = ray.train.torch.get_device()
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    trial = {**loop["trial"], "device": str(device), "cpus": max(1, int(loop.get("cpus") or 1)), "verbose": False}
+    trial = dataclasses.replace(TrialConfig.from_dict(loop["trial"]), device=str(device),
+                                cpus=max(1, int(loop.get("cpus") or 1)), verbose=False)
     where = _where(ranks, loop.get("trial_id"))
     resume = newest_state(ray.train.get_checkpoint(), loop.get("resume_from"))
-    progress, epochs = loop.get("progress"), TrialConfig.from_dict(loop["trial"]).regime.epochs
+    progress, epochs = loop.get("progress"), trial.regime.epochs
 
-    def report(metrics: dict, checkpoint_dir: str | None) -> None:
-        if progress is not None and ranks.is_main and "val_top1" in metrics:
-            progress.put(_epoch_line(metrics, epochs))
-        if loop.get("report_to_train"):
-            metrics = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-            metrics.update(where)
+    def report(epoch: EpochReport, checkpoint_dir: str | None) -> None:
+        if progress is not None and ranks.is_main and epoch.evaluated:
+            progress.put(_epoch_line(epoch, epochs))
+        if loop.get("report_to_train"):  # a dict only at Ray's edge
             checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-            ray.train.report(metrics, checkpoint=checkpoint)
+            ray.train.report(dataclasses.replace(epoch, **where).to_dict(), checkpoint=checkpoint)
 
     wants_report = loop.get("report_to_train") or progress is not None
     result = train_trial(trial, report=report if wants_report else None, checkpoint_dir=loop.get("checkpoint_dir"),
@@ -129,12 +128,12 @@ def newest_state(*checkpoints) -> dict | None:
     return best
 
 
-def unjournaled(state: dict | None, journaled_epoch: int) -> list[dict]:
+def unjournaled(state: dict | None, journaled_epoch: int) -> list[EpochReport]:
     """The epochs of a resumed trial's history (``state`` from ``newest_state``) that the journal
-    does not hold (after ``journaled_epoch``), flat as a report carries them."""
+    does not hold (after ``journaled_epoch``), marked ``replayed``."""
     if state is None:
         return []
-    return [{**{k: v for k, v in h.items() if not isinstance(v, (dict, list))}, REPLAYED: True}
+    return [dataclasses.replace(EpochReport.from_dict(h), replayed=True)
             for h in state.get("history", []) if h["epoch"] > journaled_epoch]
 
 
@@ -175,9 +174,9 @@ def tune_data_parallel(config: dict, launch: Launch, journaled_epoch: int = 0) -
 
     tid = config["trial_id"]
     tune_checkpoint = tune.get_checkpoint()
-    for metrics in unjournaled(newest_state(tune_checkpoint, train_run_checkpoint(launch.run_path(tid))),
-                               journaled_epoch):
-        tune.report({**metrics, "trial_id": tid})
+    for epoch in unjournaled(newest_state(tune_checkpoint, train_run_checkpoint(launch.run_path(tid))),
+                             journaled_epoch):
+        tune.report(dataclasses.replace(epoch, trial_id=tid).to_dict())
     loop = {"trial": config["config"], "trial_id": tid, "cpus": launch.cpus, "device_share": launch.device_share,
             "resume_from": tune_checkpoint, "report_to_train": True}
     trainer = ray.train.torch.TorchTrainer(
@@ -192,7 +191,7 @@ def tune_data_parallel(config: dict, launch: Launch, journaled_epoch: int = 0) -
 
 # ----- alone: archscale train --workers N --------------------------------------------------------
 def train_data_parallel(config: TrialConfig | dict, launch: Launch, *, checkpoint_dir: str | Path | None = None,
-                        resume: bool = False, progress: bool = False) -> dict:
+                        resume: bool = False, progress: bool = False) -> TrialResult:
     """Train one trial on ``launch.workers`` workers of a running Ray; returns rank 0's final
     metrics (as ``train_trial`` does). ``checkpoint_dir``: rank 0 keeps the checkpoint there
     (any worker count resumes from it with ``resume``); ``progress``: print rank 0's epoch lines."""
@@ -223,7 +222,7 @@ def train_data_parallel(config: TrialConfig | dict, launch: Launch, *, checkpoin
 
 def train_on_workers(config: TrialConfig | dict, workers: int, *, cpus: float = 1, gpu: bool = True,
                      address: str | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
-                     progress: bool = False) -> dict:
+                     progress: bool = False) -> TrialResult:
     """``archscale train --workers N``: one trial on ``workers`` workers of ``cpus`` CPUs (and a GPU
     each when ``gpu`` and there are GPUs), on a local Ray with enough CPUs for them unless
     ``address`` or RAY_ADDRESS names a cluster; ArchScaleError("workers") when the cluster cannot

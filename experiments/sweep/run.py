@@ -21,6 +21,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from ..results.schema import SweepLaunch
 from ..results.store import Journal, ended_trials, journaled_epochs, read_events, write_tables
 from .asha import RegimeASHA
 from .callbacks import ProgressCallback, StoreCallback, trial_id_of
@@ -96,8 +97,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     ended = ended_trials(events, errored=not sweep.retry_errored_on_resume)
     trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended),
                                                          launch=launch, journaled=journaled_epochs(events)), res)
-    Journal(sweep.output_dir).append({"event": "sweep", "time": time.time(), "resumed": resumed,
-                                      "already_ended": sorted(ended), "ray": ray.get_runtime_context().gcs_address})
+    Journal(sweep.output_dir).append(SweepLaunch(time=time.time(), resumed=resumed, already_ended=sorted(ended),
+                                                 ray=ray.get_runtime_context().gcs_address))
     if ended and not quiet:
         print(f"resuming {sweep.name}: {len(ended)} of {len(trials)} trials already ended", flush=True)
     if resumed:

@@ -44,7 +44,7 @@ from scaling.yamlio import read_mapping
 from search_spaces import load_space, parse_space, price, trains_under
 
 from ..data.datasets import DatasetConfig, dataset_from, dataset_train_size
-from ..results.store import MANIFEST, PLAN
+from ..results.schema import MANIFEST, PLAN, Manifest
 from ..train.loop import effective_batch_size, split_batch
 from ..train.regimes import Regime, regime_from
 from ..train.sources import regime_sources
@@ -253,7 +253,7 @@ def _check_batches_split(sweep: SweepSpec, images: int) -> None:
 
 
 # ----- manifest ---------------------------------------------------------------------------------
-def manifest(sweep: SweepSpec, expansion, n_trials: int) -> dict:
+def manifest(sweep: SweepSpec, expansion, n_trials: int) -> Manifest:
     """What ran, with what, where: the spec, package versions, git commit, host and devices."""
     versions = {}
     for pkg in ("archscale", "torch", "torchvision", "ray", "fvcore", "pandas", "numpy", "matplotlib", "pyarrow"):
@@ -263,18 +263,17 @@ def manifest(sweep: SweepSpec, expansion, n_trials: int) -> dict:
             versions[pkg] = version(pkg)
         except Exception:  # noqa: BLE001 - a missing package is recorded as such
             versions[pkg] = None
-    return {
-        "name": sweep.name, "description": sweep.description, "spec": sweep.raw,
-        "space": {"name": sweep.space.name, "summary": expansion.summary(), "configs": len(expansion.configs)},
-        "regimes": {r.name: r.to_dict() for r in sweep.regimes}, "dataset": sweep.dataset.to_dict(),
-        "seeds": list(sweep.seeds), "n_trials": n_trials, "resources": sweep.resources.to_dict(),
-        "scheduler": sweep.scheduler.to_dict(), "output_dir": str(sweep.output_dir), "experiment_path": sweep.experiment_path,
-        "versions": versions, "git_commit": _git_commit(), "host": {
-            "hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
-            "user": _user(), "cpus": os.cpu_count()},
-        "devices": _devices(), "flop_convention": FLOP_CONVENTION,
-        "regime_sources": {r.name: regime_sources(r) for r in sweep.regimes},
-    }
+    return Manifest(
+        name=sweep.name, description=sweep.description, spec=sweep.raw,
+        space={"name": sweep.space.name, "summary": expansion.summary(), "configs": len(expansion.configs)},
+        regimes={r.name: r.to_dict() for r in sweep.regimes}, dataset=sweep.dataset.to_dict(),
+        seeds=list(sweep.seeds), n_trials=n_trials, resources=sweep.resources.to_dict(),
+        scheduler=sweep.scheduler.to_dict(), output_dir=str(sweep.output_dir), experiment_path=sweep.experiment_path,
+        versions=versions, git_commit=_git_commit(),
+        host={"hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
+              "user": _user(), "cpus": os.cpu_count()},
+        devices=_devices(), flop_convention=FLOP_CONVENTION,
+        regime_sources={r.name: regime_sources(r) for r in sweep.regimes})
 
 
 def _git_commit() -> str | None:
@@ -319,5 +318,5 @@ def prepare(sweep: SweepSpec) -> tuple[list[dict], Any]:
                                                f"changed); use another output_dir, or delete it to start over")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan_file, json.dumps({"name": sweep.name, "trials": trials}, default=str))
-    atomic_write_text(out / MANIFEST, json.dumps(manifest(sweep, expansion, len(trials)), indent=1, default=str))
+    atomic_write_text(out / MANIFEST, manifest(sweep, expansion, len(trials)).to_json())
     return trials, expansion

@@ -22,6 +22,7 @@ from typing import Iterator
 
 from ray.tune import Callback
 
+from ..results.schema import SweepInterrupted, TrialInterrupted
 from ..results.store import Journal
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -91,11 +92,10 @@ class StopCallback(Callback):
 
 
 def journal_interruption(output_dir: str | Path, signum: int, running: list[str]) -> None:
-    """Journal a stop by signal: one event for the sweep ({"event": "interrupted", "signal",
-    "running"}) and one for each trial it interrupted ({"event": "interrupted", "trial_id",
-    "reason"})."""
+    """Journal a stop by signal: a SweepInterrupted event, and a TrialInterrupted one for each trial
+    it interrupted."""
     name, now = signal.Signals(signum).name, time.time()
     journal = Journal(output_dir)
-    journal.append({"event": "interrupted", "signal": name, "running": running, "time": now})
+    journal.append(SweepInterrupted(signal=name, running=list(running), time=now))
     for tid in running:
-        journal.append({"event": "interrupted", "trial_id": tid, "reason": name, "time": now})
+        journal.append(TrialInterrupted(trial_id=tid, reason=name, time=now))

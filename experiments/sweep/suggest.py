@@ -12,7 +12,6 @@ priced (``load_sweep`` and ``make_plan``, as ``archscale sweep --dry-run`` does)
 """
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from scaling.errors import ArchScaleError
 from search_spaces.matching import parse_count
 from search_spaces.strategies import ScaledConfig, scale
 
-from ..results.store import MANIFEST, load_results, read_plan
+from ..results.schema import read_manifest
+from ..results.store import load_results, read_plan
 
 __all__ = ["Suggestion", "suggest", "parse_budget", "TOLERANCE"]
 
@@ -78,10 +78,7 @@ def suggest(run_dir, budget=DEFAULT_BUDGET, *, out_name: str | None = None) -> S
     """
     run_dir = Path(run_dir)
     trials, _ = load_results(run_dir)
-    manifest_file = run_dir / MANIFEST
-    if not manifest_file.is_file():
-        raise ArchScaleError("run_dir", f"{run_dir} has no {MANIFEST}; pass the output directory of a sweep")
-    manifest = json.loads(manifest_file.read_text())
+    manifest = read_manifest(run_dir, required=True)
     plan = plan_next_sweep(trials)
     if plan is None:
         raise ArchScaleError("run_dir", f"{run_dir} has no finished trial yet; suggest reads the results, so run it "

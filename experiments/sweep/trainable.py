@@ -7,6 +7,7 @@ and reports each epoch (with its checkpoint) to Tune, where the driver's callbac
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from ..results.schema import EpochReport
 from .resources import Launch
 
 
@@ -45,25 +47,26 @@ def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: 
     import torch
 
     from ..train.ranks import RankContext
-    from ..train.trial import train_trial
+    from ..train.trial import TrialConfig, train_trial
     from .data_parallel import newest_state, train_run_checkpoint, unjournaled
 
-    trial = dict(config["config"])
     gpu_ids = [str(g) for g in ray.get_gpu_ids()]
-    trial["device"] = "cuda" if gpu_ids and torch.cuda.is_available() else "cpu"
-    trial["cpus"] = max(1, int(launch.cpus if launch is not None else config.get("cpus", 1)))
+    # The typed config goes in: a key Tune's dict carries that TrialConfig lacks fails here, at once.
+    trial = dataclasses.replace(TrialConfig.from_dict(config["config"]),
+                                device="cuda" if gpu_ids and torch.cuda.is_available() else "cpu",
+                                cpus=max(1, int(launch.cpus if launch is not None else config.get("cpus", 1))))
     where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
-             "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+             "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+             "trial_id": config["trial_id"]}
     run = launch.run_path(config["trial_id"]) if launch is not None else None
     # on local storage Tune's checkpoint is one of those on disk, so the newest there is at least as new
     tune_state = persisted_state(launch, config["trial_id"]) or tune.get_checkpoint()
     resume = newest_state(tune_state, train_run_checkpoint(run))
-    for metrics in unjournaled(resume, journaled_epoch):
-        tune.report({**metrics, "trial_id": config["trial_id"]})
+    for epoch in unjournaled(resume, journaled_epoch):
+        tune.report(dataclasses.replace(epoch, trial_id=config["trial_id"]).to_dict())
 
-    def report(metrics: dict, checkpoint_dir: str | None) -> None:
-        metrics = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-        metrics.update(where, trial_id=config["trial_id"])
+    def report(epoch: EpochReport, checkpoint_dir: str | None) -> None:
+        metrics = dataclasses.replace(epoch, **where).to_dict()  # a dict only at Ray's edge
         if checkpoint_dir:  # train_trial removes it once Tune has persisted its copy
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
         else:

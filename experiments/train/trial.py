@@ -1,7 +1,8 @@
 """train_trial: train one ArchSpec under one regime on one data set with one seed.
 
-The trial reports once per epoch through a callback, ``report(metrics, checkpoint_dir)``, which is
-where the sweep plugs Ray Tune in; ``checkpoint_dir`` is a directory holding ``state.pt`` on the
+The trial reports once per epoch through a callback, ``report(epoch_report, checkpoint_dir)``, which
+is where the sweep plugs Ray Tune in (an ``EpochReport`` of experiments.results.schema; it returns a
+``TrialResult``, and the sweep turns both into dicts only at Ray's edge); ``checkpoint_dir`` is a directory holding ``state.pt`` on the
 epochs a checkpoint is due, else None. Checkpoints go by time: at the end of the first epoch that
 ends ``checkpoint_interval_s`` (default 60 s) or more after the last one, and always after the last
 epoch, so that fast epochs do not each write the weights, momentum and EMA; ``checkpoint_every``,
@@ -50,6 +51,7 @@ from scaling.timing import PeakMemory, time_inference
 from scaling.validate import boolean, check_keys, is_whole, number
 
 from ..data.datasets import DatasetConfig, dataset_from, load_dataset
+from ..results.schema import EpochReport, TrialResult
 from . import loop as training
 from .loop import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
 from .ranks import SINGLE, RankContext
@@ -152,10 +154,10 @@ def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
                                            f"use another checkpoint directory, or drop --resume to start over")
 
 
-def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None], None] | None = None, *,
+def train_trial(config: dict | TrialConfig, report: Callable[[EpochReport, str | None], None] | None = None, *,
                 checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None,
-                on_epoch: Callable[[list[dict]], None] | None = None, progress: Callable | None = None,
-                ranks: RankContext = SINGLE) -> dict:
+                on_epoch: Callable[[list[EpochReport]], None] | None = None, progress: Callable | None = None,
+                ranks: RankContext = SINGLE) -> TrialResult:
     """Train one trial; return its final metrics (see the module docstring for the callback).
 
     ``checkpoint_dir``: where standalone runs keep their checkpoint (written atomically); without
@@ -166,8 +168,8 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
     ``progress(batches, total=, desc=)``: wraps each epoch's training batches (a progress bar).
     ``ranks``: this worker's place in a data-parallel trial (experiments.train.ranks); only rank 0
     writes checkpoints, every rank calls ``report`` (with None for the checkpoint).
-    Returns a dict with status "done" or "diverged", per-epoch ``history``, best and final top-1,
-    training time, peak memory, the device and the model's complexity record.
+    Returns a ``TrialResult`` (it reads as a dict too) with status "done" or "diverged", per-epoch
+    ``history``, best and final top-1, training time, peak memory, the device and the model's complexity.
     """
     with cudnn_autotune():  # fixed shapes: the trial's batch and resolution (restored on return)
         trial = TrialRun(TrialConfig.from_dict(config), ranks)
@@ -175,7 +177,7 @@ def train_trial(config: dict | TrialConfig, report: Callable[[dict, str | None],
         return _train(trial, report, checkpoint_dir, resume, on_epoch)
 
 
-def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> dict:
+def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> TrialResult:
     """train_trial's epochs: resume, then train, report and checkpoint each epoch."""
     if resume is not None:
         trial.resume(resume)
@@ -306,7 +308,8 @@ class TrialRun:
             self.ema.load_state_dict(state["ema"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.history, self.train_time, self.epoch = state["history"], state["train_time"], state["epoch"]
+        self.history = [EpochReport.from_dict(h) for h in state["history"]]
+        self.train_time, self.epoch = state["train_time"], state["epoch"]
         torch.set_rng_state(state["rng"]["torch"])
 
     def peak_memory(self) -> int | None:
@@ -315,7 +318,7 @@ class TrialRun:
         return self.memory.peak()
 
     # ----- one epoch ------------------------------------------------------------------------
-    def train_epoch(self, epoch: int) -> dict:
+    def train_epoch(self, epoch: int) -> EpochReport:
         """Train epoch ``epoch`` (0-based) and evaluate; returns its metrics, also added to the
         history. A loss that is not finite ends the trial: status "diverged", no evaluation."""
         train_loss, steps, epoch_time, first_step = self._train_steps(epoch)
@@ -324,20 +327,18 @@ class TrialRun:
         self.epoch = epoch + 1
         timed_steps, timed_time = (steps - 1, epoch_time - first_step) if first_step and steps > 1 else \
             (steps, epoch_time)
-        row = {**self.base, "epoch": epoch + 1, "train_loss": train_loss,
-               "compile_time_s": first_step if self.cfg.compile else 0.0}
+        metrics = EpochReport(**self.base, **self.static, epoch=epoch + 1, train_loss=train_loss,
+                              compile_time_s=first_step if self.cfg.compile else 0.0,
+                              lr=self.opt.param_groups[0]["lr"], epoch_time_s=epoch_time, time_s=self.train_time,
+                              peak_memory_bytes=self.peak_memory())
         if not math.isfinite(train_loss):
-            self.status = "diverged"
-            metrics = {**row, "status": "diverged", "lr": self.opt.param_groups[0]["lr"], "epoch_time_s": epoch_time,
-                       "time_s": self.train_time, **self.static, "peak_memory_bytes": self.peak_memory()}
+            self.status = metrics.status = "diverged"
         else:
             val = evaluate(self.eval_step_model, self.data, max(self.batch, 256), self.device, self.autocast,
                            self.fmt, fixed_shape=self.eval_step_model is not self.eval_model, ranks=self.ranks)
             last = self.epoch == self.regime.epochs
-            metrics = {**row, **val, "lr": self.opt.param_groups[0]["lr"],
-                       "images_per_s": timed_steps * self.batch / timed_time, "epoch_time_s": epoch_time,
-                       "time_s": self.train_time, "status": "done" if last else "running", **self.static,
-                       "peak_memory_bytes": self.peak_memory(), **(self.inference() if last else {})}
+            metrics = dataclasses.replace(metrics, **val, images_per_s=timed_steps * self.batch / timed_time,
+                                          status="done" if last else "running", **(self.inference() if last else {}))
         self.history.append(metrics)
         return metrics
 
@@ -423,7 +424,7 @@ class TrialRun:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                "epoch": self.epoch, "history": self.history, "train_time": self.train_time,
+                "epoch": self.epoch, "history": [h.to_dict() for h in self.history], "train_time": self.train_time,
                 "rng": {"torch": torch.get_rng_state()}, "config": self.cfg.to_dict()}
 
     def save_checkpoint(self, checkpoint_dir: str | Path | None) -> str:
@@ -436,28 +437,18 @@ class TrialRun:
         return ckpt
 
     # ----- final metrics --------------------------------------------------------------------
-    def final_metrics(self) -> dict:
+    def final_metrics(self) -> TrialResult:
         """The trial's result: status, final and best top-1/top-5 (percent), losses, training time
         (s, compilation included), compile time (s), mean images/s, peak memory (bytes), latency
         and throughput, complexity, the effective spec, and the per-epoch history."""
-        evals = [h for h in self.history if "val_top1" in h]
-        last = evals[-1] if evals else {}
-        timing = {k: last[k] for k in ("latency_ms", "throughput") if k in last}
-        if self.status == "done" and not timing:  # resumed after the last epoch, or a run without report
-            timing = self.inference()
-        nan = float("nan")
-        return {
-            **self.base, "status": self.status, "epochs": self.regime.epochs, "epochs_done": len(evals),
-            "final_top1": last.get("val_top1", nan), "final_top5": last.get("val_top5", nan),
-            "best_top1": max((h["val_top1"] for h in evals), default=nan),
-            "best_top5": max((h["val_top5"] for h in evals), default=nan),
-            "final_val_loss": last.get("val_loss", nan),
-            "final_train_loss": self.history[-1]["train_loss"] if self.history else nan,
-            "train_time_s": self.train_time, "compile_time_s": sum(h.get("compile_time_s", 0.0) for h in self.history),
-            "images_per_s": (sum(h.get("images_per_s", 0) for h in evals) / len(evals)) if evals else nan,
-            **self.static, "peak_memory_bytes": self.peak_memory(), **timing, "lr": self.regime.lr,
-            "spec": self.spec.to_dict(), "history": self.history,
-        }
+        timing = {}
+        if self.status == "done" and not any(h.latency_ms is not None for h in self.history[-1:]):
+            timing = self.inference()  # resumed after the last epoch, or a run without report
+        result = TrialResult.summarise(self.history, status=self.status, **self.base, **self.static,
+                                       epochs=self.regime.epochs, lr=self.regime.lr, spec=self.spec.to_dict(),
+                                       history=list(self.history))
+        return dataclasses.replace(result, train_time_s=self.train_time, peak_memory_bytes=self.peak_memory(),
+                                   **timing)
 
 
 def _clock() -> float:
