@@ -3,7 +3,7 @@
     EpochReport       one trial's epoch: what the trial reports to Tune, the journal's "epoch" event,
                       a row of the epochs table and of a single trial's history files
     TrialSummary      a trial's outcome from its epochs (final and best top-1, time, images/s, ...):
-                      computed once, by ``TrialSummary.of``, for the trainer and the trials table
+                      computed once, by ``TrialSummary.summarise``, for the trainer and the trials table
     TrialResult       what ``train_trial`` returns: the summary, the trial's facts, spec and history
     TrialOutcome      the trials table's columns after the plan's (status, summary, where it ran)
     SweepLaunch, TrialStart, TrialEnd, TrialInterrupted, SweepInterrupted
