@@ -33,3 +33,9 @@ FINAL_STATUSES = TRIAL_STATUSES[:4]
 RESULT_STATUSES = TRIAL_STATUSES[:3]
 #: Statuses of a trial that has not ended: a sweep with one is not finished.
 UNFINISHED_STATUSES = TRIAL_STATUSES[4:]
+
+#: A trial's health verdict (experiments.results.health), "ok" first: ``at_chance`` (final top-1 near
+#: chance), ``not_converged`` (still improving fast at the end), ``diverged`` (the loss went NaN or
+#: climbed far above its lowest), ``seeds_disagree`` (the network's seeds end far apart). Reports leave
+#: every verdict but "ok" out of fronts, fits and findings.
+HEALTH_VALUES = ("ok", "at_chance", "not_converged", "diverged", "seeds_disagree")

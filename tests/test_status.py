@@ -99,12 +99,14 @@ def test_archscale_status_prints_trials_then_counts_best_and_eta(tmp_path, capsy
     write_run(tmp_path, MID_SWEEP)
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["trial", "regime", "seed", "status", "epoch", "top-1", "best", "time"]
+    assert out[0].split() == ["trial", "regime", "seed", "status", "epoch", "top-1", "best", "time", "health"]
     assert out[1].split()[:7] == ["c0", "rs-10", "0", "done", "4/4", "70.00", "70.00"]
+    assert out[1].split()[-1] == "ok" and out[2].split()[-1] == "-"  # running: no verdict yet
     assert out[3].split()[3:7] == ["pending", "0/4", "-", "-"]
     assert out[4] == "sweep tiny: 3 trials: done 1, running 1, pending 1"
-    assert out[5] == "best top-1 so far: 70.00% c0 (rs-10, seed 0)"
-    assert out[6].startswith("ETA ") and "journal last written" in out[6]
+    assert out[5] == "health: ok 1"
+    assert out[6] == "best top-1 so far: 70.00% c0 (rs-10, seed 0)"
+    assert out[7].startswith("ETA ") and "journal last written" in out[7]
 
 
 def test_archscale_status_json_and_watch_stop_when_the_sweep_has_ended(tmp_path, capsys):

@@ -4,7 +4,8 @@
 
 Reads only the sweep's output directory (plan.json and the journal events.jsonl), so it works on
 any machine that sees that folder, and needs no Ray: one line per trial (status, epoch n/N, last
-and best top-1, time), then the counts, the best trial so far and the estimated time left.
+and best top-1, time, health), then the counts, the health counts with a line per flagged trial
+(experiments.results.health), the best trial so far and the estimated time left.
 """
 from __future__ import annotations
 
@@ -50,10 +51,10 @@ def run(args) -> int:
 
 def render(status) -> str:
     """The status as text: a table of trials, then the sweep's counts, best top-1 and ETA."""
-    rows = [("trial", "regime", "seed", "status", "epoch", "top-1", "best", "time")]
+    rows = [("trial", "regime", "seed", "status", "epoch", "top-1", "best", "time", "health")]
     for t in status.trials:
         rows.append((t.name, t.regime, str(t.seed), t.status, f"{t.epoch}/{t.epochs}", _pct(t.top1),
-                     _pct(t.best_top1), _clock(t.time_s) if t.time_s else "-"))
+                     _pct(t.best_top1), _clock(t.time_s) if t.time_s else "-", t.health or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {2, 4, 5, 6, 7}
     lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
@@ -61,6 +62,9 @@ def render(status) -> str:
     n = len(status.trials)
     counts = ", ".join(f"{k} {v}" for k, v in status.counts.items())
     lines.append(f"sweep {status.name}: {n} trials: {counts}")
+    if status.health:
+        lines.append("health: " + ", ".join(f"{k} {v}" for k, v in status.health.items()))
+    lines += [f"flagged: {t.name} ({t.regime}, seed {t.seed}) {t.health}: {t.health_reason}" for t in status.flagged]
     best = status.best
     lines.append(f"best top-1 so far: {best.best_top1:.2f}% {best.name} ({best.regime}, seed {best.seed})"
                  if best else "best top-1 so far: none yet")

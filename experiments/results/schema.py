@@ -119,7 +119,11 @@ class TrialFacts(Record):
     activations: int | None = _plan()
     batch_size: int | None = None
     lr_peak: float | None = None
+    #: The warm-up the trial trained with (epochs; the regime's, scaled with a shortened length).
+    warmup_epochs: float | None = None
     epochs_planned: int | None = _plan()
+    #: Classes of the data set the trial trained on (chance top-1 is 100 / classes %).
+    classes: int | None = None
     #: The regularization the regime gave this network (its values, after the regime's scaling).
     effective_dropout: float | None = None
     effective_stochastic_depth: float | None = None
@@ -255,6 +259,8 @@ class TrialOutcome(TrialSummary):
     gpu_ids: str | None = None
     batch_size: int | None = None
     lr_peak: float | None = None
+    warmup_epochs: float | None = None
+    classes: int | None = None
     workers: float | None = None
     devices: float | None = None
     device_seconds: float | None = None
@@ -265,6 +271,11 @@ class TrialOutcome(TrialSummary):
     starts: int | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: The trial's health verdict (experiments.results.health): ok, at_chance, not_converged, diverged,
+    #: seeds_disagree; "" while it has no result (pending, running, failed, interrupted).
+    health: str | None = None
+    #: Why a flagged trial is flagged, in words ("" when ok).
+    health_reason: str | None = None
 
     def row(self) -> dict:
         """Every column, unset ones as None (a table row keeps its columns)."""
@@ -388,6 +399,8 @@ class Manifest(Record):
     devices: list | None = None
     flop_convention: str | None = None
     regime_sources: dict | None = None
+    #: The health rules the trials are judged by (experiments.results.health.HealthRules, every value).
+    health: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, default=str)

@@ -2,8 +2,8 @@
 
 Works from any terminal, on any machine that sees the output directory, while the sweep runs and
 after it ended or was killed: it reads only what the driver writes (experiments.results), never
-Ray. ``sweep_status`` gives one row per trial (status, epoch n/N, last and best top-1, time) and
-the sweep's counts, best trial so far and ETA; ``archscale status`` prints it.
+Ray. ``sweep_status`` gives one row per trial (status, epoch n/N, last and best top-1, time, health) and
+the sweep's counts, health counts and flagged trials, best trial so far and ETA; ``archscale status`` prints it.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from scaling.errors import ArchScaleError
 
 from .schema import (EVENTS, FINAL_STATUSES, TRIAL_STATUSES, UNFINISHED_STATUSES, SweepLaunch, TrialEnd, TrialStart,
                      read_manifest)
-from .store import build_tables, read_events, read_plan
+from .health import flagged, health_counts
+from .store import build_tables, health_rules, read_events, read_plan
 
 #: The order statuses are counted in.
 STATUS_ORDER = TRIAL_STATUSES
@@ -38,6 +39,9 @@ class TrialStatus:
     best_top1: float
     #: Wall-clock seconds the trial has run (every launch's share, up to its end or now).
     time_s: float
+    #: Its health verdict ("" until it has a result) and why it is flagged.
+    health: str = ""
+    health_reason: str = ""
 
 
 @dataclass
@@ -54,6 +58,13 @@ class SweepStatus:
     idle_s: float | None
     launches: int = 0
     extra: dict = field(default_factory=dict)
+    #: Trials with a result per health verdict (experiments.results.health).
+    health: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> list[TrialStatus]:
+        """The trials whose health verdict is not ok."""
+        return [t for t in self.trials if flagged(t.health)]
 
     @property
     def finished(self) -> bool:
@@ -65,7 +76,7 @@ class SweepStatus:
         def clean(d):
             return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
-        return {"name": self.name, "counts": self.counts, "eta_s": self.eta_s, "idle_s": self.idle_s,
+        return {"name": self.name, "counts": self.counts, "health": self.health, "eta_s": self.eta_s, "idle_s": self.idle_s,
                 "finished": self.finished, "launches": self.launches,
                 "best": clean(vars(self.best)) if self.best else None,
                 "trials": [clean(vars(t)) for t in self.trials]}
@@ -80,12 +91,13 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
     now = time.time() if now is None else now
     plan = read_plan(out)
     events = read_events(out)
-    table, _ = build_tables(plan, events)
+    table, _ = build_tables(plan, events, health_rules(out))
     walls = _wall_times(events, now)
     trials = [TrialStatus(trial_id=r["trial_id"], name=r["name"], regime=r["regime"], seed=int(r["seed"]),
                           status=r["status"], epoch=int(r["epochs_done"]), epochs=int(r["epochs"]),
                           top1=float(r["final_top1"]), best_top1=float(r["best_top1"]),
-                          time_s=walls.get(r["trial_id"], 0.0))
+                          time_s=walls.get(r["trial_id"], 0.0), health=r["health"],
+                          health_reason=r["health_reason"])
               for r in table.to_dict("records")]
     counts = {s: n for s in STATUS_ORDER if (n := sum(t.status == s for t in trials))}
     scored = [t for t in trials if not math.isnan(t.best_top1)]
@@ -94,7 +106,8 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
     idle = now - os.path.getmtime(journal) if journal.is_file() else None
     launches = sum(isinstance(e, SweepLaunch) for e in events)
     return SweepStatus(name=_name(out), trials=trials, counts=counts, best=best,
-                       eta_s=_eta(plan, trials), idle_s=idle, launches=launches)
+                       eta_s=_eta(plan, trials), idle_s=idle, launches=launches,
+                       health=health_counts(t.health for t in trials))
 
 
 def _name(out: Path) -> str:

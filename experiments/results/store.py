@@ -8,6 +8,9 @@
       epochs.parquet    one row per trial per epoch (epochs.csv)  } from plan + journal
       ray/NAME/         Ray Tune's experiment (trial directories, checkpoints)
 
+Each trial has a health verdict (``health``, ``health_reason``: experiments.results.health), judged
+from the journal with the sweep's rules each time the tables are built.
+
 Both tables say how each trial ran: ``workers`` (data-parallel processes), ``devices`` and, in
 the trials table, ``device_seconds``; ``images_per_s`` is the whole trial's (all workers).
 
@@ -33,13 +36,14 @@ import pandas as pd
 from scaling.errors import ArchScaleError
 from scaling.files import atomic_write
 
+from .health import HealthRules, judge
 from .schema import (EPOCH_COLUMNS, EVENTS, FINAL_STATUSES, MANIFEST, OUTCOME_COLUMNS, PLAN, EpochReport, Record,
                      TrialEnd, TrialInterrupted, TrialOutcome, TrialStart, TrialSummary, as_event, clean_value,
-                     parse_event)
+                     parse_event, read_manifest)
 
 __all__ = ["PLAN", "EVENTS", "MANIFEST", "FINAL_STATUSES", "EPOCH_COLUMNS", "OUTCOME_COLUMNS", "Journal",
            "journal_lines", "read_events", "ended_trials", "journaled_epochs", "read_plan", "build_tables",
-           "load_results", "write_tables"]
+           "load_results", "write_tables", "health_rules"]
 
 
 class Journal:
@@ -124,11 +128,13 @@ def read_plan(output_dir: str | Path) -> list[dict]:
     return json.loads(path.read_text())["trials"]
 
 
-def build_tables(plan: list[dict], events: Iterable[Record | Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_tables(plan: list[dict], events: Iterable[Record | Mapping],
+                 rules: HealthRules | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, epochs) tables from the plan and the journal's events (records, or their dicts).
 
-    The trials table holds the plan's columns (its ``config`` left out) then OUTCOME_COLUMNS; the
-    epochs table, EPOCH_COLUMNS."""
+    The trials table holds the plan's columns (its ``config`` left out) then OUTCOME_COLUMNS, its
+    ``health`` and ``health_reason`` judged by ``rules`` (experiments.results.health; default
+    thresholds when None); the epochs table, EPOCH_COLUMNS."""
     epochs: dict[tuple[str, int], EpochReport] = {}
     state: dict[str, dict] = {}
     for e in _events(events):
@@ -171,6 +177,7 @@ def build_tables(plan: list[dict], events: Iterable[Record | Mapping]) -> tuple[
                                effective_stochastic_depth=last.effective_stochastic_depth,
                                effective_randaugment_magnitude=last.effective_randaugment_magnitude,
                                effective_randaugment_layers=last.effective_randaugment_layers,
+                               warmup_epochs=_num(last.warmup_epochs), classes=last.classes,
                                starts=s.get("starts", 0), started_at=s.get("started_at"),
                                finished_at=s.get("finished_at"))
         row = {k: v for k, v in p.items() if k != "config"}
@@ -178,8 +185,16 @@ def build_tables(plan: list[dict], events: Iterable[Record | Mapping]) -> tuple[
         rows.append(row)
     trials_df = pd.DataFrame(rows)
     if trials_df.empty:
-        trials_df = pd.DataFrame(columns=["trial_id", "name", "regime", "seed", *OUTCOME_COLUMNS])
+        return pd.DataFrame(columns=["trial_id", "name", "regime", "seed", *OUTCOME_COLUMNS]), epochs_df
+    trials_df[["health", "health_reason"]] = judge(trials_df, epochs_df, rules)
     return trials_df, epochs_df
+
+
+def health_rules(output_dir: str | Path) -> HealthRules:
+    """The health rules of a sweep's output directory: its manifest's (the spec's ``health:``), else
+    the defaults."""
+    manifest = read_manifest(output_dir)
+    return HealthRules.from_spec(manifest.health if manifest else None, "manifest.health")
 
 
 def _num(v) -> float:
@@ -199,7 +214,7 @@ def load_results(output_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     out = Path(output_dir)
     if not out.is_dir():
         raise ArchScaleError("run_dir", f"no such directory: {out}")
-    return build_tables(read_plan(out), read_events(out))
+    return build_tables(read_plan(out), read_events(out), health_rules(out))
 
 
 def write_tables(output_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

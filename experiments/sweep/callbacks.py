@@ -12,8 +12,9 @@ import time
 
 from ray.tune import Callback
 
-from ..results.schema import EpochReport, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
-from ..results.store import Journal, journaled_epochs, read_events, write_tables
+from ..results.health import flagged
+from ..results.schema import PLAN, EpochReport, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
+from ..results.store import Journal, journaled_epochs, load_results, read_events, write_tables
 
 
 def trial_id_of(trial) -> str:
@@ -23,7 +24,11 @@ def trial_id_of(trial) -> str:
 
 class StoreCallback(Callback):
     """Keeps the results store: journal events for trial start, each epoch and the end; the
-    trials/epochs tables are rewritten whenever a trial ends. Holds only paths (picklable)."""
+    trials/epochs tables are rewritten whenever a trial ends. Holds only paths (picklable).
+
+    When a trial's end flags a trial's health (experiments.results.health: the trial itself, or a
+    seed of the same network once the seeds disagree), one warning line says so at once (nothing
+    in quiet mode, ARCHSCALE_QUIET=1)."""
 
     def __init__(self, output_dir: str, planned_epochs: dict[str, int]):
         self.output_dir, self.planned_epochs = output_dir, planned_epochs
@@ -39,6 +44,9 @@ class StoreCallback(Callback):
         # was lost, say) replays its checkpoint's epochs from the launch's count (see
         # experiments.sweep.data_parallel.unjournaled), and those the journal holds are not added again.
         self.journaled = journaled_epochs(events)
+        # Trials flagged before this launch were warned about then.
+        planned = os.path.isfile(os.path.join(self.output_dir, PLAN))
+        self.warned = set(_flagged_trials(load_results(self.output_dir)[0])) if planned else set()
 
     def _append(self, event) -> None:
         if event.trial_id not in self.skip:
@@ -66,7 +74,7 @@ class StoreCallback(Callback):
         else:
             status = "done"
         self._append(TrialEnd(trial_id=trial_id_of(trial), status=status, time=time.time()))
-        write_tables(self.output_dir)
+        self._warn_health(write_tables(self.output_dir)[0])
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if trial_id_of(trial) in self.skip:
@@ -75,6 +83,16 @@ class StoreCallback(Callback):
                               time=time.time()))
         write_tables(self.output_dir)
 
+    def _warn_health(self, table) -> None:
+        """One line for each trial newly flagged by its health verdict."""
+        warned = getattr(self, "warned", set())  # a callback restored from an older pickle has none yet
+        for tid, line in _flagged_trials(table).items():
+            if tid not in warned:
+                warned.add(tid)
+                if os.environ.get("ARCHSCALE_QUIET") != "1":
+                    say(f"warning: {line}")
+        self.warned = warned
+
     def on_trial_recover(self, iteration, trials, trial, **info):
         # The trial failed (its node was lost, say) and Tune retries it from its last checkpoint.
         self._append(TrialInterrupted(trial_id=trial_id_of(trial), reason=error_line(_error_text(trial)),
@@ -82,6 +100,18 @@ class StoreCallback(Callback):
 
     def on_experiment_end(self, trials, **info):
         write_tables(self.output_dir)
+
+
+def _flagged_trials(table) -> dict[str, str]:
+    """{trial id: "NAME (REGIME, seed S) is HEALTH: REASON"} of the trials the table flags."""
+    rows = table[flagged(table["health"])] if "health" in table else table.iloc[:0]
+    return {r.trial_id: f"{r.name} ({r.regime}, seed {r.seed}) is {r.health}: {r.health_reason}"
+            for r in rows.itertuples()}
+
+
+def say(text: str) -> None:
+    """Print ``text`` on a line of its own, clearing a progress line rewritten in place on a terminal."""
+    print(("\r\033[K" if sys.stdout.isatty() else "") + text, flush=True)
 
 
 def _error_text(trial) -> str | None:

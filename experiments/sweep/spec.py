@@ -18,6 +18,7 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     trial: {checkpoint_interval_s: 60, amp: null, compile: false, sync_bn: false, measure_inference: true}
     trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
     callbacks: [mlflow]                # trackers / Tune callbacks (see experiments.sweep.trackers)
+    health: {chance_factor: 1.5, seed_margin_pp: 10}   # health thresholds (see experiments.results.health)
 
 This module imports no Ray: a dry run needs none.
 """
@@ -44,6 +45,7 @@ from scaling.yamlio import read_mapping
 from search_spaces import load_space, parse_space, price, trains_under
 
 from ..data.datasets import DatasetConfig, dataset_from, dataset_train_size
+from ..results.health import HealthRules
 from ..results.schema import MANIFEST, PLAN, Manifest
 from ..train.loop import effective_batch_size, split_batch
 from ..train.regimes import Regime, regime_from
@@ -53,7 +55,7 @@ from .resources import Resources, Scheduler
 from .trackers import CallbackSpec, callbacks_from
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
-        "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks")
+        "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks", "health")
 TRIAL_OPTIONS = ("checkpoint_interval_s", "checkpoint_every", "amp", "channels_last", "compile", "sync_bn",
                  "max_steps_per_epoch", "measure_inference", "fail_at_epoch")
 
@@ -78,6 +80,8 @@ class SweepSpec:
     description: str = ""
     #: Trackers and other Tune callbacks (``callbacks:``), checked and built by experiments.sweep.trackers.
     callbacks: tuple[CallbackSpec, ...] = ()
+    #: The thresholds of the trials' health verdicts (``health:``, experiments.results.health).
+    health: HealthRules = field(default_factory=HealthRules)
     raw: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -122,7 +126,7 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
                      trial_overrides={k: _trial_options(v, f"trial_overrides.{k}")
                                       for k, v in (data.get("trial_overrides") or {}).items()},
                      description=str(data.get("description", "")), callbacks=callbacks_from(data.get("callbacks")),
-                     raw=data)
+                     health=HealthRules.from_spec(data.get("health")), raw=data)
 
 
 def _read(source: str | Path | dict) -> tuple[dict, Path | None]:
@@ -273,7 +277,7 @@ def manifest(sweep: SweepSpec, expansion, n_trials: int) -> Manifest:
         host={"hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
               "user": _user(), "cpus": os.cpu_count()},
         devices=_devices(), flop_convention=FLOP_CONVENTION,
-        regime_sources={r.name: regime_sources(r) for r in sweep.regimes})
+        regime_sources={r.name: regime_sources(r) for r in sweep.regimes}, health=sweep.health.to_dict())
 
 
 def _git_commit() -> str | None:

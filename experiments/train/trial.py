@@ -230,7 +230,8 @@ class TrialRun:
                      "seed": cfg.seed}
         self.static = {"device": device_name(self.device), "params": self.cx.params, "flops": self.cx.flops,
                        "activations": self.cx.activations, "batch_size": self.batch, "lr_peak": self.regime.lr,
-                       "epochs_planned": self.regime.epochs, **{f"effective_{k}": v for k, v in self.reg.items()},
+                       "warmup_epochs": self.regime.warmup_epochs, "epochs_planned": self.regime.epochs,
+                       "classes": self.data.num_classes, **{f"effective_{k}": v for k, v in self.reg.items()},
                        "workers": ranks.world_size, "devices": ranks.devices}
 
     def _set_up_device(self) -> None:
