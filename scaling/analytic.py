@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 
+from .block_kinds import BLOCK_KINDS, register_block
 from .cx import (STEM_KERNELS, Cx, FeatureMapTooSmall, attn_channels, bottleneck_strides, inner_width,
                  conv2d_cx, conv_bn_act_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx, se_channels, sk_attn_channels,
                  sk_kernels)
@@ -92,6 +93,7 @@ def _tail_cx(cx: Cx, cin: int, cout: int, stride: int, h_in: int, w_in: int, *, 
     cx.h, cx.w = h, w
 
 
+@register_block("basic", expansion=1, convs=2, module="scaling.blocks:BasicBlock", grouped=False)
 def basic_block_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, preact: bool = False, downsample: str = "b",
                    se_ratio: float = 0.0, shortcut: bool = True, drop_prob: float = 0.0):
     """Adds BasicBlock(cin, planes, stride, ...) to ``cx``."""
@@ -107,6 +109,7 @@ def basic_block_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, preact: bo
              shortcut=shortcut)
 
 
+@register_block("bottleneck", expansion=4, convs=3, module="scaling.blocks:Bottleneck")
 def bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1,
                   bottleneck_width: int = 64, widen_factor: float = 1.0, block_form: str = "grouped",
                   preact: bool = False, radix: int = 0, avd: bool = False,
@@ -153,6 +156,8 @@ def _inner_cx(cx: Cx, cin: int, width: int, groups: int, strides: tuple[int, int
         norm2d_cx(cx, width)
 
 
+@register_block("sk_bottleneck", expansion=4, convs=3, module="scaling.blocks:SKBottleneck",
+                selectable=False)
 def sk_bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinality: int = 1,
                      bottleneck_width: int = 64, widen_factor: float = 1.0, sk_paths: int = 2, sk_reduction: int = 16, sk_min_width: int = 32,
                      sk_dilated: bool = True, avd: bool = False, downsample: str = "b", se_ratio: float = 0.0,
@@ -170,13 +175,10 @@ def sk_bottleneck_cx(cx: Cx, cin: int, planes: int, stride: int = 1, *, cardinal
              shortcut=shortcut)
 
 
-BLOCKS_CX = {"basic": basic_block_cx, "bottleneck": bottleneck_cx, "sk_bottleneck": sk_bottleneck_cx}
-
-
 @functools.cache
 def _block_fields(kind: str) -> tuple[str, ...]:
     names = {f.name for f in dataclasses.fields(ArchSpec)}
-    params = inspect.signature(BLOCKS_CX[kind]).parameters.values()
+    params = inspect.signature(BLOCK_KINDS[kind].closed_form).parameters.values()
     return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name in names)
 
 
@@ -218,7 +220,7 @@ def resnet_cx(cx: Cx, spec: ArchSpec):
     if not spec.preact:
         norm2d_cx(cx, stem)
     stem_pool_cx(cx, spec.stem_pool, stem)
-    block, keywords = BLOCKS_CX[block_kind(spec)], block_keywords(spec)
+    block, keywords = BLOCK_KINDS[block_kind(spec)].closed_form, block_keywords(spec)
     for _, _, cin, planes, stride, drop in stage_plan(spec):
         block(cx, cin, planes, stride, drop_prob=drop, **keywords)
     features = spec.stage_planes[-1] * spec.expansion

@@ -12,15 +12,12 @@ import torch
 from torch import nn
 
 from .analytic import block_keywords, check_fits
-from .blocks import BasicBlock, Bottleneck, SKBottleneck, _Block
+from .blocks import _Block
+from .block_kinds import BLOCK_KINDS
 from .cx import STEM_KERNELS
 from .layers import conv2d, norm2d
 from .plan import block_kind, stage_plan
 from .spec import ArchSpec
-
-#: The block class of each kind in ``scaling.plan``.
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck, "sk_bottleneck": SKBottleneck}
-
 
 def stem_conv(stem: str, cin: int, cout: int) -> nn.Module:
     """The stem's convolution(s): "imagenet" 7x7 stride 2, "cifar" 3x3 stride 1, or "deep" (ResNet-C):
@@ -54,7 +51,7 @@ class ResNet(nn.Module):
         self.bn1 = None if spec.preact else norm2d(stem)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = stem_pool(spec.stem_pool, stem)
-        block, keywords = BLOCKS[block_kind(spec)], block_keywords(spec)
+        block, keywords = BLOCK_KINDS[block_kind(spec)].module_class(), block_keywords(spec)
         stages: list[list[nn.Module]] = [[] for _ in spec.widths]
         for i, _, cin, planes, stride, drop in stage_plan(spec):
             stages[i].append(block(cin, planes, stride, drop_prob=drop, **keywords))

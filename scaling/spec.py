@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .block_kinds import block_choices, block_kinds
 from .cx import group_width
 from .errors import ArchScaleError
 from .validate import boolean, check_choice, check_keys, is_whole, number, whole
@@ -46,12 +47,10 @@ NAMED_DEPTHS: dict[tuple[str, int], dict[int, tuple[int, ...]]] = {
                         47: (5, 5, 5), 56: (6, 6, 6)},
 }
 
-BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "deep", "cifar")
 STEM_POOLS = ("max", "conv", "none")
 DOWNSAMPLES = ("a", "b", "d")
 BLOCK_FORMS = ("grouped", "branches", "concat")
-EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
 @dataclass(frozen=True)
@@ -163,12 +162,11 @@ class ArchSpec:
         for name, layout in NAMED_DEPTHS.get((self.block, self.num_stages), {}).items():
             if layout == self.depth:
                 return name
-        per_block = 3 if self.block == "bottleneck" else 2
-        return per_block * sum(self.depth) + 2
+        return block_kinds()[self.block].convs * sum(self.depth) + 2
 
     @property
     def expansion(self) -> int:
-        return EXPANSION[self.block]
+        return block_kinds()[self.block].expansion
 
     @property
     def stem_channels(self) -> int:
@@ -177,7 +175,7 @@ class ArchSpec:
     @property
     def stage_planes(self) -> tuple[int, ...]:
         """Planes of each stage after the width multiplier (and basic-block widening)."""
-        widen = self.widen_factor if self.block == "basic" else 1.0
+        widen = 1.0 if block_kinds()[self.block].grouped else self.widen_factor
         return tuple(int(w * self.width_multiplier * widen) for w in self.widths)
 
     def slug(self) -> str:
@@ -267,9 +265,9 @@ _WHOLE_LOW = {"stem_width": 1, "cardinality": 1, "bottleneck_width": 1, "radix":
 _NUMBER = {"width_multiplier": dict(low=0, low_open=True), "widen_factor": dict(low=0, low_open=True),
            "se_ratio": dict(low=0, high=1, hint="0 = no SE"),
            "stochastic_depth": dict(low=0, high=1, high_open=True), "dropout": dict(low=0, high=1, high_open=True)}
-_CHOICES = {"block": BLOCKS, "stem": STEMS, "stem_pool": STEM_POOLS + ("auto",),
+_CHOICES = {"block": block_choices, "stem": STEMS, "stem_pool": STEM_POOLS + ("auto",),
             "downsample": DOWNSAMPLES, "block_form": BLOCK_FORMS}
-#: What a basic block supports of the bottleneck's options.
+#: What a kind of block that is not grouped (basic) supports of the bottleneck's options.
 _BASIC_ONLY = (("cardinality", 1), ("bottleneck_width", 64), ("radix", 0), ("avd", False), ("sk_paths", 0),
                ("block_form", "grouped"))
 
@@ -291,7 +289,7 @@ def _normalise(spec: ArchSpec) -> None:
         elif f.type == "bool":
             boolean(v, f.name)
     for name, choices in _CHOICES.items():
-        v = getattr(spec, name)
+        v, choices = getattr(spec, name), (choices() if callable(choices) else choices)
         _set(spec, name, check_choice(v.lower() if isinstance(v, str) else v, choices, name, name.replace("_", " ")))
     if spec.stem_pool == "auto":
         _set(spec, "stem_pool", _default_pool(spec.stem))
@@ -319,10 +317,10 @@ def _validate(s: ArchSpec) -> None:
     if s.sk_paths < 0 or s.sk_paths == 1:
         raise ArchScaleError("sk_paths", f"must be 0 (no selective kernel) or at least 2 kernels to select "
                                          f"between (SKNet uses 2), got {s.sk_paths}")
-    if s.block == "basic":
+    if not block_kinds()[s.block].grouped:
         for name, default in _BASIC_ONLY:
             if getattr(s, name) != default:
-                raise ArchScaleError(name, f"basic blocks support only {name}={default!r}; "
+                raise ArchScaleError(name, f"{s.block} blocks support only {name}={default!r}; "
                                            f"use block: bottleneck for ResNeXt/ResNeSt/SKNet options")
     else:
         for i, planes in enumerate(s.stage_planes):

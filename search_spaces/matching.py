@@ -68,13 +68,13 @@ def params_of(spec: ArchSpec) -> int:
 def block_params(spec: ArchSpec) -> int:
     """Parameters of one block of the first stage that keeps its width (ResNeXt's conv2 stage): the
     block complexity the ResNeXt paper holds constant in Table 2, closed form (its BNs included)."""
-    from scaling.analytic import BLOCKS_CX, block_keywords
+    from scaling.analytic import BLOCK_KINDS, block_keywords
     from scaling.cx import Cx
     from scaling.plan import block_kind
 
     planes = spec.stage_planes[0]
     cx = Cx(8, 8)  # parameters do not depend on the feature-map size
-    BLOCKS_CX[block_kind(spec)](cx, planes * spec.expansion, planes, 1, drop_prob=0.0, **block_keywords(spec))
+    BLOCK_KINDS[block_kind(spec)].closed_form(cx, planes * spec.expansion, planes, 1, drop_prob=0.0, **block_keywords(spec))
     return cx.params
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from experiments.cli import main
-from experiments.data.datasets import DESCRIPTIONS, KINDS
+from experiments.data.datasets import DATASETS
 from experiments.train.regimes import REGIMES
 from scaling.presets import PRESETS
 from search_spaces import space_presets
@@ -33,7 +33,7 @@ def test_list_regimes_spaces_and_datasets(capsys):
     assert [ln.split()[0] for ln in lines(capsys)] == spaces
     assert main(["list", "datasets"]) == 0
     out = lines(capsys)
-    assert [ln.split()[0] for ln in out[:-1]] == list(KINDS) == list(DESCRIPTIONS)
+    assert [ln.split()[0] for ln in out[:-1]] == list(DATASETS) == ["digits", "cifar10", "cifar100", "imagefolder", "synthetic"]
     assert "loader" in out[-1]
 
 

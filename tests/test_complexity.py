@@ -102,16 +102,18 @@ def test_groups_that_do_not_divide_are_refused_when_counted():
 
 def test_each_closed_form_takes_its_modules_arguments():
     from scaling import analytic, attention, blocks, cx, layers, model
+    from scaling.block_kinds import block_kinds
 
     pairs = [(layers.ConvBnAct, cx.conv_bn_act_cx), (attention.SqueezeExcite, analytic.squeeze_excite_cx),
              (attention.SplitAttn, analytic.split_attn_cx),
              (attention.SelectiveKernelAttn, analytic.selective_kernel_attn_cx),
              (attention.SelectiveKernel, analytic.selective_kernel_cx), (blocks.make_shortcut, analytic.shortcut_cx),
-             (blocks.BasicBlock, analytic.basic_block_cx), (blocks.Bottleneck, analytic.bottleneck_cx),
-             (blocks.SKBottleneck, analytic.sk_bottleneck_cx), (model.stem_conv, analytic.stem_conv_cx),
+             *((kind.module_class(), kind.closed_form) for kind in block_kinds().values()),
+             (model.stem_conv, analytic.stem_conv_cx),
              (model.stem_pool, analytic.stem_pool_cx), (model.ResNet, analytic.resnet_cx)]
     for module, closed_form in pairs:
         ours = list(inspect.signature(closed_form).parameters.values())[1:]  # after cx
         theirs = list(inspect.signature(module).parameters.values())
         assert [(p.name, p.kind, p.default) for p in ours] == [(p.name, p.kind, p.default) for p in theirs], module
-    assert set(model.BLOCKS) == set(analytic.BLOCKS_CX)
+    assert {k.module_class() for k in block_kinds().values()} == {blocks.BasicBlock, blocks.Bottleneck,
+                                                                  blocks.SKBottleneck}

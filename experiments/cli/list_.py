@@ -57,9 +57,9 @@ def spaces() -> str:
 
 def datasets() -> str:
     """Every built-in data set, and how to plug in one's own."""
-    from ..data.datasets import DESCRIPTIONS
+    from ..data.datasets import DATASETS
 
-    lines = [f"{name:12s} {text}" for name, text in DESCRIPTIONS.items()]
+    lines = [f"{name:12s} {kind.description}" for name, kind in DATASETS.items()]
     lines.append("your own: dataset: {loader: 'mypkg.data:load'} in a sweep spec, or --dataset-loader "
                  "mypkg.data:load (see the README)")
     return "\n".join(lines)

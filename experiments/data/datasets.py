@@ -30,7 +30,7 @@ import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -43,15 +43,37 @@ from .augment import RandAugment, crop_flip_plan, pad_crop_flip
 from .shards import shard_bounds
 from .user_loader import CUSTOM, call_loader, check_loader, checked_arrays
 
-#: The built-in data sets, each with a line saying what it is (``archscale list datasets``).
-DESCRIPTIONS = {
-    "digits": "scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), upsampled; the default",
-    "cifar10": "CIFAR-10 in torchvision's on-disk format under root (never downloads)",
-    "cifar100": "CIFAR-100 in torchvision's on-disk format under root (never downloads)",
-    "imagefolder": "the ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image>",
-    "synthetic": "random images and labels of any size and class count (speed tests)",
-}
-KINDS = tuple(DESCRIPTIONS)
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """A built-in data set: what it is, how to load it, and how many training images it has."""
+
+    name: str
+    #: One line for ``archscale list datasets``.
+    description: str
+    #: ``load(cfg, resolution, channels, seed, cpus)``: InMemoryData or FolderData, on the CPU.
+    load: Callable
+    #: ``train_size(cfg)``: training images, checking the files exist without loading them.
+    train_size: Callable
+    #: What ``root`` must hold, for a data set read from files (then ``root`` is required).
+    layout: str | None = None
+
+
+#: Every built-in data set by name, in the order ``archscale list datasets`` shows them; filled by
+#: ``register_dataset`` at the end of this module.
+DATASETS: dict[str, DatasetKind] = {}
+
+
+def register_dataset(name: str, description: str, *, train_size: Callable, layout: str | None = None):
+    """Decorator: ``load(cfg, resolution, channels, seed, cpus)`` becomes the built-in data set
+    ``name`` (a ``dataset: NAME`` in specs and ``--dataset NAME`` on the command line)."""
+    def add(load: Callable) -> Callable:
+        if name in DATASETS or name == CUSTOM:
+            raise ValueError(f"data set {name!r} is already registered")
+        DATASETS[name] = DatasetKind(name, description, load, train_size, layout)
+        return load
+    return add
 DECODE_PLACES = ("workers", "device")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -110,14 +132,14 @@ def dataset_from(value) -> DatasetConfig:
         check_keys(value, sorted(f.name for f in dataclasses.fields(DatasetConfig)), "dataset", "dataset field")
         cfg = DatasetConfig(**{**({"name": CUSTOM} if value.get("loader") is not None else {}), **value})
     else:
-        raise ArchScaleError("dataset", f"expected a name ({', '.join(KINDS)}) or a mapping, got {value!r}")
+        raise ArchScaleError("dataset", f"expected a name ({', '.join(DATASETS)}) or a mapping, got {value!r}")
     if cfg.loader is not None or cfg.name == CUSTOM:
         check_loader(cfg)
         return cfg
-    check_choice(cfg.name, KINDS, "dataset", "dataset")
-    if cfg.name in ("cifar10", "cifar100", "imagefolder") and not cfg.root:
-        raise ArchScaleError("dataset.root", f"{cfg.name} loads from local files: give root: PATH "
-                                             f"({_LAYOUTS[cfg.name]})")
+    check_choice(cfg.name, DATASETS, "dataset", "dataset")
+    layout = DATASETS[cfg.name].layout
+    if layout and not cfg.root:
+        raise ArchScaleError("dataset.root", f"{cfg.name} loads from local files: give root: PATH ({layout})")
     v = cfg.val_fraction
     if not is_number(v) or not 0 < v < 1:
         raise ArchScaleError("dataset.val_fraction", f"must be a number in (0, 1), got {v!r}")
@@ -322,17 +344,13 @@ def dataset_train_size(cfg) -> int:
     if cfg.loader:
         data = call_loader(cfg)
         if isinstance(data, Path):
-            return sum(len(files) for _, _, files in os.walk(_check_folder(str(data)) / "train"))
+            return _folder_train_size(str(data))
         return len(data["y_train"])
-    if cfg.name == "digits":
-        return digits_split_sizes(cfg.val_fraction)[0]
-    if cfg.name == "synthetic":
-        return cfg.train_size
-    if cfg.name in ("cifar10", "cifar100"):
-        _cifar_files(cfg.name, cfg.root)
-        return DATASET_TRAIN_SIZES[cfg.name]
-    base = _check_folder(cfg.root)
-    return sum(len(files) for _, _, files in os.walk(base / "train"))
+    return DATASETS[cfg.name].train_size(cfg)
+
+
+def _folder_train_size(root: str) -> int:
+    return sum(len(files) for _, _, files in os.walk(_check_folder(root) / "train"))
 
 
 def load_cifar(name: str, root: str, resolution: int, channels: int) -> InMemoryData:
@@ -596,13 +614,40 @@ def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int =
     cfg = dataset_from(cfg)
     if cfg.loader:
         data = _load_custom(cfg, resolution, channels, cpus)
-    elif cfg.name == "digits":
-        data = load_digits(resolution, channels, cfg.val_fraction)
-    elif cfg.name in ("cifar10", "cifar100"):
-        data = load_cifar(cfg.name, cfg.root, resolution, channels)
-    elif cfg.name == "synthetic":
-        data = load_synthetic(cfg, resolution, channels, seed)
     else:
-        data = FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus, decode=cfg.decode)
+        data = DATASETS[cfg.name].load(cfg, resolution, channels, seed, cpus)
     data.name = cfg.display_name
     return data
+
+
+# ----- the built-in data sets --------------------------------------------------------------------
+@register_dataset("digits", "scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), upsampled; the default",
+                  train_size=lambda cfg: digits_split_sizes(cfg.val_fraction)[0])
+def _digits(cfg: DatasetConfig, resolution: int, channels: int, seed: int, cpus: int | None) -> InMemoryData:
+    return load_digits(resolution, channels, cfg.val_fraction)
+
+
+def _cifar(cfg: DatasetConfig, resolution: int, channels: int, seed: int, cpus: int | None) -> InMemoryData:
+    return load_cifar(cfg.name, cfg.root, resolution, channels)
+
+
+def _cifar_train_size(cfg: DatasetConfig) -> int:
+    _cifar_files(cfg.name, cfg.root)
+    return DATASET_TRAIN_SIZES[cfg.name]
+
+
+for _name, _title in (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100")):
+    register_dataset(_name, f"{_title} in torchvision's on-disk format under root (never downloads)",
+                     train_size=_cifar_train_size, layout=_LAYOUTS[_name])(_cifar)
+
+
+@register_dataset("imagefolder", "the ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image>",
+                  train_size=lambda cfg: _folder_train_size(cfg.root), layout=_LAYOUTS["imagefolder"])
+def _imagefolder(cfg: DatasetConfig, resolution: int, channels: int, seed: int, cpus: int | None) -> FolderData:
+    return FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus, decode=cfg.decode)
+
+
+@register_dataset("synthetic", "random images and labels of any size and class count (speed tests)",
+                  train_size=lambda cfg: cfg.train_size)
+def _synthetic(cfg: DatasetConfig, resolution: int, channels: int, seed: int, cpus: int | None) -> InMemoryData:
+    return load_synthetic(cfg, resolution, channels, seed)
