@@ -7,8 +7,9 @@ from matplotlib.lines import Line2D
 
 from .binning import equal_flop_table
 from .design_space import axis_effects, design_axes, error_edf
-from .style import OKABE_ITO, QUALITATIVE, WIDE_TITLE, name_labels, new_figure, regime_colors, regime_title, styled
-from .tables import dataset_name, finished_trials, regime_order
+from .style import (OKABE_ITO, QUALITATIVE, WIDE_TITLE, chance_line, name_labels, new_figure, regime_colors,
+                    regime_title, styled)
+from .tables import chance_levels, dataset_name, finished_trials, regime_order
 
 __all__ = ["plot_equal_flop", "plot_error_edf", "plot_axis_effects", "plot_learning_curves"]
 
@@ -74,6 +75,7 @@ def plot_equal_flop(trials: pd.DataFrame, tolerance: float = 0.15, *, table: pd.
         ax.set_xlabel("top-1 accuracy (%)")
         ax.grid(axis="y", visible=False)
         ax.margins(x=0.1)
+        chance_line(ax, chance_levels(trials), axis="x")
     ax0 = axes[0, 0]
     ax0.set_yticks(range(len(rows)))
     ax0.set_yticklabels([f"{g}" if n is None else short[n] for g, n in rows])
@@ -119,6 +121,7 @@ def plot_error_edf(trials: pd.DataFrame):
     ax.set_xlabel("top-1 error (%)")
     ax.set_ylabel("share of trials with error ≤ x")
     ax.set_ylim(0, 1.02)
+    chance_line(ax, chance_levels(trials), error=True, axis="x")
     ax.legend(loc="lower right")
     dataset = dataset_name(trials)
     ax.set_title("Error distribution over the whole space" + (f" ({dataset})" if dataset else ""))
@@ -168,6 +171,7 @@ def plot_axis_effects(trials: pd.DataFrame, *, table: pd.DataFrame | None = None
         ax.set_xlabel(_axis_label(name))
         ax.set_xlim(-0.5, len(labels) - 0.5)
         ax.grid(axis="x", visible=False)
+        chance_line(ax, chance_levels(trials), error=True)
     for row in axes:
         row[0].set_ylabel("top-1 error (%)")
     epochs_of = done.groupby("regime")["epochs"].max()
@@ -187,12 +191,13 @@ def _axis_label(axis: str) -> str:
 
 @styled
 def plot_learning_curves(epochs: pd.DataFrame, configs: dict[str, list[str]], *, metric: str = "val_top1",
-                         planned_epochs: dict | None = None):
+                         planned_epochs: dict | None = None, chances=()):
     """Validation top-1 (%) against epoch for chosen configurations, a panel per regime.
 
     ``configs`` maps a regime to config names (e.g. its Pareto-optimal ones); each line is the
     mean over that config's seeds at each epoch. ``planned_epochs`` ({regime: epochs}) goes into
-    the panel titles. Returns the Figure, or None when ``epochs`` holds none of them.
+    the panel titles; ``chances``: chance top-1 levels (%), marked. Returns the Figure, or None when
+    ``epochs`` holds none of them.
     """
     epochs_of = planned_epochs
     if epochs is None or epochs.empty or metric not in epochs or "epoch" not in epochs:
@@ -216,6 +221,7 @@ def plot_learning_curves(epochs: pd.DataFrame, configs: dict[str, list[str]], *,
                                   if epochs_of is None else epochs_of.get(regime)))
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation top-1 accuracy (%)")
+        chance_line(ax, chances)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=7, ncols=2)
     fig.suptitle("Learning curves of Pareto-optimal configurations (mean over seeds)"
                  + (f"\n{omitted}" if omitted else ""))

@@ -156,9 +156,11 @@ def findings_digest(findings) -> pd.DataFrame:
     for f in findings:
         e = f.estimate
         rows.append({"claim": f.claim.source.split(" (")[0] + ": " + f.claim.key.replace("_", " "),
-                     "regime": f.regime or "all", "verdict": f.verdict,
-                     "effect": f"{e.effect:+.2f} {f.unit}", "95 % interval": f"[{e.low:+.2f}, {e.high:+.2f}]",
-                     "based on": f"{e.n_units} comparisons" + (f", {e.n_seeds} seeds" if e.n_seeds > 1 else "")})
+                     "regime": f.regime or "all", "verdict": f.verdict + (" (flagged trials)" if f.flagged else ""),
+                     "effect": f"{e.effect:+.2f} {f.unit}" if e else "–",
+                     "95 % interval": f"[{e.low:+.2f}, {e.high:+.2f}]" if e else "–",
+                     "based on": (f"{e.n_units} comparisons" + (f", {e.n_seeds} seeds" if e.n_seeds > 1 else ""))
+                     if e else "–"})
     return pd.DataFrame(rows)
 
 
@@ -169,8 +171,12 @@ def finding_text(f, figure: str | None, csv: str, n_trials: int) -> str:
     pairs = [f"{a} vs {b}" for a, b in zip(f.comparisons["a"], f.comparisons["b"])]
     shown = "; ".join(pairs[:4]) + (f"; and {len(pairs) - 4} more" if len(pairs) > 4 else "")
     where = f" in `{f.regime}`" if f.regime else ""
-    text = (f"**{f.claim.source}: {f.claim.statement}** Verdict{where}: **{f.verdict}**. Measured: {f.measure}. "
-            f"Effect {e.effect:+.2f} {f.unit}, 95 % interval [{e.low:+.2f}, {e.high:+.2f}] ({e.method}).")
+    text = f"**{f.claim.source}: {f.claim.statement}** Verdict{where}: **{f.verdict}**"
+    text += f", because {f.flagged}." if f.flagged else "."
+    if e is None:
+        return text
+    text += (f" Measured: {f.measure}. "
+             f"Effect {e.effect:+.2f} {f.unit}, 95 % interval [{e.low:+.2f}, {e.high:+.2f}] ({e.method}).")
     if f.claim.key == "resolution" and f.detail:
         text += f" The best other dimension here is {f.detail}."
     if f.claim.key == "regime" and f.detail:
@@ -179,9 +185,12 @@ def finding_text(f, figure: str | None, csv: str, n_trials: int) -> str:
     return text + f" It rests on {len(f.configs())} configurations ({n_trials} trials): {shown} ({links})."
 
 
-def run_digest(manifest: dict) -> pd.DataFrame:
+def run_digest(manifest: dict, trials: pd.DataFrame | None = None) -> pd.DataFrame:
     """The sweep's manifest as a two-column table a person reads: what ran, on what, with what
-    (the full record, the spec as written included, stays in the run's manifest.json)."""
+    (the full record, the spec as written included, stays in the run's manifest.json). A regime's
+    batch, peak learning rate and warm-up are those its trials trained with (``trials``' columns
+    ``batch_size``, ``lr_peak``, ``warmup_epochs``; on a small data set the batch is cut to fit),
+    the regime's nominal values only where no trial recorded them."""
     rows = []
 
     def add(item: str, value) -> None:
@@ -191,7 +200,7 @@ def run_digest(manifest: dict) -> pd.DataFrame:
     add("sweep", " – ".join(v for v in (manifest.get("name"), manifest.get("description")) if v))
     add("space", _space_text(manifest))
     for name, r in (manifest.get("regimes") or {}).items():
-        add(f"regime `{name}`", _regime_text(r) if isinstance(r, dict) else r)
+        add(f"regime `{name}`", _regime_text(r, _trained(trials, name)) if isinstance(r, dict) else r)
     add("data", _dataset_text(manifest.get("dataset")))
     seeds = manifest.get("seeds")
     add("seeds", ", ".join(map(str, seeds)) if isinstance(seeds, list) else seeds)
@@ -233,10 +242,30 @@ def _space_text(manifest: dict) -> str:
     return ": ".join(p for p in parts[:2] if p) + ("; " + "; ".join(parts[2:]) if parts[2:] else "")
 
 
-def _regime_text(r: dict) -> str:
-    text = f"{r.get('epochs')} epochs, {r.get('schedule', '')} schedule, batch {r.get('batch_size')}"
-    if r.get("lr_per_256") is not None and r.get("batch_size"):
-        text += f" (peak lr {r['lr_per_256'] * r['batch_size'] / 256:g})"
+def _trained(trials: pd.DataFrame | None, regime: str) -> dict:
+    """{column: the values (sorted) its trials trained with} of a regime, for batch, peak lr and warm-up."""
+    if trials is None or "regime" not in trials:
+        return {}
+    rows = trials[trials["regime"] == regime]
+    return {c: sorted(pd.to_numeric(rows[c], errors="coerce").dropna().unique())
+            for c in ("batch_size", "lr_peak", "warmup_epochs") if c in rows}
+
+
+def _regime_text(r: dict, trained: dict | None = None) -> str:
+    trained = trained or {}
+
+    def values(column, nominal):
+        got = trained.get(column)
+        return ", ".join(f"{v:g}" for v in got) if got else (None if nominal is None else f"{nominal:g}")
+
+    nominal_lr = r["lr_per_256"] * r["batch_size"] / 256 if r.get("lr_per_256") is not None and r.get("batch_size") \
+        else None
+    text = f"{r.get('epochs')} epochs, {r.get('schedule', '')} schedule, batch {values('batch_size', r.get('batch_size'))}"
+    lr, warmup = values("lr_peak", nominal_lr), values("warmup_epochs", r.get("warmup_epochs"))
+    if lr is not None:
+        text += f" (peak lr {lr}" + (f", warm-up {warmup} epochs)" if warmup is not None else ")")
+    if trained.get("batch_size") and r.get("batch_size") and trained["batch_size"] != [r["batch_size"]]:
+        text += f", as trained (the regime's batch {r['batch_size']:g} is cut to fit the data, the lr follows)"
     extras = [f"weight decay {r['weight_decay']:g}" if r.get("weight_decay") is not None else "",
               f"label smoothing {r['label_smoothing']:g}" if r.get("label_smoothing") else "",
               f"EMA {r['ema_decay']:g}" if r.get("ema_decay") else ""]

@@ -29,11 +29,15 @@ The uncertainty (``estimate_mean``, ``estimate_difference``):
 
 Every effect is signed so that a positive value is what the claim predicts. The verdict is
 ``supported`` when the interval lies above zero, ``contradicted`` when it lies below, and
-``inconclusive`` when it holds zero. A claim the sweep cannot test (a missing axis or regime, too
+``inconclusive`` when it holds zero. Trials flagged by their health verdict (at chance, not
+converged, diverged, seeds that disagree) are left out of every comparison; a finding whose
+comparisons would have used them is ``inconclusive`` whatever its interval, and ``flagged`` says
+which configurations and what the verdict is without them. A claim the sweep cannot test (a missing axis or regime, too
 few comparisons) is ``untestable`` and says what it would need. Pure pandas, numpy and scipy.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -46,7 +50,7 @@ from scipy import stats
 from scaling.conventions import LONG_REGIME_EPOCHS, SHORT_REGIME_EPOCHS
 
 from .dimension_steps import _IGNORED, DIMENSIONS, _as_key
-from .tables import ARCH_FIELDS, finished_trials, regime_order
+from .tables import ARCH_FIELDS, finished_trials, normalize_trials, regime_order
 
 __all__ = ["CLAIMS", "Claim", "Estimate", "Finding", "VERDICTS", "CONFIDENCE", "MIN_BOOTSTRAP_UNITS",
            "MIN_STEP_RATIO", "assess_claims", "estimate_mean", "estimate_difference", "verdict_of",
@@ -116,7 +120,9 @@ class Finding:
     ``comparisons`` has one row per comparison it rests on: ``regime``, ``group``, ``a`` (the
     favoured side, or the higher step), ``b``, ``flops_a``, ``flops_b``, ``top1_a``, ``top1_b``
     (seed means, %), ``difference`` (seed mean of the per-seed differences, in ``unit``) and
-    ``n_seeds``. ``needs``: what an untestable claim would need.
+    ``n_seeds``. ``needs``: what an untestable claim would need. ``flagged``: why a finding that would
+    rest on flagged trials is inconclusive (its ``estimate`` is that of the healthy comparisons, or
+    None when they are too few).
     """
 
     claim: Claim
@@ -128,6 +134,7 @@ class Finding:
     comparisons: pd.DataFrame
     needs: str = ""
     detail: str = ""
+    flagged: str = ""
 
     @property
     def tested(self) -> bool:
@@ -521,8 +528,33 @@ def assess_claims(trials: pd.DataFrame, *, tolerance: float = 0.15) -> list[Find
 
     ``tolerance``: the relative FLOP difference within which two configurations count as equal
     (the report's equal-FLOP tolerance). Returns the findings in claim order, then regime order;
-    untestable ones included, each saying what it would need.
+    untestable ones included, each saying what it would need. Flagged networks are left out; a
+    finding whose comparisons would use them is inconclusive (see ``Finding.flagged``).
     """
+    df = normalize_trials(trials)
+    out = _assess(df, tolerance)
+    if not df["flagged"].any():
+        return out
+    bad = df[df["flagged"]].drop_duplicates(["regime", "name"])
+    health = {(r.regime, r.name): r.health for r in bad.itertuples()}
+    trusted = {(f.claim.key, f.regime): f for f in out}
+    result = []
+    for whole in _assess(df.assign(health="ok"), tolerance):  # the flagged networks counted in
+        f = trusted.get((whole.claim.key, whole.regime)) or (whole if not whole.tested else dataclasses.replace(
+            whole, verdict="untestable", estimate=None, comparisons=whole.comparisons.iloc[:0],
+            needs="trials that are not flagged"))
+        used = set(whole.comparisons["a"]) | set(whole.comparisons["b"]) if whole.tested else set()
+        hit = sorted({(r, n) for (r, n) in health if n in used and (f.regime is None or r == f.regime)})
+        if hit:
+            names = ", ".join(f"{n} ({health[(r, n)]}{'' if f.regime else f', {r}'})" for r, n in hit)
+            without = f"without them it is {f.verdict}" if f.tested else "without them too few comparisons are left"
+            f = dataclasses.replace(f, verdict="inconclusive", needs="", flagged=(
+                f"it would rest on flagged trials of {names}: they are left out, and {without}"))
+        result.append(f)
+    return result
+
+
+def _assess(trials: pd.DataFrame, tolerance: float) -> list[Finding]:
     run = _read_run(trials, tolerance)
     out = []
     for check in (_cardinality, _depth_vs_width, _resolution):

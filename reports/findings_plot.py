@@ -12,7 +12,8 @@ from matplotlib.lines import Line2D
 
 from .binning import flop_unit
 from .findings import Finding
-from .style import DIMENSION_COLORS, GREY, OKABE_ITO, dimension_color, flop_axis_label, log_axis, new_figure, styled
+from .style import (DIMENSION_COLORS, GREY, OKABE_ITO, chance_line, dimension_color, flop_axis_label, log_axis,
+                    new_figure, styled)
 
 __all__ = ["plot_finding", "SIDES", "DRAWN"]
 
@@ -37,13 +38,14 @@ DRAWN = SIDES + ("resolution",)
 
 
 @styled
-def plot_finding(findings: list[Finding], flops_of_run) -> object | None:
+def plot_finding(findings: list[Finding], flops_of_run, chances=()) -> object | None:
     """The figure of one claim's tested findings (a row each); None when none is tested or the claim has
     no figure (``DRAWN``).
 
-    ``flops_of_run``: every FLOP value of the run, so the unit matches the report's other figures.
+    ``flops_of_run``: every FLOP value of the run, so the unit matches the report's other figures;
+    ``chances``: chance top-1 levels (%), marked on the accuracy panels.
     """
-    findings = [f for f in findings if f.tested and len(f.comparisons) and f.claim.key in DRAWN]
+    findings = [f for f in findings if f.estimate is not None and len(f.comparisons) and f.claim.key in DRAWN]
     if not findings:
         return None
     div, unit = flop_unit(flops_of_run)
@@ -67,6 +69,7 @@ def plot_finding(findings: list[Finding], flops_of_run) -> object | None:
             hi = max(t["flops_a"].max(), t["flops_b"].max()) / div
             ax.set_xlim(lo / 1.15, hi * 1.15)
             log_axis(ax, "x")
+        chance_line(left, chances)
         right.set_title(f"{f.regime + ': ' if f.regime else ''}{f.verdict}, {e.effect:+.2f} [{e.low:+.2f}, "
                         f"{e.high:+.2f}]", fontsize=9)
         left.set_title(f.claim.source, fontsize=9)

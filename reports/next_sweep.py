@@ -6,7 +6,9 @@ a doubling of FLOPs buys along each, from the power-law fits (``scaling_law_fits
 dimensions or more have one, else from the one-dimension steps (``findings.dimension_gains``).
 The strategies to place at the next budget are the best dimension, the runner-up (so the next
 sweep settles the comparison at the larger size) and the ResNet-RS rule (the published
-recommendation, as a control). ``archscale suggest`` turns the decision into a sweep spec with
+recommendation, as a control). A dimension whose accuracy fell with FLOPs is named a loss, never the
+cheapest gain. Configurations flagged by their health verdict are never the base (``aggregate_seeds``
+leaves them out). ``archscale suggest`` turns the decision into a sweep spec with
 ``search_spaces.strategies``; the report ends with ``NextSweep.paragraph``. Pure pandas.
 """
 from __future__ import annotations
@@ -64,13 +66,20 @@ class NextSweep:
     strategies: tuple[str, ...]
     why: dict = field(default_factory=dict)
 
+    @property
+    def gains(self) -> bool:
+        """Whether the best-ranked dimension gained accuracy (a loss is never called a gain)."""
+        return bool(self.ranking) and self.ranking[0].gain > 0
+
     def reasons(self) -> list[str]:
         """The decision in short lines (for YAML comments)."""
         lines = []
         if self.ranking:
             lines.append(f"In `{self.regime}` ({self.regime_epochs} epochs), top-1 gained per doubling of FLOPs:")
             lines += [f"- {r.text()}" for r in self.ranking]
-            lines.append(f"so the next FLOPs go to {self.ranking[0].dimension} first.")
+            lines.append(f"so the next FLOPs go to {self.ranking[0].dimension} first." if self.gains else
+                         "no dimension gained accuracy with more FLOPs, so this run gives no reason to grow any; "
+                         "the next sweep only tests that at the larger size.")
         else:
             lines.append(f"The run has no fits or one-dimension steps to rank the dimensions by in `{self.regime}`, "
                          "so the next sweep compares the published rules with plain depth and width.")
@@ -84,16 +93,19 @@ class NextSweep:
         grow = ", ".join(ways[:-1]) + f" and {ways[-1]}" if len(ways) > 1 else ways[0]
         if self.ranking:
             best = self.ranking[0]
-            lead = (f"In `{self.regime}` accuracy is cheapest along **{best.dimension}**: "
-                    f"{best.gain:+.2f} pp per doubling of FLOPs"
-                    + ("" if np.isnan(best.low) else f" [{best.low:+.2f}, {best.high:+.2f}]") + f" ({best.source})")
+            change = (f"{best.gain:+.2f} pp per doubling of FLOPs"
+                      + ("" if np.isnan(best.low) else f" [{best.low:+.2f}, {best.high:+.2f}]") + f" ({best.source})")
+            lead = (f"In `{self.regime}` accuracy is cheapest along **{best.dimension}**: {change}" if self.gains else
+                    f"In `{self.regime}` no dimension gained accuracy with more FLOPs: the least loss is along "
+                    f"{best.dimension}, {change}")
             if len(self.ranking) > 1:
                 second = self.ranking[1]
                 lead += f", against {second.gain:+.2f} along {second.dimension}"
             lead += ". "
         else:
             lead = f"The run has no fits or one-dimension steps to rank the dimensions by in `{self.regime}`. "
-        return (lead + f"The next sweep grows {self.base}, the most accurate configuration ({self.base_top1:.1f} %, "
+        grows = "grows" if self.gains or not self.ranking else "would only test growing"
+        return (lead + f"The next sweep {grows} {self.base}, the most accurate configuration ({self.base_top1:.1f} %, "
                 f"{format_flops(self.base_flops)}), to {_budget_words(budget)} {grow}, under the same regime(s), "
                 f"data and seeds. `archscale suggest {run_dir} --budget {budget}` writes it as a sweep spec, "
                 "every configuration within 10 % of the budget.")

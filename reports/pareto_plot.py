@@ -9,7 +9,9 @@ from matplotlib.lines import Line2D
 
 from .pareto import pareto_configs
 from .style import (
+    FLAGGED,
     GREY,
+    chance_line,
     OKABE_ITO,
     flop_axis_label,
     flop_unit,
@@ -22,7 +24,7 @@ from .style import (
     styled,
     time_unit,
 )
-from .tables import dataset_name, finished_trials, regime_order
+from .tables import aggregate_seeds, chance_levels, dataset_name, finished_trials, regime_order
 
 __all__ = ["COSTS", "Cost", "cost_axis", "plot_pareto"]
 
@@ -74,33 +76,39 @@ def cost_axis(cost: str, values) -> tuple[float, str]:
 
 @styled
 def plot_pareto(trials: pd.DataFrame, cost: str = "flops", *, reference: pd.DataFrame | None = None,
-                regimes: list[str] | None = None, label_front: bool = True, configs: pd.DataFrame | None = None):
+                regimes: list[str] | None = None, label_front: bool = True, configs: pd.DataFrame | None = None,
+                flagged_configs: pd.DataFrame | None = None):
     """Top-1 accuracy (%, mean over seeds, bars: min-max over seeds) against ``cost``, a panel per regime.
 
     ``cost`` is a key of ``COSTS`` (FLOPs, params, latency, throughput, training time), drawn on a
     log axis. The Pareto-optimal configurations of each regime (highest accuracy for their cost)
     are joined by a line and labelled with their config names (minus the name parts common to all
     configurations, given in the title). Configurations whose seeds were all stopped early by
-    ASHA are drawn hollow. ``reference`` (``load_reference()``) adds published ImageNet points on
+    ASHA are drawn hollow; configurations with a seed flagged by its health verdict are drawn hollow in
+    vermillion, left out of the front; a dash-dotted line marks chance. ``reference`` (``load_reference()``) adds published ImageNet points on
     FLOP and parameter panels of regimes of at least ``REFERENCE_MIN_EPOCHS`` epochs (all panels
     when no regime is that long): pass it only for ImageNet runs. Returns the Figure, or None when
     no finished trial has this cost.
-    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed).
+    ``configs``: ``aggregate_seeds(trials)`` when the caller already has it (read, not changed), and
+    ``flagged_configs``: ``aggregate_seeds(trials, flagged=True)``.
     """
     spec = COSTS[cost]
     configs = pareto_configs(trials, spec.column, minimize_cost=spec.minimize, configs=configs)
     configs = configs[configs[spec.column].notna() & (configs[spec.column] > 0)]
-    if configs.empty:
+    bad = aggregate_seeds(trials, flagged=True) if flagged_configs is None else flagged_configs
+    bad = bad[pd.to_numeric(bad[spec.column], errors="coerce") > 0]
+    if configs.empty and bad.empty:
         return None
-    regimes = [r for r in (regimes or regime_order(trials)) if r in set(configs["regime"])]
+    regimes = [r for r in (regimes or regime_order(trials)) if r in set(configs["regime"]) | set(bad["regime"])]
     use_ref = reference is not None and cost in ("flops", "params") and len(reference)
     ref_col = {"flops": "flops", "params": "params"}.get(cost)
-    all_costs = configs[spec.column].to_numpy(float)
+    all_costs = np.concatenate([configs[spec.column].to_numpy(float), bad[spec.column].to_numpy(float)])
     if use_ref:
         all_costs = np.concatenate([all_costs, reference[ref_col].to_numpy(float)])
     div, xlabel = cost_axis(cost, all_costs)
     short, omitted = name_labels(finished_trials(trials)["name"])
-    epochs_of = configs.groupby("regime")["epochs"].max()
+    epochs_of = pd.concat([configs, bad]).groupby("regime")["epochs"].max()
+    chances = chance_levels(trials)
     ref_regimes = [r for r in regimes if not (epochs_of.get(r, np.nan) < REFERENCE_MIN_EPOCHS)] or regimes
     # Training time scales with the regime's length: each panel gets its own time axis.
     fig, axes = new_figure(len(regimes), 1, (9.0, 3.7), extra_height=0.9, sharex=cost != "train_time_s")
@@ -123,6 +131,9 @@ def plot_pareto(trials: pd.DataFrame, cost: str = "flops", *, reference: pd.Data
                            facecolors="white" if hol else colour)
         order = np.argsort(x[front] * (1 if spec.minimize else -1))
         ax.plot(x[front][order], y[front][order], color=FRONT, lw=1.2, zorder=3)
+        b = bad[bad["regime"] == regime]
+        xb, yb = b[spec.column].to_numpy(float) / div, b["top1_mean"].to_numpy(float)
+        ax.scatter(xb, yb, s=26, zorder=3, linewidths=1.2, edgecolors=FLAGGED, facecolors="white", gid="flagged")
         with_ref = use_ref and regime in ref_regimes
         if with_ref:
             for fam, ref in reference.groupby("family", sort=False):
@@ -133,7 +144,8 @@ def plot_pareto(trials: pd.DataFrame, cost: str = "flops", *, reference: pd.Data
         ax.set_title(regime_title(regime, epochs_of.get(regime)), loc="left")
         ax.set_ylabel("top-1 accuracy (%)")
         ax.margins(x=0.12, y=0.12)
-        avoid = np.column_stack([x, y])
+        chance_line(ax, chances)
+        avoid = np.vstack([np.column_stack([x, y]), np.column_stack([xb, yb])])
         if with_ref:
             avoid = np.vstack([avoid, np.column_stack([reference[ref_col] / div, reference["top1"]])])
         labels_todo.append((ax, x[front], y[front], [short[n] for n in g["name"][front]], avoid))
@@ -153,6 +165,11 @@ def plot_pareto(trials: pd.DataFrame, cost: str = "flops", *, reference: pd.Data
     if any_stopped:
         handles.append(Line2D([], [], color=FRONT, marker="o", mfc="white", lw=0,
                               label="all seeds stopped early (ASHA)"))
+    if len(bad):
+        handles.append(Line2D([], [], color=FLAGGED, marker="o", mfc="white", lw=0,
+                              label="flagged by its health verdict (left out of the front)"))
+    if chances:
+        handles.append(Line2D([], [], color="#555555", ls="-.", lw=0.9, label="chance (100 / classes)"))
     if use_ref:
         for fam in reference["family"].unique():
             marker, colour = _REF_STYLE.get(fam, ("x", GREY))

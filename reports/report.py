@@ -7,7 +7,14 @@
     out_dir/tables/*.csv
 
 Works on a sweep that is still running or partly failed: only finished trials (done, or stopped
-early by ASHA) are drawn; diverged, failed, running and pending trials are listed.
+early by ASHA) are drawn; diverged, failed, running and pending trials are listed. Trials flagged by
+their health verdict (the trials table's ``health``: at chance, not converged, diverged, seeds that
+disagree) are drawn hollow and left out of fronts, fits, equal-FLOP winners and findings, each
+place saying what was left out.
+
+It reads top-down: the verdict (health counts and the sweep's answer, and first of all a warning
+when most trials are flagged), the findings, the figures, the Run section and provenance, the
+claims the sweep cannot test (once each, with the regimes they would need), and the next sweep.
 
 The report is a sequence of sections (``SECTIONS``), each a function that reads the run from a
 ``Report`` and adds its headings, figures and tables; adding a plot means adding one section.
@@ -26,7 +33,7 @@ from scaling.conventions import FLOP_CONVENTION
 from scaling.errors import ArchScaleError
 from scaling.files import atomic_dir, atomic_write, atomic_write_text
 
-from .binning import equal_flop_table
+from .binning import equal_flop_table, format_flops
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
 from .design_space import axis_effects
 from .devices_plot import device_time, plot_device_time
@@ -54,7 +61,9 @@ from .pareto_plot import COSTS, REFERENCE_MIN_EPOCHS, plot_pareto
 from .reference import DATASET_NAMES, reference_for
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves
 from .style import save_figure
-from .tables import aggregate_seeds, dataset_name, normalize_trials, regime_order, status_counts
+from .tables import (aggregate_seeds, chance_levels, dataset_name, flagged_summary, normalize_trials, regime_order,
+                     status_counts)
+from scaling.conventions import HEALTH_VALUES
 
 __all__ = ["write_report", "Report", "SECTIONS"]
 
@@ -126,7 +135,25 @@ FINDING_CAPTION = {
     "steps": ("**The one-dimension steps behind the {claim} claim ({source}).** Left: top-1 against FLOPs, each "
               "step an arrow from the cheaper configuration to the costlier. Right: each step's top-1 gain per "
               "doubling of FLOPs (seed means) and each dimension's mean (line); dashed: zero.")}
-UNTESTABLE_NOTE = "Not testable on this sweep, and what each claim would need:"
+UNTESTABLE_NOTE = "The papers' claims this sweep cannot test, each once, with what it would need in each regime:"
+LEFT_OUT_NOTE = ("Left out of {what}: {configs}, whose trials are flagged by their health verdicts (see Verdict); "
+                 "drawn hollow where the figure shows them.")
+#: What each verdict but ok means, said under the health counts for the verdicts a run has.
+HEALTH_WORDS = {"at_chance": "final top-1 near chance (100 / classes)",
+                "not_converged": "still improving fast at the end",
+                "diverged": "the loss went NaN or climbed far above its lowest",
+                "seeds_disagree": "the network's seeds end far apart"}
+HEALTH_NOTE = ("The thresholds are the sweep's `health:` rules (manifest.json); each trial's reason is in the trials "
+               "table's `health_reason`.")
+#: The likely cause of a run whose trials are mostly flagged, by the most common verdict, and what to run instead.
+LIKELY_CAUSE = {
+    "at_chance": ("the networks did not learn (their loss stayed at chance)",
+                  "a lower learning rate (`lr_per_256`) or a longer warm-up, and check the data's labels"),
+    "not_converged": ("training ended while the networks still improved fast", "more epochs"),
+    "diverged": ("the learning rate is too high for these networks", "a lower `lr_per_256` or a longer warm-up"),
+    "seeds_disagree": ("the results depend on the seed more than on the network",
+                       "more epochs or a longer warm-up, and more seeds"),
+}
 NOT_DRAWN_NOTE = ("Diverged (loss went NaN) and failed trials are results to know about but not points to draw; "
                   "running and pending trials have no final result yet: ")
 
@@ -166,6 +193,21 @@ class Report:
     folder: Path
     out: Path
     summary: dict = field(default_factory=dict)
+    #: The configurations a flagged seed keeps out of every analysis (``aggregate_seeds(flagged=True)``).
+    flagged_configs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    _findings: list | None = None
+
+    def findings(self) -> list:
+        """The claims assessed on this run (``assess_claims``), computed once."""
+        if self._findings is None:
+            self._findings = assess_claims(self.trials, tolerance=self.tolerance)
+        return self._findings
+
+    def left_out(self, what: str) -> None:
+        """Say, under a section, which flagged configurations it left out (nothing when none)."""
+        configs = flagged_summary(self.trials)
+        if configs:
+            self.doc.paragraph(LEFT_OUT_NOTE.format(what=what, configs=configs), note=True)
 
     def add_table(self, frame: pd.DataFrame, name: str) -> str:
         """Write ``frame`` to tables/``name``.csv; returns its path relative to the report."""
@@ -242,17 +284,26 @@ def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder:
     """The run read once (trials normalised, seeds aggregated) and an empty report in ``folder``."""
     df = normalize_trials(trials)
     dataset = dataset_name(df, manifest)
+    one_class = [c for c in chance_levels(df) if c > 50]
+    if one_class:
+        raise ArchScaleError("dataset", f"the trials trained on {100 / max(one_class):.0f} class (chance top-1 "
+                                        f"{max(one_class):.0f} %): a classification data set needs at least 2 "
+                                        f"classes; give one with 2 or more")
     n_finished = int(df["finished"].sum())
     for sub in ("figures", "tables"):
         (folder / sub).mkdir()
     summary = {"out_dir": str(out), "figures": [], "tables": [], "pareto": {}, "status_counts": status_counts(df),
                "n_trials": len(df), "n_finished": n_finished, "dataset": dataset,
-               "reference_drawn": False, "best_dimension": {}, "findings": [], "next_sweep": None, "skipped": []}
+               "reference_drawn": False, "best_dimension": {}, "findings": [], "next_sweep": None, "skipped": [],
+               "health": {h: int((df["health"] == h).sum()) for h in HEALTH_VALUES if (df["health"] == h).any()},
+               "flagged": df.loc[df["health"].isin(HEALTH_VALUES[1:]),
+                                 ["trial_id", "name", "regime", "seed", "health", "health_reason"]].to_dict("records"),
+               "left_out": flagged_summary(df)}
     return Report(trials=df, configs=aggregate_seeds(df), epochs=pd.DataFrame() if epochs is None else epochs,
                   manifest=manifest, regimes=regime_order(df), dataset=dataset,
                   reference=reference_for(trials, manifest), tolerance=tolerance,
                   doc=Document(title or (f"Scaling report: {dataset}" if dataset else "Scaling report")),
-                  folder=folder, out=out, summary=summary)
+                  folder=folder, out=out, summary=summary, flagged_configs=aggregate_seeds(df, flagged=True))
 
 
 def _finish(report: Report) -> dict:
@@ -267,8 +318,81 @@ def _finish(report: Report) -> dict:
 
 
 # ----- sections, in report order ----------------------------------------------------------------
+def verdict_section(report: Report) -> None:
+    """The report's first word: whether the trials can be trusted (health counts, the flagged trials,
+    and first of all a warning when most are flagged, with the likely cause and what to run instead),
+    any shortened regime, and the sweep's answer (the tested findings and the best configuration)."""
+    df, doc = report.trials, report.doc
+    doc.heading("Verdict")
+    counts = report.summary["health"]
+    judged = sum(counts.values())
+    flagged = judged - counts.get("ok", 0)
+    short = {r: line for r, line in ((report.manifest or {}).get("short_regimes") or {}).items()
+             if r in report.regimes}
+    if judged and 2 * flagged > judged:
+        doc.paragraph(f"**Most trials are flagged ({flagged} of {judged} with a result): " + _likely_cause(report)
+                      + "**")
+    for line in short.values():
+        doc.paragraph(f"Shortened regime: {line}")
+    if judged:
+        meanings = "; ".join(f"`{h}`: {HEALTH_WORDS[h]}" for h in counts if h in HEALTH_WORDS)
+        doc.paragraph(f"**Health** of the {judged} trials with a result (of {len(df)}): "
+                      + ", ".join(f"{n} {h}" for h, n in counts.items()) + "."
+                      + (f" {meanings}. {HEALTH_NOTE}" if meanings else ""))
+    else:
+        doc.paragraph(f"No trial of {len(df)} has a result yet, so none has a health verdict.")
+    rows = df[df["health"].isin(HEALTH_VALUES[1:])]
+    if len(rows):
+        shown = rows[["name", "regime", "seed", "health", "top1", "health_reason"]].rename(
+            columns={"top1": "top-1 (%)", "health_reason": "why"}).assign(**{"top-1 (%)": lambda t: t["top-1 (%)"].map(
+                lambda v: "–" if pd.isna(v) else f"{v:.1f}")})
+        doc.table(shown.head(40), caption="Flagged trials (drawn hollow, left out of fronts, fits and findings):",
+                  csv=report.add_table(rows[["trial_id", "name", "regime", "seed", "status", "health", "top1",
+                                             "health_reason"]], "flagged_trials"))
+    answer = [_finding_line(f) for f in report.findings() if f.tested]
+    best = _best_lines(report)
+    if answer or best:
+        doc.paragraph("**The sweep's answer** (details under Findings):")
+        doc.bullets(answer + best)
+
+
+def _likely_cause(report: Report) -> str:
+    """The likely cause of a mostly flagged run, and what to run instead, in one sentence."""
+    short = (report.manifest or {}).get("short_regimes") or {}
+    shortened = [line for r, line in short.items() if r in report.regimes]
+    if shortened:
+        return f"the likely cause is the shortened regime: {shortened[0]}"
+    health = report.trials["health"]
+    worst = health[health.isin(HEALTH_VALUES[1:])].value_counts().index[0]
+    cause, instead = LIKELY_CAUSE[worst]
+    return f"most are {worst}, so likely {cause}; run again with {instead}."
+
+
+def _finding_line(f) -> str:
+    """A tested finding in one line: claim, regime, verdict, effect with its interval."""
+    e = f.estimate
+    where = f" in `{f.regime}`" if f.regime else " across regimes"
+    effect = f", {e.effect:+.2f} {f.unit} [{e.low:+.2f}, {e.high:+.2f}]" if e else ""
+    why = " (it would rest on flagged trials)" if f.flagged else ""
+    return f"{f.claim.source.split(' (')[0]}, {f.claim.key.replace('_', ' ')}{where}: **{f.verdict}**{effect}{why}."
+
+
+def _best_lines(report: Report) -> list[str]:
+    """The most accurate healthy configuration of each regime, in one line each."""
+    lines = []
+    for regime in report.regimes:
+        g = report.configs[report.configs["regime"] == regime]
+        if g.empty:
+            continue
+        b = g.sort_values(["top1_mean", "flops"], ascending=[False, True]).iloc[0]
+        lines.append(f"Most accurate healthy configuration in `{regime}`: {b['name']}, {b['top1_mean']:.1f} % top-1"
+                     + ("" if pd.isna(b["flops"]) else f" at {format_flops(b['flops'])}") + ".")
+    return lines
+
+
 def run_section(report: Report) -> None:
-    """What ran: trials per status, regimes, dataset, configurations, seeds, and the manifest."""
+    """What ran and its provenance: trials per status, regimes as trained, dataset, configurations,
+    seeds, the manifest and every regime value with its source."""
     df, doc = report.trials, report.doc
     doc.heading("Run")
     status_text = ", ".join(f"{n} {s}" for s, n in report.summary["status_counts"].items() if n)
@@ -278,7 +402,7 @@ def run_section(report: Report) -> None:
                   f"{df['name'].nunique()} configurations, {n_seeds} seed{'s' if n_seeds > 1 else ''}."
                   + trained_at(df))
     if report.manifest:
-        doc.table(run_digest(report.manifest), csv=None)
+        doc.table(run_digest(report.manifest, df), csv=None)
         doc.paragraph(MANIFEST_NOTE.format(path=_manifest_path(report.manifest)), note=True)
         for regime, rows in (report.manifest.get("regime_sources") or {}).items():
             table = pd.DataFrame(rows)
@@ -288,24 +412,29 @@ def run_section(report: Report) -> None:
 
 
 def findings_section(report: Report) -> None:
-    """The papers' claims tested on this sweep: verdicts, effects with intervals, the comparisons behind
-    them (a figure per tested claim), and the claims the sweep cannot test with what they need."""
+    """The papers' claims tested on this sweep: verdicts, effects with intervals and the comparisons behind
+    them (a figure per tested claim). The claims it cannot test come later (``untestable_section``)."""
     report.doc.heading("Findings: the papers' claims on this sweep")
-    findings = assess_claims(report.trials, tolerance=report.tolerance)
+    findings = report.findings()
     tested = [f for f in findings if f.tested]
     report.summary["findings"] = [_finding_summary(f) for f in findings]
     report.doc.paragraph(FINDINGS_INTRO)
-    if tested:
-        table = pd.concat([f.comparisons.assign(claim=f.claim.key, verdict=f.verdict) for f in tested],
+    report.left_out("the findings' comparisons")
+    measured = [f for f in tested if f.estimate is not None]
+    if measured:
+        table = pd.concat([f.comparisons.assign(claim=f.claim.key, verdict=f.verdict) for f in measured],
                           ignore_index=True)
         csv = report.add_table(table[["claim", "verdict"] + [c for c in table if c not in ("claim", "verdict")]],
                                "findings_comparisons")
+    else:
+        csv = None
+    if tested:
         report.doc.table(findings_digest(tested), csv=csv)
         for key in CLAIMS:
             of_claim = [f for f in tested if f.claim.key == key]
             if not of_claim:
                 continue
-            fig = plot_finding(of_claim, report.trials["flops"])
+            fig = plot_finding(of_claim, report.trials["flops"], chance_levels(report.trials))
             figure = f"figures/finding_{key}.png" if fig is not None else None
             for f in of_claim:
                 report.doc.paragraph(finding_text(f, figure, csv, _n_trials(report, f)))
@@ -313,13 +442,32 @@ def findings_section(report: Report) -> None:
             caption = FINDING_CAPTION["steps" if key == "resolution" else "pairs"]
             report.add_figure(fig, f"finding_{key}", caption.format(claim=key.replace("_", " "), source=source))
     else:
-        report.doc.paragraph("No claim can be tested on this sweep yet.", note=True)
-    untestable = [f for f in findings if not f.tested]
-    if untestable:
-        report.doc.paragraph(UNTESTABLE_NOTE)
-        report.doc.bullets(f"**{f.claim.source}: {f.claim.statement}** " + (f"In `{f.regime}`, this" if f.regime
-                                                                             else "This") + f" needs {f.needs}."
-                           for f in untestable)
+        report.doc.paragraph("No claim can be tested on this sweep yet (see the claims it cannot test, below).",
+                             note=True)
+
+
+def untestable_section(report: Report) -> None:
+    """The claims this sweep cannot test, each once, with what it would need in each regime."""
+    untestable = [f for f in report.findings() if not f.tested]
+    if not untestable:
+        return
+    report.doc.heading("Claims this sweep cannot test")
+    report.doc.paragraph(UNTESTABLE_NOTE)
+    items = []
+    for key in CLAIMS:
+        of_claim = [f for f in untestable if f.claim.key == key]
+        if not of_claim:
+            continue
+        needs: dict[str, list[str]] = {}
+        for f in of_claim:
+            needs.setdefault(f.needs, []).append(f"`{f.regime}`" if f.regime else "")
+        parts = [(f"in {', '.join(r for r in regimes if r)}: " if any(regimes) and len(needs) > 1 else "") + need
+                 for need, regimes in needs.items()]
+        regimes = [f.regime for f in of_claim if f.regime]
+        where = f" (regime{'s' if len(regimes) > 1 else ''} {', '.join(f'`{r}`' for r in regimes)})" if regimes else ""
+        claim = of_claim[0].claim
+        items.append(f"**{claim.source}: {claim.statement}**{where} It needs " + "; ".join(parts) + ".")
+    report.doc.bullets(items)
 
 
 def next_sweep_section(report: Report) -> None:
@@ -350,6 +498,7 @@ def pareto_section(report: Report) -> None:
     skipped = report.summary["skipped"][skipped_before:]
     if skipped:
         report.doc.paragraph("Not drawn: " + "; ".join(skipped) + ".", note=True)
+    report.left_out("the Pareto fronts")
     if not drawn:
         return
     rows = pd.concat(drawn)
@@ -370,6 +519,7 @@ def scaling_curves_section(report: Report) -> None:
                              "width.", note=True)
         report.skip("scaling curves: no FLOP counts, or a single depth and width")
     report.add_figure(fig, "scaling_curves", SCALING_CURVES_CAPTION.format(seeds=report.seed_words("scaling")))
+    report.left_out("the scaling curves")
 
 
 def dimensions_section(report: Report) -> None:
@@ -381,6 +531,7 @@ def dimensions_section(report: Report) -> None:
         report.skip("per-dimension curves: no one-dimension steps from a common base")
         return
     fits = scaling_law_fits(report.trials, members)
+    report.left_out("the per-dimension curves and scaling-law fits")
     report.add_figure(plot_dimension_curves(report.trials, fits, members, configs=report.configs),
                       "dimension_curves", DIMENSION_CURVES_CAPTION)
     csv = report.add_table(fits, "scaling_law_fits")
@@ -400,6 +551,7 @@ def dimensions_section(report: Report) -> None:
 def equal_flop_section(report: Report) -> None:
     """Configurations at roughly equal FLOPs ranked by top-1 (the ResNeXt comparison)."""
     report.doc.heading("Equal-FLOP comparison")
+    report.left_out("the equal-FLOP groups and their winners")
     tolerance = report.tolerance
     table = equal_flop_table(report.trials, tolerance, configs=report.configs)
     if table.empty:
@@ -417,6 +569,7 @@ def equal_flop_section(report: Report) -> None:
 def distributions_section(report: Report) -> None:
     """The error EDF over the design space and the mean error per value of each design axis."""
     report.doc.heading("Distributions over the design space")
+    report.left_out("the distributions")
     report.add_figure(plot_error_edf(report.trials), "error_edf", ERROR_EDF_CAPTION)
     effects = axis_effects(report.trials)
     if effects.empty:
@@ -432,7 +585,7 @@ def learning_curves_section(report: Report) -> None:
         return
     chosen = {r: spread_along(report.summary["pareto"].get(r, [])) for r in report.regimes}
     planned = report.trials.groupby("regime")["epochs"].max().to_dict()
-    fig = plot_learning_curves(report.epochs, chosen, planned_epochs=planned)
+    fig = plot_learning_curves(report.epochs, chosen, planned_epochs=planned, chances=chance_levels(report.trials))
     if fig is not None:
         report.doc.heading("Learning curves")
         report.add_figure(fig, "learning_curves", LEARNING_CURVES_CAPTION)
@@ -492,9 +645,9 @@ def configs_section(report: Report) -> None:
 
 
 #: The sections of a report with finished trials, in order: adding a figure or table means adding a section here.
-SECTIONS = (run_section, findings_section, pareto_section, scaling_curves_section, dimensions_section,
+SECTIONS = (verdict_section, findings_section, pareto_section, scaling_curves_section, dimensions_section,
             equal_flop_section, distributions_section, learning_curves_section, devices_section, reference_section,
-            not_drawn_section, configs_section, next_sweep_section)
+            not_drawn_section, run_section, configs_section, untestable_section, next_sweep_section)
 #: The sections of a report on which no trial has finished yet.
 NO_RESULT_SECTIONS = (run_section, no_result_section)
 
@@ -508,7 +661,8 @@ def _pareto_figure(report: Report, cost: str) -> pd.DataFrame | None:
     if configs[spec.column].notna().sum() == 0:
         report.skip(f"Pareto vs {spec.title}: {_MISSING_COST[cost]}")
         return None
-    fig = plot_pareto(report.trials, cost, reference=report.reference, configs=report.configs)
+    fig = plot_pareto(report.trials, cost, reference=report.reference, configs=report.configs,
+                      flagged_configs=report.flagged_configs)
     if cost == "flops":
         for regime in report.regimes:
             front = configs[(configs["regime"] == regime) & configs["pareto"]].sort_values("flops")

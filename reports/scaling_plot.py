@@ -12,6 +12,7 @@ from .style import (
     MARKERS,
     OKABE_ITO,
     WIDE_TITLE,
+    chance_line,
     dimension_color,
     flop_axis_label,
     flop_unit,
@@ -22,7 +23,7 @@ from .style import (
     sequential_colors,
     styled,
 )
-from .tables import ARCH_FIELDS, aggregate_seeds, dataset_name, finished_trials, regime_order
+from .tables import ARCH_FIELDS, aggregate_seeds, chance_levels, dataset_name, finished_trials, regime_order
 
 __all__ = ["plot_scaling_curves", "plot_dimension_curves", "study_grid"]
 
@@ -108,6 +109,7 @@ def plot_scaling_curves(trials: pd.DataFrame, *, configs: pd.DataFrame | None = 
             if j == 0:
                 ax.set_ylabel("top-1 accuracy (%)")
             ax.margins(x=0.08, y=0.1)
+            chance_line(ax, chance_levels(trials))
     for ax in axes.flat:
         log_axis(ax, "x")
         ax.tick_params(labelbottom=True)
@@ -195,6 +197,7 @@ def plot_dimension_curves(trials: pd.DataFrame, fits: pd.DataFrame | None = None
         ax.set_title(regime_title(regime, epochs_of.get(regime)))
         ax.set_ylabel("top-1 error (%)")
         ax.margins(x=0.08, y=0.1)
+        chance_line(ax, chance_levels(trials), error=True)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=7, ncols=1)
     for ax in axes.flat:
         log_axis(ax, "x")

@@ -26,7 +26,8 @@ from .binning import flop_unit
 __all__ = ["OKABE_ITO", "DIMENSION_COLORS", "QUALITATIVE", "MARKERS", "FLOP_CONVENTION",
            "dimension_color", "sequential_colors", "flop_unit", "flop_axis_label", "time_unit",
            "new_figure", "log_axis", "styled", "save_figure", "place_labels", "short_names",
-           "omitted_name_parts", "name_labels", "freeze_layout", "regime_title", "regime_colors"]
+           "omitted_name_parts", "name_labels", "freeze_layout", "regime_title", "regime_colors", "chance_line",
+           "FLAGGED"]
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
@@ -39,6 +40,9 @@ QUALITATIVE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "
                                       "black", "yellow")]
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "p", "h", "*")
 GREY = "#8c8c8c"
+#: Edge colour of flagged configurations (hollow markers: left out of fronts, fits and findings).
+FLAGGED = OKABE_ITO["vermillion"]
+CHANCE = "#555555"
 
 _RC = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
@@ -292,3 +296,31 @@ def place_labels(ax, xs, ys, labels, *, avoid=None, prefer: str = "upper left", 
         placed.append(bb)
         out.append(ann)
     return out
+
+
+def chance_line(ax, chances, *, error: bool = False, axis: str = "y") -> None:
+    """Mark chance level on an accuracy axis: a dash-dotted line at each chance top-1 (%) of ``chances``
+    (100 - it on an error axis, ``error``), labelled; when it lies outside the axis's range, a label at
+    the edge it lies beyond says so rather than squeezing the data. Call after the data are drawn.
+    Every mark has gid "chance"."""
+    for c in chances:
+        value = 100.0 - c if error else c
+        lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+        label = f"chance {c:.3g} %" + (" (error)" if error else "")
+        if min(lo, hi) <= value <= max(lo, hi):
+            line = ax.axvline if axis == "x" else ax.axhline
+            line(value, color=CHANCE, ls="-.", lw=0.9, zorder=1, gid="chance")
+            pos = dict(x=value, y=0.98, ha="right", va="top", rotation=90) if axis == "x" else \
+                dict(x=0.99, y=value, ha="right", va="bottom")
+            transform = ax.get_xaxis_transform() if axis == "x" else ax.get_yaxis_transform()
+            ax.text(pos.pop("x"), pos.pop("y"), label, transform=transform, fontsize=7, color=CHANCE, gid="chance",
+                    **pos)
+        else:
+            beyond = value > max(lo, hi)
+            where = ("right" if beyond else "left") if axis == "x" else ("above" if beyond else "below")
+            if axis == "x":
+                ax.text(0.99 if beyond else 0.01, 0.02, f"{label}: {where} the axis", transform=ax.transAxes,
+                        ha="right" if beyond else "left", va="bottom", fontsize=7, color=CHANCE, gid="chance")
+            else:
+                ax.text(0.99, 0.98 if beyond else 0.02, f"{label}: {where} the axis", transform=ax.transAxes,
+                        ha="right", va="top" if beyond else "bottom", fontsize=7, color=CHANCE, gid="chance")

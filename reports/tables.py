@@ -11,11 +11,12 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from scaling.conventions import FINAL_STATUSES, TRIAL_STATUSES
+from scaling.conventions import FINAL_STATUSES, HEALTH_VALUES, TRIAL_STATUSES
 from scaling.spec import ArchSpec
 
 __all__ = ["FINISHED", "NOT_PLOTTED", "STATUSES", "ARCH_FIELDS", "normalize_trials",
-           "finished_trials", "aggregate_seeds", "regime_order", "status_counts", "dataset_name"]
+           "finished_trials", "aggregate_seeds", "regime_order", "status_counts", "dataset_name", "chance_levels",
+           "flagged_summary"]
 
 #: Statuses that are results: "stopped" is an ASHA early stop (a real result with fewer epochs).
 FINISHED = TRIAL_STATUSES[:2]
@@ -38,7 +39,7 @@ ARCH_FIELDS = _arch_fields()
 _NUMERIC = ("epochs", "seed", "depth_number", "width_multiplier", "cardinality", "bottleneck_width",
             "widen_factor", "resolution", "params", "flops", "activations", "final_top1", "best_top1",
             "final_top5", "best_top5", "final_val_loss", "final_train_loss", "epochs_done",
-            "train_time_s", "images_per_s", "latency_ms", "throughput", "flop_multiplier")
+            "train_time_s", "images_per_s", "latency_ms", "throughput", "flop_multiplier", "chance_top1")
 
 # Per-config columns averaged over seeds (measured quantities); the rest are taken from the first seed.
 _MEASURED = ("latency_ms", "throughput", "train_time_s", "images_per_s", "epochs_done",
@@ -51,8 +52,11 @@ def normalize_trials(trials: pd.DataFrame) -> pd.DataFrame:
     Adds (when missing) ``trial_id``, ``name``, ``regime``, ``epochs``, ``seed``, ``status``,
     ``error`` and the optional cost columns as NaN, coerces numeric columns, and adds:
     ``top1`` (final top-1 in %, else best top-1), ``error_pct`` (100 - top1) and ``finished``
-    (status done/stopped with a top-1). A missing ``status`` is inferred: "done" when the row has
-    a top-1, else "pending". Idempotent.
+    (status done/stopped with a top-1), ``flagged`` (a finished trial whose ``health`` verdict is not
+    ok) and ``trusted`` (finished, and no finished seed of its network, the same name and regime, is
+    flagged: what fronts, fits, equal-FLOP tables and findings use). A missing ``status`` is inferred:
+    "done" when the row has a top-1, else "pending"; a finished row without a verdict (a table from
+    before verdicts) counts as ok. Idempotent.
     """
     df = trials.copy()
     df.columns = [str(c) for c in df.columns]
@@ -83,13 +87,23 @@ def normalize_trials(trials: pd.DataFrame) -> pd.DataFrame:
     if df["depth_number"].isna().all() and df["depth"].notna().any():
         df["depth_number"] = pd.to_numeric(df["depth"], errors="coerce")
     df["finished"] = df["status"].isin(FINISHED) & df["top1"].notna()
+    health = df["health"] if "health" in df else pd.Series("", index=df.index)
+    df["health"] = health.fillna("").astype(str).where(~df["finished"] | (health.fillna("") != ""), HEALTH_VALUES[0])
+    if "health_reason" not in df:
+        df["health_reason"] = ""
+    df["health_reason"] = df["health_reason"].fillna("").astype(str)
+    df["flagged"] = df["finished"] & df["health"].isin(HEALTH_VALUES[1:])
+    network_flagged = df.groupby(["regime", "name"], sort=False)["flagged"].transform("any").astype(bool)
+    df["trusted"] = df["finished"] & ~network_flagged
     return df
 
 
-def finished_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """The rows that are results to plot: status done or stopped, with a top-1."""
+def finished_trials(trials: pd.DataFrame, *, flagged: bool = False) -> pd.DataFrame:
+    """The rows that are results to analyse: status done or stopped, with a top-1, of networks none of
+    whose seeds is flagged by its health verdict (``trusted``); with ``flagged``, the finished rows of
+    the flagged networks instead (drawn hollow, left out of every analysis)."""
     df = normalize_trials(trials)
-    return df[df["finished"]].copy()
+    return df[df["finished"] & ~df["trusted"] if flagged else df["trusted"]].copy()
 
 
 def regime_order(trials: pd.DataFrame) -> list[str]:
@@ -101,16 +115,18 @@ def regime_order(trials: pd.DataFrame) -> list[str]:
     return sorted(epochs.index, key=lambda r: (np.inf if pd.isna(epochs[r]) else epochs[r], r))
 
 
-def aggregate_seeds(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (regime, config name) over finished trials, averaging the seeds.
+def aggregate_seeds(trials: pd.DataFrame, *, flagged: bool = False) -> pd.DataFrame:
+    """One row per (regime, config name) over finished trials, averaging the seeds: the networks with no
+    flagged seed, or with ``flagged`` those with one (``finished_trials``).
 
     Columns: ``regime``, ``name``, ``n_seeds``, ``n_stopped``, ``all_stopped``, ``top1_mean``,
     ``top1_std`` (sample std over seeds, NaN for one seed), ``top1_min``, ``top1_max``,
     ``error_mean`` (100 - top1_mean, %), ``error_std``, the measured columns averaged over seeds
-    (``latency_ms``, ``throughput`` in images/s, ``train_time_s``, ...), and the first seed's
-    value of every other column (architecture fields, ``params``, ``flops``, ``group``, ...).
+    (``latency_ms``, ``throughput`` in images/s, ``train_time_s``, ...), ``health`` (the first verdict
+    among the seeds that is not ok, else ok), and the first seed's value of every other column
+    (architecture fields, ``params``, ``flops``, ``group``, ...).
     """
-    df = finished_trials(trials)
+    df = finished_trials(trials, flagged=flagged)
     if df.empty:
         cols = ["regime", "name", "n_seeds", "n_stopped", "all_stopped", "top1_mean", "top1_std",
                 "top1_min", "top1_max", "error_mean", "error_std"]
@@ -127,6 +143,7 @@ def aggregate_seeds(trials: pd.DataFrame) -> pd.DataFrame:
     out["error_std"] = out["top1_std"]
     for col in _MEASURED:
         out[col] = g[col].mean()
+    out["health"] = g["health"].agg(lambda h: next((v for v in h if v != HEALTH_VALUES[0]), HEALTH_VALUES[0]))
     out = out.reset_index()
     order = {r: i for i, r in enumerate(regime_order(df))}
     out["_r"] = out["regime"].map(order)
@@ -141,6 +158,27 @@ def status_counts(trials: pd.DataFrame) -> dict[str, int]:
     out = {s: int(counts.get(s, 0)) for s in STATUSES}
     out.update({str(s): int(n) for s, n in counts.items() if s not in out})
     return out
+
+
+def chance_levels(trials: pd.DataFrame) -> list[float]:
+    """The chance top-1 (%) levels of the run's trials (``chance_top1``, 100 / classes), distinct and
+    sorted; empty when the table does not record it."""
+    if "chance_top1" not in trials:
+        return []
+    return sorted(pd.to_numeric(trials["chance_top1"], errors="coerce").dropna().unique().tolist())
+
+
+def flagged_summary(trials: pd.DataFrame) -> str:
+    """'2 configurations (d20-w1 at_chance, d11-w1 seeds_disagree)': the networks a flagged seed keeps out
+    of the analyses; "" when there are none."""
+    df = normalize_trials(trials) if "trusted" not in trials else trials
+    rows = df[df["flagged"]].drop_duplicates(["regime", "name"])
+    if rows.empty:
+        return ""
+    several = df["regime"].nunique() > 1
+    names = [f"{r.name}{f' ({r.regime})' if several else ''} {r.health}" for r in rows.itertuples()]
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return f"{len(names)} configuration{'s' if len(names) > 1 else ''} ({shown})"
 
 
 def dataset_name(trials: pd.DataFrame, manifest: dict | None = None) -> str | None:

@@ -20,7 +20,7 @@ def partial_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         aggregations = _count_aggregations(mp)
         summary = write_report(trials, epochs, out, manifest={"dataset": "cifar10", "space": {"depth": [26, 50, 101]}})
-    return trials, out, summary, len(aggregations)
+    return trials, out, summary, aggregations
 
 
 def _count_aggregations(monkeypatch) -> list:
@@ -29,9 +29,9 @@ def _count_aggregations(monkeypatch) -> list:
 
     calls, original = [], reports.tables.aggregate_seeds
 
-    def counted(trials):
-        calls.append(1)
-        return original(trials)
+    def counted(trials, **kw):
+        calls.append(kw.get("flagged", False))
+        return original(trials, **kw)
 
     for name, module in vars(reports).items():
         if getattr(module, "aggregate_seeds", None) is original and name != "tables":
@@ -54,7 +54,8 @@ def test_report_on_a_partial_failed_run_writes_every_file(partial_run):
 
 def test_report_aggregates_the_seeds_once(partial_run):
     *_, aggregations = partial_run
-    assert aggregations == 1  # every section and figure reads the one seed aggregate
+    assert sorted(aggregations) == [False, True]  # every section and figure reads the one seed aggregate (and
+    # the one of the flagged configurations)
 
 
 def test_report_lists_failed_trials_and_skips_unmeasured_costs(partial_run):
@@ -100,7 +101,9 @@ def test_report_states_the_findings_with_their_evidence_and_ends_with_the_next_s
     trials, out, summary, _ = partial_run
     md = (out / "report.md").read_text()
     headings = [line for line in md.splitlines() if line.startswith("## ")]
-    assert headings[1] == "## Findings: the papers' claims on this sweep" and headings[-1] == "## Next sweep"
+    assert headings[:2] == ["## Verdict", "## Findings: the papers' claims on this sweep"]
+    assert headings[-2:] == ["## Claims this sweep cannot test", "## Next sweep"]
+    assert headings.index("## Run") > headings.index("## Pareto fronts: top-1 accuracy against each cost")
     verdicts = {(f["claim"], f["regime"]): f["verdict"] for f in summary["findings"]}
     # the synthetic sweep plants width winning at 10 epochs, depth at 100: the regime claim holds
     assert verdicts[("depth_vs_width", "rs-10")] == "supported" and verdicts[("regime", None)] == "supported"
@@ -113,7 +116,9 @@ def test_report_states_the_findings_with_their_evidence_and_ends_with_the_next_s
     comparisons = pd.read_csv(out / "tables" / "findings_comparisons.csv")
     assert set(comparisons["claim"]) == {"depth_vs_width", "resolution", "regime"}
     assert set(comparisons["a"]) | set(comparisons["b"]) <= set(trials["name"])
-    assert "Not testable on this sweep" in md and "this needs configurations that differ in cardinality" in md
+    untestable = md.split("## Claims this sweep cannot test")[1]
+    assert "It needs configurations that differ in cardinality" in untestable
+    assert untestable.count("At equal complexity, more groups") == 1  # once, with the regimes it would need
     assert summary["next_sweep"]["strategies"][-1] == "resnet_rs"
     assert md.rstrip().endswith("every configuration within 10 % of the budget.")
     assert '<a href="figures/finding_resolution.png">' in (out / "report.html").read_text()
@@ -314,13 +319,13 @@ def test_one_seed_runs_say_nothing_about_seeds_and_tables_use_the_figures_flop_u
                 "git_commit": "0123456789abcdef0123"}
     write_report(trials, epochs, tmp_path, manifest=manifest)
     md = (tmp_path / "report.md").read_text()
-    assert md.split("## Findings")[0].lower().count("seed") == 2  # '1 seed.' and the seeds row of the Run table
     assert "Bars from the worst" not in md and "±1 std over seeds" not in md and "within spread" not in md
     assert "Blue line: Pareto front" in md and "Results of every finished configuration" in md
     front = md.split("### Pareto-optimal configurations")[1].split("\n\n")[1]
     assert front.splitlines()[0] == "| regime | config | MFLOPs | params (M) | top-1 (%) |"
     # the Run section is a table a person reads; the raw record stays in manifest.json
-    run = md.split("## Run")[1].split("## Findings")[0]
+    run = md.split("## Run")[1].split("\n## ")[0]
+    assert run.lower().count("seed") == 2  # '1 seed.' and the seeds row of the Run table
     assert "| space | tiny: 18 configs; varies depth [26, 50, 101]; cardinality [1, 4] with bottleneck_width " \
            "[16, 8] |" in run
     assert "| regime `rs-10` | 10 epochs, cosine schedule, batch 64 (peak lr 0.025) |" in run

@@ -261,6 +261,8 @@ class TrialOutcome(TrialSummary):
     lr_peak: float | None = None
     warmup_epochs: float | None = None
     classes: int | None = None
+    #: Chance top-1 (%): 100 / the classes the trial trained on (the spec's num_classes before it ran).
+    chance_top1: float | None = None
     workers: float | None = None
     devices: float | None = None
     device_seconds: float | None = None

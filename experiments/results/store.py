@@ -36,7 +36,7 @@ import pandas as pd
 from scaling.errors import ArchScaleError
 from scaling.files import atomic_write
 
-from .health import HealthRules, judge
+from .health import HealthRules, chance_top1, judge
 from .schema import (EPOCH_COLUMNS, EVENTS, FINAL_STATUSES, MANIFEST, OUTCOME_COLUMNS, PLAN, EpochReport, Record,
                      TrialEnd, TrialInterrupted, TrialOutcome, TrialStart, TrialSummary, as_event, clean_value,
                      parse_event, read_manifest)
@@ -186,6 +186,7 @@ def build_tables(plan: list[dict], events: Iterable[Record | Mapping],
     trials_df = pd.DataFrame(rows)
     if trials_df.empty:
         return pd.DataFrame(columns=["trial_id", "name", "regime", "seed", *OUTCOME_COLUMNS]), epochs_df
+    trials_df["chance_top1"] = chance_top1(trials_df)
     trials_df[["health", "health_reason"]] = judge(trials_df, epochs_df, rules)
     return trials_df, epochs_df
 
