@@ -188,72 +188,6 @@ def test_in_memory_epoch_randomness_is_drawn_before_the_first_batch():
     assert torch.equal(g.get_state(), state)  # later batches draw nothing
 
 
-def _write_folder(root, n=3, size=(40, 50), fmt="jpg"):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, count in (("train", n), ("val", 2)):
-        for cls in ("cat", "dog"):
-            (root / split / cls).mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.{fmt}")
-
-
-def test_folder_images_decode_to_uint8_and_are_normalised_on_the_device(tmp_path):
-    from PIL import Image
-    from torchvision.io import decode_jpeg, read_file
-
-    from experiments.data.datasets import IMAGENET_MEAN, IMAGENET_STD, read_image
-
-    _write_folder(tmp_path)
-    jpg = tmp_path / "train" / "cat" / "0.jpg"
-    assert torch.equal(read_image(str(jpg)), decode_jpeg(read_file(str(jpg))))
-    png = tmp_path / "x.png"
-    Image.fromarray(np.full((5, 7), 9, dtype=np.uint8)).save(png)  # greyscale, not a JPEG: PIL
-    assert read_image(str(png)).shape == (3, 5, 7) and read_image(str(png)).dtype == torch.uint8
-    d = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0}, 32, 3)
-    img, label = d.train_set[0]
-    assert img.dtype == torch.uint8 and img.shape == (3, 32, 32)  # what the workers hand over
-    val, _ = d.val_set[0]
-    from torchvision.transforms import v2
-
-    raw = read_image(d.val_set.samples[0][0])
-    want = v2.functional.center_crop(v2.functional.resize(raw, [37], antialias=True), [32])  # 32 / 0.875 = 37
-    assert torch.equal(val, want)
-    xv, _ = next(d.val_batches(8))
-    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    assert torch.allclose(xv[0:1], (want[None].float() / 255 - mean) / std)
-    d.set_randaugment(2, 10)
-    x, y = next(d.train_batches(4, torch.Generator().manual_seed(0)))
-    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (4,)
-
-
-def test_folder_workers_follow_the_trials_cpus_without_oversubscription():
-    from experiments.data.datasets import loader_cpus
-
-    # (cpus, workers, cuda, node CPUs, GPUs) -> (workers, training-process threads, warns)
-    assert loader_cpus(None, None, True, node_cpus=16, gpus=2)[:2] == (8, 1)  # the node's CPUs per GPU
-    assert loader_cpus(6, None, True, node_cpus=16)[:2] == (6, 1)
-    assert loader_cpus(8, None, False, node_cpus=16)[:2] == (4, 4)  # CPU trial: half load, half train
-    assert loader_cpus(None, None, False, node_cpus=4)[:2] == (2, 2)
-    assert loader_cpus(8, 3, False)[:2] == (3, 5) and loader_cpus(2, 0, False)[:2] == (0, 2)
-    for cpus, workers, cuda in ((1, None, False), (3, None, False), (4, 2, True), (16, None, True)):
-        w, threads, _ = loader_cpus(cpus, workers, cuda, node_cpus=16)
-        assert threads >= 1 and (w + threads <= cpus or threads == 1)
-    assert "will starve the GPU" in loader_cpus(1, None, True)[2] and "\n" not in loader_cpus(1, None, True)[2]
-    assert loader_cpus(1, None, False)[2] is None and loader_cpus(4, None, True)[2] is None
-
-
-def test_folder_data_takes_its_workers_from_the_trial(tmp_path):
-    _write_folder(tmp_path, n=1)
-    d = load_dataset({"name": "imagefolder", "root": str(tmp_path)}, 32, 3, cpus=4)
-    assert (d.workers, d.main_threads) == (2, 2)
-    d = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 1}, 32, 3, cpus=4)
-    assert (d.workers, d.main_threads) == (1, 3)
-    with pytest.raises(ArchScaleError, match="dataset.workers: DataLoader workers"):
-        dataset_from({"name": "imagefolder", "root": str(tmp_path), "workers": -1})
-
-
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_shards_make_up_the_one_worker_batch_with_its_crops(workers):
     d = load_dataset("digits", 16, 1)  # random pad-and-crop: every image keeps the draw of the whole batch
@@ -271,40 +205,6 @@ def test_validation_shards_cover_the_set_once():
     parts = [torch.cat([y for _, y in d.val_batches(50, shard=(r, 3))]) for r in range(3)]
     assert [len(p) for p in parts] == [119, 120, 120] and sum(map(len, parts)) == d.val_size
     assert torch.equal(torch.cat(parts), torch.cat([y for _, y in d.val_batches(50)]))
-
-
-def test_folder_shards_split_each_batch_over_workers(tmp_path):
-    _write_folder(tmp_path, n=4)
-    d = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0}, 16, 3)
-    parts = [list(d.train_batches(4, torch.Generator().manual_seed(1), shard=(r, 2))) for r in range(2)]
-    assert [len(p) for p in parts] == [2, 2] and all(len(y) == 2 for p in parts for _, y in p)
-    assert sorted(int(i) for p in parts for _, y in p for i in y) == [0] * 4 + [1] * 4  # each image once
-    val = [torch.cat([y for _, y in d.val_batches(3, shard=(r, 2))]) for r in range(2)]
-    assert sum(map(len, val)) == d.val_size
-
-
-def test_folder_jpegs_can_be_decoded_on_the_device_in_batches(tmp_path):
-    from experiments.data.datasets import decode_batch, read_encoded, read_image
-
-    _write_folder(tmp_path)
-    from PIL import Image
-
-    Image.fromarray(np.full((30, 45, 3), 9, dtype=np.uint8)).save(tmp_path / "val" / "dog" / "x.png")  # not a JPEG
-    jpg, png = str(tmp_path / "train" / "cat" / "0.jpg"), str(tmp_path / "val" / "dog" / "x.png")
-    items = [read_encoded(jpg), read_encoded(png)]
-    assert items[0].dim() == 1 and items[1].shape == (3, 30, 45)  # the workers only read JPEGs
-    decoded = decode_batch(items, torch.device("cpu"))
-    assert torch.equal(decoded[0], read_image(jpg)) and torch.equal(decoded[1], read_image(png))
-    on_workers = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0}, 32, 3)
-    on_device = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0, "decode": "device"}, 32, 3)
-    assert on_device.train_set.transform is None  # crop and flip move to the device too
-    for (a, ya), (b, yb) in zip(on_workers.val_batches(3), on_device.val_batches(3)):
-        assert torch.equal(a, b) and torch.equal(ya, yb)
-    on_device.set_randaugment(2, 10)
-    x, y = next(on_device.train_batches(4, torch.Generator().manual_seed(0)))
-    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (4,)
-    with pytest.raises(ArchScaleError, match="dataset.decode"):
-        dataset_from({"name": "imagefolder", "root": str(tmp_path), "decode": "gpu"})
 
 
 def test_worker_shards_with_randaugment_keep_labels_with_their_images_and_cover_each_image_once():

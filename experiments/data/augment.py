@@ -51,6 +51,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .shards import shard_bounds
+
 #: The official scale: level 10 is each op's maximum argument (autoaugment.py's _MAX_LEVEL).
 MAX_LEVEL = 10.0
 #: The largest magnitude a regime accepts: the top of the range the official code calls useful
@@ -288,11 +290,8 @@ class EpochPlan:
     def to(self, device: torch.device) -> "EpochPlan":
         """The plan's tensors on ``device``, each copied once (on CUDA from pinned memory, not
         blocking the host)."""
-        def move(t):
-            return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
-
-        return EpochPlan(self.batch_size, move(self.perms), self.counts, move(self.theta), move(self.boxes),
-                         move(self.order))
+        return EpochPlan(self.batch_size, to_device(self.perms, device), self.counts, to_device(self.theta, device),
+                         to_device(self.boxes, device), to_device(self.order, device))
 
     def batch(self, b: int) -> BatchPlan:
         """The draws of batch ``b`` (0-based)."""
@@ -392,6 +391,25 @@ class RandAugment:
         if op == "SolarizeAdd":
             return solarize_add(x, arg)
         return {"Color": color, "Contrast": contrast, "Brightness": brightness, "Sharpness": sharpness}[op](x, arg)
+
+
+def rank_plan(randaugment: RandAugment | None, batches: int, batch_size: int, shard: tuple[int, int], height: int,
+              width: int, generator: torch.Generator) -> EpochPlan | None:
+    """This worker's RandAugment plan of an epoch (None without RandAugment): every worker draws
+    the plans of all workers' parts of each global batch from ``generator``, so the generators
+    stay in step, and keeps its own (one worker: the plan of the whole batch)."""
+    if randaugment is None:
+        return None
+    rank, workers = shard
+    sizes = [hi - lo for lo, hi in (shard_bounds(batch_size, k, workers) for k in range(workers))]
+    return [randaugment.plan(batches, size, height, width, generator) for size in sizes][rank]
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``: on CUDA copied from pinned memory without blocking the host."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 # ----- crop and flip --------------------------------------------------------------------------

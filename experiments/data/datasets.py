@@ -19,15 +19,13 @@ and copied to the device once, so a step never copies or reads anything host-sid
 ``imagefolder`` streams uint8 images through DataLoader workers (``decode_jpeg``, PIL for other
 formats; random-resized-crop + flip for training, resize + centre-crop for validation);
 normalisation and RandAugment run on the device. With ``decode: device`` the workers only read
-the files and the device decodes each batch's JPEGs together (nvJPEG on a GPU) and crops them.
+the files and the device decodes each batch's JPEGs together (nvJPEG on a GPU) and crops them in
+one op; ``decode: auto`` picks (experiments/data/folder.py).
 """
 from __future__ import annotations
 
 import dataclasses
-import io
-import os
 import pickle
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -39,7 +37,9 @@ from scaling.conventions import DATASET_TRAIN_SIZES
 from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, check_keys, is_number, is_whole
 
-from .augment import RandAugment, crop_flip_plan, pad_crop_flip
+from .augment import RandAugment, crop_flip_plan, pad_crop_flip, rank_plan, to_device
+from .folder import (DECODE_PLACES, IMAGENET_MEAN, IMAGENET_STD, LAYOUT, ON_BAD_FILE, FolderData,  # noqa: F401
+                     decode_batch, folder_split, loader_cpus, read_encoded, read_image, scan_folder)
 from .shards import shard_bounds
 from .user_loader import CUSTOM, call_loader, check_loader, checked_arrays
 
@@ -74,8 +74,6 @@ def register_dataset(name: str, description: str, *, train_size: Callable, layou
         DATASETS[name] = DatasetKind(name, description, load, train_size, layout)
         return load
     return add
-DECODE_PLACES = ("workers", "device")
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 #: Bytes of float32 scratch a resize of an in-memory data set may take at once.
 RESIZE_CHUNK_BYTES = 256 * 2**20
@@ -96,10 +94,14 @@ class DatasetConfig:
     num_classes: int = 10
     #: imagefolder: DataLoader workers (default: see ``loader_cpus``).
     workers: int | None = None
-    #: imagefolder: where JPEGs are decoded: "workers" (on the CPU, in the DataLoader workers) or
+    #: imagefolder: where JPEGs are decoded: "workers" (on the CPU, in the DataLoader workers),
     #: "device" (batched ``decode_jpeg`` on the training device, nvJPEG on a GPU; the workers only
-    #: read files, and crop and flip also run on the device).
-    decode: str = "workers"
+    #: read files, and crop and flip run batched on the device) or "auto" (workers on a CPU; on a
+    #: GPU the faster of the two by a short measurement at set-up; see experiments.data.folder).
+    decode: str = "auto"
+    #: imagefolder: an image that cannot be read or decoded stops the run with one line naming it
+    #: ("error"), or is left out and counted ("skip").
+    on_bad_file: str = "error"
     #: Your own data set: "package.module:function" (see experiments.data.user_loader), and the
     #: keyword arguments it is called with.
     loader: str | None = None
@@ -148,6 +150,7 @@ def dataset_from(value) -> DatasetConfig:
         if not is_whole(v) or v < 1:
             raise ArchScaleError(f"dataset.{key}", f"must be a whole number >= 1, got {v!r}")
     check_choice(cfg.decode, DECODE_PLACES, "dataset.decode", "decode place")
+    check_choice(cfg.on_bad_file, ON_BAD_FILE, "dataset.on_bad_file", "way to treat a bad file")
     if cfg.workers is not None and (not is_whole(cfg.workers) or cfg.workers < 0):
         raise ArchScaleError("dataset.workers", f"DataLoader workers: a whole number >= 0 (0 loads in the "
                                                 f"training process), got {cfg.workers!r}")
@@ -157,7 +160,7 @@ def dataset_from(value) -> DatasetConfig:
 _LAYOUTS = {
     "cifar10": "torchvision's format: ROOT/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}",
     "cifar100": "torchvision's format: ROOT/cifar-100-python/{train, test, meta}",
-    "imagefolder": "ImageNet layout: ROOT/train/<class>/<image> and ROOT/val/<class>/<image>",
+    "imagefolder": LAYOUT,
 }
 
 
@@ -218,11 +221,11 @@ class InMemoryData:
             images, crops = images[keep], crops[keep]
         part = len(images) // max(batches, 1)
         h, w = self.x_train.shape[2:]
-        plan = _rank_plan(self.randaugment, batches, batch_size, shard, h, w, generator)
+        plan = rank_plan(self.randaugment, batches, batch_size, shard, h, w, generator)
         labels = images if plan is None else images.view(batches, part).gather(
             1, plan.order.view(batches, part)).view(-1)  # RandAugment reorders each batch
         device = self.x_train.device
-        images, labels, crops = (_to_device(t, device) for t in (images, labels, crops))
+        images, labels, crops = (to_device(t, device) for t in (images, labels, crops))
         plan = plan.to(device) if plan is not None else None
         for b in range(batches):
             sl = slice(b * part, (b + 1) * part)
@@ -240,25 +243,6 @@ class InMemoryData:
         for i in range(lo, hi, batch_size):
             j = min(i + batch_size, hi)
             yield self._normalise(self.x_val[i:j]), self.y_val[i:j]
-
-
-def _rank_plan(randaugment: RandAugment | None, batches: int, batch_size: int, shard: tuple[int, int], height: int,
-               width: int, generator: torch.Generator):
-    """This worker's RandAugment plan of an epoch (None without RandAugment): every worker draws
-    the plans of all workers' parts of each global batch from ``generator``, so the generators
-    stay in step, and keeps its own (one worker: the plan of the whole batch)."""
-    if randaugment is None:
-        return None
-    rank, workers = shard
-    sizes = [hi - lo for lo, hi in (shard_bounds(batch_size, k, workers) for k in range(workers))]
-    return [randaugment.plan(batches, size, height, width, generator) for size in sizes][rank]
-
-
-def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``t`` on ``device``: on CUDA copied from pinned memory without blocking the host."""
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 def _resize_uint8(x: torch.Tensor, size: int, chunk_bytes: int | None = None) -> torch.Tensor:
@@ -328,29 +312,32 @@ def _cifar_files(name: str, root: str) -> tuple[Path, list[str], list[str]]:
     return base, files[0], files[1]
 
 
-def _check_folder(root: str) -> Path:
-    base = Path(root)
-    for split in ("train", "val"):
-        d = base / split
-        if not d.is_dir() or not any(p.is_dir() for p in d.iterdir()):
-            raise ArchScaleError("dataset.root", f"no {split}/ class folders under {root}; expected "
-                                                 f"{_LAYOUTS['imagefolder']}")
-    return base
-
-
 def dataset_train_size(cfg) -> int:
-    """Training images of a data set, checking its files exist (without loading them)."""
+    """Training images of a data set, checking its files exist (without loading them; a folder's
+    files are checked to start like images, ``experiments.data.folder.scan_folder``)."""
     cfg = dataset_from(cfg)
     if cfg.loader:
         data = call_loader(cfg)
         if isinstance(data, Path):
-            return _folder_train_size(str(data))
+            return scan_folder(str(data), cfg.on_bad_file)[0]
         return len(data["y_train"])
     return DATASETS[cfg.name].train_size(cfg)
 
 
-def _folder_train_size(root: str) -> int:
-    return sum(len(files) for _, _, files in os.walk(_check_folder(root) / "train"))
+def dataset_check(cfg) -> dict | None:
+    """What planning found in a folder data set's files (None for other data sets): the training
+    images that load, ``on_bad_file``, and the files left out (``on_bad_file: skip``) with why."""
+    cfg = dataset_from(cfg)
+    if cfg.loader:
+        data = call_loader(cfg)
+        root = str(data) if isinstance(data, Path) else None
+    else:
+        root = cfg.root if cfg.name == "imagefolder" else None
+    if root is None:
+        return None
+    images, bad = scan_folder(root, cfg.on_bad_file)
+    return {"train_images": images, "on_bad_file": cfg.on_bad_file, "bad_files_skipped": len(bad),
+            "skipped": [{"path": p, "why": w} for p, w in bad]}
 
 
 def load_cifar(name: str, root: str, resolution: int, channels: int) -> InMemoryData:
@@ -387,215 +374,13 @@ def load_synthetic(cfg: DatasetConfig, resolution: int, channels: int, seed: int
                         flip=False, pad=0)
 
 
-def _is_jpeg(data: bytes) -> bool:
-    return data[:3] == b"\xff\xd8\xff"
-
-
-def read_encoded(path: str) -> torch.Tensor:
-    """A JPEG file's bytes as a 1-D uint8 tensor, for ``decode_batch`` on the device; other
-    formats decoded here (``read_image``), as (3, H, W) uint8."""
-    with open(path, "rb") as f:
-        data = f.read()
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if _is_jpeg(data) else read_image(path, data)
-
-
-def decode_batch(items: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-    """``read_encoded``'s items as (3, H, W) uint8 images on ``device``: the JPEGs decoded together
-    by ``decode_jpeg`` there (nvJPEG on a GPU), falling back to ``read_image``'s way per image for
-    a batch it rejects."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    jpegs = [i for i, t in enumerate(items) if t.dim() == 1]
-    out = list(items)
-    if jpegs:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                decoded = decode_jpeg([items[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
-        except RuntimeError:
-            decoded = [read_image("", items[i].numpy().tobytes()) for i in jpegs]
-        for i, img in zip(jpegs, decoded):
-            out[i] = img
-    return [t.to(device, non_blocking=True) for t in out]
-
-
-def _collate_list(batch):
-    """Images of different sizes stay a list; labels become a tensor."""
-    images, labels = zip(*batch)
-    return list(images), torch.tensor(labels)
-
-
-def read_image(path: str, data: bytes | None = None) -> torch.Tensor:
-    """An image file (or its bytes ``data``) as a uint8 RGB tensor (3, H, W): JPEGs through
-    ``torchvision.io.decode_jpeg``, other formats (and JPEGs it cannot read) through PIL."""
-    if data is None:
-        with open(path, "rb") as f:
-            data = f.read()
-    if _is_jpeg(data):
-        from torchvision.io import ImageReadMode, decode_jpeg
-
-        try:
-            with warnings.catch_warnings():  # torchvision 0.29 points to torchcodec, not installed here
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-        except RuntimeError:  # a JPEG flavour libjpeg-turbo's path rejects, or no image extension
-            pass
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def loader_cpus(cpus: int | None, workers: int | None, cuda: bool, node_cpus: int | None = None,
-                gpus: int | None = None) -> tuple[int, int, str | None]:
-    """(DataLoader workers, torch threads of the training process, warning or None) of a folder
-    data set for a trial with ``cpus`` CPUs (None: the node's CPUs per GPU on a GPU trial, all of
-    this process's CPUs on a CPU trial). Workers: ``workers`` when given, else every CPU of a GPU
-    trial (its process only launches GPU work) and half of a CPU trial's (the other half
-    trains). The training process keeps the CPUs the workers leave, at least one, so the two
-    never oversubscribe the allocation. One worker on a GPU is warned about."""
-    node_cpus = node_cpus or available_cpus()
-    if cpus is None:
-        if cuda:
-            gpus = gpus if gpus is not None else max(1, torch.cuda.device_count())
-            cpus = max(1, node_cpus // gpus)
-        else:
-            cpus = node_cpus
-    if workers is None:
-        workers = cpus if cuda else max(1, cpus // 2)
-    warning = None
-    if cuda and workers <= 1:
-        warning = (f"imagefolder: {workers} DataLoader worker{'' if workers == 1 else 's'} will starve the GPU "
-                   f"(a core decodes ~1,000-2,000 JPEGs/s); give the trial more CPUs (resources.cpus, --cpus) "
-                   f"or dataset.workers")
-    return workers, max(1, cpus - workers), warning
-
-
-class FolderData:
-    """An ImageNet-layout folder streamed as uint8 through DataLoader workers; normalisation and
-    RandAugment run on the training device."""
-
-    def __init__(self, root: str, resolution: int, channels: int, workers: int | None = None,
-                 cpus: int | None = None, decode: str = "workers"):
-        from torchvision import datasets
-        from torchvision.transforms import v2
-
-        base = _check_folder(root)
-        if channels != 3:
-            raise ArchScaleError("in_channels", "imagefolder data is RGB: use in_channels: 3")
-        self.resolution, self.name, self.cpus, self.requested_workers = resolution, "imagefolder", cpus, workers
-        self.train_tf = v2.Compose([v2.RandomResizedCrop(resolution, antialias=True), v2.RandomHorizontalFlip()])
-        self.val_tf = v2.Compose([v2.Resize(int(round(resolution / 0.875)), antialias=True),
-                                  v2.CenterCrop(resolution)])
-        self.decode = decode
-        in_workers = decode == "workers"  # else the workers only read files; the device decodes and crops
-        loader = read_image if in_workers else read_encoded
-        try:
-            self.train_set = datasets.ImageFolder(str(base / "train"), transform=self.train_tf if in_workers else None,
-                                                  loader=loader)
-            self.val_set = datasets.ImageFolder(str(base / "val"), transform=self.val_tf if in_workers else None,
-                                                loader=loader)
-        except (FileNotFoundError, RuntimeError) as e:
-            raise ArchScaleError("dataset.root", f"{root} is not in {_LAYOUTS['imagefolder']} ({e})") from None
-        if self.train_set.classes != self.val_set.classes:
-            raise ArchScaleError("dataset.root", f"train/ and val/ under {root} hold different class folders")
-        self.num_classes = len(self.train_set.classes)
-        self.mean = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
-        self.randaugment = None
-        self.to(torch.device("cpu"))
-
-    @property
-    def train_size(self) -> int:
-        return len(self.train_set)
-
-    @property
-    def val_size(self) -> int:
-        return len(self.val_set)
-
-    def to(self, device: torch.device) -> "FolderData":
-        """Batches go to ``device``; workers and the training process's threads follow the
-        trial's CPUs there (``loader_cpus``)."""
-        self.device = torch.device(device)
-        self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
-        self.workers, self.main_threads, warning = loader_cpus(self.cpus, self.requested_workers,
-                                                               self.device.type == "cuda")
-        if warning:
-            warnings.warn(warning, RuntimeWarning, stacklevel=2)
-        return self
-
-    def set_randaugment(self, layers: int, magnitude: float) -> None:
-        """RandAugment on the device, as for in-memory data (experiments/data/augment.py)."""
-        self.randaugment = RandAugment(layers, magnitude) if layers > 0 and magnitude > 0 else None
-
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float().div_(255) - self.mean) / self.std
-
-    def _loader(self, dataset, batch_size, shuffle, generator=None, drop_last=False, sampler=None):
-        from torch.utils.data import DataLoader
-
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                          num_workers=self.workers, pin_memory=self.device.type == "cuda", drop_last=drop_last,
-                          persistent_workers=False, sampler=sampler,
-                          collate_fn=None if self.decode == "workers" else _collate_list)
-
-    def _on_device(self, x, transform) -> torch.Tensor:
-        """A loader's uint8 batch on the device: moved there, or (decode: device) decoded, cropped
-        and flipped there image by image, then stacked."""
-        if self.decode == "workers":
-            return x.to(self.device, non_blocking=True)
-        return torch.stack([transform(img) for img in decode_batch(x, self.device)])
-
-    def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None,
-                      shard: tuple[int, int] = (0, 1)):
-        """Shuffled training batches (crop and flip in the workers, RandAugment and normalisation
-        on the device; the last partial batch is dropped). ``shard=(rank, workers)``: this
-        worker's 1/workers of each, drawn by torch's DistributedSampler (seeded from ``generator``)."""
-        rank, workers = shard
-        batches = self.train_size // batch_size
-        batches = batches if max_batches is None else min(batches, max_batches)
-        if workers > 1:
-            from torch.utils.data import DistributedSampler
-
-            seed = int(torch.randint(2**62, (1,), generator=generator))
-            sampler = DistributedSampler(self.train_set, num_replicas=workers, rank=rank, shuffle=True, seed=seed,
-                                         drop_last=True)
-            loader = self._loader(self.train_set, batch_size // workers, False, generator, True, sampler)
-        else:
-            loader = self._loader(self.train_set, batch_size, True, generator, drop_last=True)
-        r = self.resolution
-        plan = _rank_plan(self.randaugment, batches, batch_size, shard, r, r, generator)
-        plan = plan.to(self.device) if plan is not None else None
-        for i, (x, y) in enumerate(loader):
-            if i >= batches:
-                break
-            x, y = self._on_device(x, self.train_tf), y.to(self.device, non_blocking=True)
-            if plan is not None:
-                step = plan.batch(i)
-                x, y = self.randaugment(x, step), y[step.order]
-            yield self._normalise(x), y
-
-    def val_batches(self, batch_size: int, shard: tuple[int, int] = (0, 1)):
-        """Validation batches; ``shard=(rank, workers)``: this worker's contiguous part of the set."""
-        from torch.utils.data import Subset
-
-        val_set = self.val_set if shard[1] == 1 else Subset(self.val_set, range(*shard_bounds(self.val_size, *shard)))
-        for x, y in self._loader(val_set, batch_size, False):
-            yield self._normalise(self._on_device(x, self.val_tf)), y.to(self.device, non_blocking=True)
-
-
 def _load_custom(cfg: DatasetConfig, resolution: int, channels: int, cpus: int | None = None):
     """A loader's data set at ``resolution`` px with ``channels`` channels: ``InMemoryData`` for
     tensors, ``FolderData`` for a folder (its workers follow ``cfg.workers`` or the trial's ``cpus``)."""
     data = call_loader(cfg)
     if isinstance(data, Path):
-        return FolderData(str(data), resolution, channels, workers=cfg.workers, cpus=cpus)
+        return FolderData(str(data), resolution, channels, workers=cfg.workers, cpus=cpus, decode=cfg.decode,
+                          on_bad_file=cfg.on_bad_file)
     x_train, y_train, x_val, y_val, num_classes = checked_arrays(data, cfg.loader)
     x_train, x_val = (_channels(_resize_uint8(x, resolution), channels) for x in (x_train, x_val))
     sample = x_train.float() / 255
@@ -642,9 +427,10 @@ for _name, _title in (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100")):
 
 
 @register_dataset("imagefolder", "the ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image>",
-                  train_size=lambda cfg: _folder_train_size(cfg.root), layout=_LAYOUTS["imagefolder"])
+                  train_size=lambda cfg: scan_folder(cfg.root, cfg.on_bad_file)[0], layout=_LAYOUTS["imagefolder"])
 def _imagefolder(cfg: DatasetConfig, resolution: int, channels: int, seed: int, cpus: int | None) -> FolderData:
-    return FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus, decode=cfg.decode)
+    return FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus, decode=cfg.decode,
+                      on_bad_file=cfg.on_bad_file)
 
 
 @register_dataset("synthetic", "random images and labels of any size and class count (speed tests)",

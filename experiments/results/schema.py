@@ -132,6 +132,9 @@ class TrialFacts(Record):
     #: Data-parallel processes, and the devices they held (GPUs, or one per CPU worker).
     workers: int | None = None
     devices: int | None = None
+    #: A folder data set's JPEGs: where they were decoded ("workers" or "device"; what
+    #: ``decode: auto`` chose).
+    decode: str | None = None
 
 
 @dataclass(eq=False)
@@ -160,6 +163,8 @@ class EpochReport(TrialFacts):
     hostname: str | None = None
     gpu_ids: str | None = None
     cuda_visible_devices: str | None = None
+    #: Image files left out so far (a folder data set with ``on_bad_file: skip``).
+    bad_files_skipped: int | None = None
     replayed: bool | None = None
 
     event: ClassVar[str] = "epoch"
@@ -209,6 +214,8 @@ class TrialSummary(Record):
     peak_memory_bytes: int | float | None = None
     latency_ms: float | None = None
     throughput: float | None = None
+    #: Image files left out (a folder data set with ``on_bad_file: skip``).
+    bad_files_skipped: int | None = None
 
     @classmethod
     def summarise(cls, reports: Iterable[Mapping], /, status: str | None = None, **extra):
@@ -227,7 +234,8 @@ class TrialSummary(Record):
                    compile_time_s=sum(h.get("compile_time_s") or 0.0 for h in hist),
                    images_per_s=(sum(h.get("images_per_s") or 0 for h in evals) / len(evals)) if evals else math.nan,
                    peak_memory_bytes=max(peaks) if peaks else math.nan,
-                   latency_ms=_nan(last.get("latency_ms")), throughput=_nan(last.get("throughput")), **extra)
+                   latency_ms=_nan(last.get("latency_ms")), throughput=_nan(last.get("throughput")),
+                   bad_files_skipped=last.get("bad_files_skipped"), **extra)
 
 
 @dataclass(eq=False)
@@ -403,6 +411,9 @@ class Manifest(Record):
     regime_sources: dict | None = None
     #: The health rules the trials are judged by (experiments.results.health.HealthRules, every value).
     health: dict | None = None
+    #: What planning found in a folder data set's files (experiments.data.datasets.dataset_check):
+    #: training images, on_bad_file, and the files skipped with why.
+    data_check: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, default=str)

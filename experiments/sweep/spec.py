@@ -44,7 +44,7 @@ from scaling.validate import boolean, check_keys, is_whole, whole
 from scaling.yamlio import read_mapping
 from search_spaces import load_space, parse_space, price, trains_under
 
-from ..data.datasets import DatasetConfig, dataset_from, dataset_train_size
+from ..data.datasets import DatasetConfig, dataset_check, dataset_from, dataset_train_size
 from ..results.health import HealthRules
 from ..results.schema import MANIFEST, PLAN, Manifest
 from ..train.loop import effective_batch_size, split_batch
@@ -277,7 +277,8 @@ def manifest(sweep: SweepSpec, expansion, n_trials: int) -> Manifest:
         host={"hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
               "user": _user(), "cpus": os.cpu_count()},
         devices=_devices(), flop_convention=FLOP_CONVENTION,
-        regime_sources={r.name: regime_sources(r) for r in sweep.regimes}, health=sweep.health.to_dict())
+        regime_sources={r.name: regime_sources(r) for r in sweep.regimes}, health=sweep.health.to_dict(),
+        data_check=dataset_check(sweep.dataset))
 
 
 def _git_commit() -> str | None:

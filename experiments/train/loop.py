@@ -139,8 +139,13 @@ def _evaluate_sharded(model, data, batch_size: int, device, autocast, ranks, mem
 
 def effective_batch_size(regime: Regime, train_size: int) -> int:
     """The regime's batch, capped for small data at 1/16 of the training set (at least 16 steps an
-    epoch), rounded down to a power of two; the learning rate follows it (linear scaling rule)."""
-    cap = max(train_size // 16, 1)
+    epoch), rounded down to a power of two, and never below 2 (batch norm cannot normalise one
+    image); the learning rate follows it (linear scaling rule). Fewer than 2 training images:
+    ArchScaleError."""
+    if train_size < 2:
+        raise ArchScaleError("dataset", f"{train_size} training image{'' if train_size == 1 else 's'}: a batch "
+                                        f"needs at least 2 (batch norm cannot normalise one); add images")
+    cap = max(train_size // 16, 2)
     if regime.batch_size <= cap:
         return regime.batch_size
     return 2 ** int(math.log2(cap))

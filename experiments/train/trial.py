@@ -232,7 +232,8 @@ class TrialRun:
                        "activations": self.cx.activations, "batch_size": self.batch, "lr_peak": self.regime.lr,
                        "warmup_epochs": self.regime.warmup_epochs, "epochs_planned": self.regime.epochs,
                        "classes": self.data.num_classes, **{f"effective_{k}": v for k, v in self.reg.items()},
-                       "workers": ranks.world_size, "devices": ranks.devices}
+                       "workers": ranks.world_size, "devices": ranks.devices,
+                       "decode": getattr(self.data, "decode_choice", None)}
 
     def _set_up_device(self) -> None:
         """Device, CPU threads, and precision: autocast in the device's ``amp_dtype`` (bf16, or fp16
@@ -260,6 +261,8 @@ class TrialRun:
                                  cpus=cfg.cpus).to(self.device)
         if self.data.main_threads:  # DataLoader workers take the rest of the trial's CPUs
             torch.set_num_threads(self.data.main_threads)
+        if getattr(self.data, "decode_note", "") and self.ranks.is_main:  # decode: auto says what it chose
+            print(f"{self.data.name}: {self.data.decode_note}", flush=True)
         self.reg = cfg.regime.regularization(cfg.spec)
         self.spec = cfg.spec.replace(num_classes=self.data.num_classes, dropout=self.reg["dropout"],
                                      stochastic_depth=self.reg["stochastic_depth"])
@@ -331,7 +334,8 @@ class TrialRun:
         metrics = EpochReport(**self.base, **self.static, epoch=epoch + 1, train_loss=train_loss,
                               compile_time_s=first_step if self.cfg.compile else 0.0,
                               lr=self.opt.param_groups[0]["lr"], epoch_time_s=epoch_time, time_s=self.train_time,
-                              peak_memory_bytes=self.peak_memory())
+                              peak_memory_bytes=self.peak_memory(),
+                              bad_files_skipped=len(self.data.skipped) if getattr(self.data, "skipped", None) else None)
         if not math.isfinite(train_loss):
             self.status = metrics.status = "diverged"
         else:
