@@ -5,6 +5,7 @@ The slow test starts a real cluster as the README says (``ray get-auth-token --g
 and other Ray instances on the machine are untouched; it stops that head by the process ids it
 started, never with ``ray stop``.
 """
+import json
 import os
 import signal
 import socket
@@ -137,6 +138,11 @@ def test_a_sweep_joins_a_token_cluster_started_as_the_readme_says(tmp_path):
         assert len(trials) == 2 and (trials.status == "done").all() and (trials.epochs_done == 2).all()
         launch = next(e for e in read_events(out) if e["event"] == "sweep")
         assert launch["ray"].endswith(f":{port}")  # it ran on that cluster, not on a Ray of its own
+        # the dry run joins the same cluster the same way (token included) to check placement there
+        dry = subprocess.run(sweep + ["--dry-run", "--format", "json"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert dry.returncode == 0, dry.stderr[-3000:]
+        assert json.loads(dry.stdout)["placement_warning"] is None, dry.stdout[-2000:]
         # without the token, or with another one: one line naming the fix, exit 2
         for extra, words in (({"HOME": str(tmp_path)}, "no token was found here"),
                              ({"RAY_AUTH_TOKEN": "0" * 64}, "refused the token from RAY_AUTH_TOKEN")):
