@@ -38,6 +38,11 @@ def test_failing_trial_is_recorded_while_the_others_finish(tmp_path, fresh_ray, 
     assert (done.epochs_done == 2).all() and done.final_top1.notna().all() and (done.params > 0).all()
     assert {"width_multiplier", "flops", "regime", "dataset", "seed", "device", "train_time_s"} <= set(trials.columns)
     assert len(epochs) == 2 * 2 + 1  # the failed trial reported its first epoch
+    # where the time went: the phases add up to each finished trial's wall time (queued to end)
+    phases = [c for c in trials.columns if c.startswith("phase_")]
+    assert len(phases) == 9 and (done[phases].sum(axis=1) / done.wall_time_s).between(0.95, 1.05).all()
+    assert (done.phase_train_s > 0).all() and (done.phase_eval_s > 0).all() and done.new_worker.any()
+    assert summary.times.launch_to_first_step_s > 0 and 0 < summary.times.busy_share <= 1.0
     for name in ("trials.parquet", "epochs.parquet", "manifest.json", "plan.json"):
         assert (tmp_path / "out" / name).is_file()
     # the report works on a partly failed run

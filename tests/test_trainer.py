@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import main
+from experiments.results.schema import PhaseTimes
 from experiments.train.trial import TrialConfig, load_checkpoint, train_trial
 from scaling import ArchSpec
 
@@ -20,7 +21,7 @@ def config(**kw):
 
 
 TIMINGS = ("train_time_s", "images_per_s", "epoch_time_s", "time_s", "compile_time_s", "peak_memory_bytes",
-           "latency_ms", "throughput")
+           "latency_ms", "throughput", "first_step_at", "reported_at", "cpu_time_s", *PhaseTimes.field_names())
 
 
 def strip(result):

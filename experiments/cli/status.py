@@ -74,6 +74,10 @@ def render(status) -> str:
         eta = _clock(status.eta_s) if status.eta_s is not None else "not known until a trial has finished"
         idle = f"; journal last written {_clock(status.idle_s)} ago" if status.idle_s is not None else ""
         lines.append(f"ETA {eta}{idle}")
+    if status.times is not None:
+        from ..results.timeline import times_line
+
+        lines.append(times_line(status.times))
     return "\n".join(lines)
 
 

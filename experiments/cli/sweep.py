@@ -72,6 +72,10 @@ def run(args) -> int:
               f"{summary.wall_time_s:.0f}s: {line}; rerun the same command to resume")
     else:
         print(f"sweep {sweep.name} finished in {summary.wall_time_s:.0f}s: {line}")
+    if summary.times is not None:
+        from ..results.timeline import times_line
+
+        print(times_line(summary.times))
     for tid, err in summary.errors:
         print(f"  error in {tid}: {err}")
     print(f"results: {summary.output_dir}/trials.parquet (and .csv), epochs.parquet; "

@@ -9,6 +9,9 @@
     SweepLaunch, TrialStart, TrialEnd, TrialInterrupted, SweepInterrupted
                       the journal's other events (events.jsonl, one JSON object a line)
     Manifest          manifest.json: the spec, versions, host and devices of a sweep
+    PhaseTimes        where a trial's time went (``phase_<name>_s``, PHASES), in epoch and end events
+                      and the trials table; SweepTimes: the sweep's own figures (launch to first
+                      training step, device-busy share), computed by experiments.results.timeline
 
 Records are dataclasses that also read as mappings of their set fields (``rec["val_top1"]``,
 ``rec.get("lr")``, ``{**rec}``): a field that is None is absent, as in the dicts they replace.
@@ -32,13 +35,16 @@ from typing import ClassVar
 from scaling.conventions import FINAL_STATUSES, RESULT_STATUSES, TRIAL_STATUSES, UNFINISHED_STATUSES
 from scaling.errors import ArchScaleError
 
-__all__ = ["Record", "TrialFacts", "EpochReport", "TrialSummary", "TrialResult", "TrialOutcome", "SweepLaunch",
+__all__ = ["Record", "PhaseTimes", "PHASES", "phase_column", "SweepTimes", "UTILISATION", "TrialFacts",
+           "EpochReport", "TrialSummary", "TrialResult", "TrialOutcome", "SweepLaunch",
            "TrialStart", "TrialEnd", "TrialInterrupted", "SweepInterrupted", "Manifest", "EVENT_TYPES",
            "EPOCH_COLUMNS", "OUTCOME_COLUMNS", "as_event", "parse_event", "read_manifest", "clean_value",
            "PLAN", "EVENTS", "MANIFEST", "TRIAL_STATUSES", "FINAL_STATUSES", "RESULT_STATUSES",
            "UNFINISHED_STATUSES"]
 
 PLAN, EVENTS, MANIFEST = "plan.json", "events.jsonl", "manifest.json"
+#: Device utilisation samples of a sweep (time, device, utilisation_pct, source), appended by its driver.
+UTILISATION = "utilisation.csv"
 
 
 def clean_value(value):
@@ -99,6 +105,41 @@ class Record(Mapping):
     __hash__ = None  # mutable
 
 
+@dataclass(eq=False)
+class PhaseTimes(Record):
+    """Where a trial's time went, in seconds, from when it was queued (a slot was free for it) to
+    its end. They add up to the trial's wall time (within a few percent: the rest is bookkeeping
+    between them). In an epoch event they run up to that epoch's report; in the end event and the
+    trials table they cover the whole run (of its last launch, when it was resumed).
+
+    wait: queued until its worker began starting (Tune's scheduling; a reused worker's reset);
+    worker_start: a new worker process starting (Ray, imports, the device's context);
+    data: loading the data set and putting it on the device; model: building the network, its
+    optimiser and EMA; warmup: the first training step (compilation, cuDNN's autotuning, lazy
+    set-up); train: the other training steps; eval: evaluation; checkpoint: writing checkpoints;
+    report: handing each epoch to Tune and the driver, and the trial's end.
+    """
+
+    phase_wait_s: float | None = None
+    phase_worker_start_s: float | None = None
+    phase_data_s: float | None = None
+    phase_model_s: float | None = None
+    phase_warmup_s: float | None = None
+    phase_train_s: float | None = None
+    phase_eval_s: float | None = None
+    phase_checkpoint_s: float | None = None
+    phase_report_s: float | None = None
+
+
+def phase_column(name: str) -> str:
+    """The column of phase ``name``: phase_<name>_s."""
+    return f"phase_{name}_s"
+
+
+#: The phases, in the order a trial goes through them (PhaseTimes' fields).
+PHASES = tuple(f.name[len("phase_"):-len("_s")] for f in dataclasses.fields(PhaseTimes))
+
+
 def _plan(**kw):
     """A field that the plan already holds: kept in memory and in history files, not journaled."""
     return field(default=None, metadata={"journal": False}, **kw)
@@ -138,7 +179,7 @@ class TrialFacts(Record):
 
 
 @dataclass(eq=False)
-class EpochReport(TrialFacts):
+class EpochReport(PhaseTimes, TrialFacts):
     """One epoch of one trial. Percentages; seconds; bytes. A diverged epoch has no evaluation
     (val_* None). ``replayed``: reported again from a checkpoint's history on a resume (the journal
     takes it only when it lacks that epoch)."""
@@ -166,6 +207,15 @@ class EpochReport(TrialFacts):
     #: Image files left out so far (a folder data set with ``on_bad_file: skip``).
     bad_files_skipped: int | None = None
     replayed: bool | None = None
+    #: When (Unix time) the worker entered the trial, and when its process started when this
+    #: trial is the process's first (a new worker); set by the sweep's Ray worker.
+    entered_at: float | None = None
+    process_started_at: float | None = None
+    #: When the run's first training step ended (on the epoch that took it), and this report was sent.
+    first_step_at: float | None = None
+    reported_at: float | None = None
+    #: CPU seconds the trial's process has spent so far (all its threads).
+    cpu_time_s: float | None = None
 
     event: ClassVar[str] = "epoch"
 
@@ -255,7 +305,7 @@ class TrialResult(TrialSummary, TrialFacts):
 
 
 @dataclass(eq=False)
-class TrialOutcome(TrialSummary):
+class TrialOutcome(PhaseTimes, TrialSummary):
     """The trials table's columns after the plan's: status, the summary, where and how it ran.
 
     ``device_seconds`` = training time x devices, what the trial cost; ``starts``: launches that
@@ -286,6 +336,14 @@ class TrialOutcome(TrialSummary):
     health: str | None = None
     #: Why a flagged trial is flagged, in words ("" when ok).
     health_reason: str | None = None
+    #: Unix time it was queued (its last launch), seconds from then to its end (what the phases add
+    #: up to), when its first training step ended, and its process's CPU seconds.
+    queued_at: float | None = None
+    wall_time_s: float | None = None
+    first_step_at: float | None = None
+    cpu_time_s: float | None = None
+    #: Whether it was the first trial of its worker process (which started for it).
+    new_worker: bool | None = None
 
     def row(self) -> dict:
         """Every column, unset ones as None (a table row keeps its columns)."""
@@ -306,24 +364,35 @@ class SweepLaunch(Record):
     resumed: bool | None = None
     already_ended: list[str] = field(default_factory=list)
     ray: str | None = None
+    #: When the command that launched it started (Unix time), and the CPUs and GPUs its trials
+    #: can keep busy at once (trials at a time x each trial's): the busy share's denominator.
+    command_started_at: float | None = None
+    cpus: float | None = None
+    gpus: float | None = None
     event: ClassVar[str] = "sweep"
 
 
 @dataclass(eq=False)
 class TrialStart(Record):
+    """Tune started the trial on a worker (``time``); ``queued_at``: when a slot was free for it."""
+
     trial_id: str | None = None
     time: float | None = None
+    queued_at: float | None = None
     event: ClassVar[str] = "start"
 
 
 @dataclass(eq=False)
-class TrialEnd(Record):
-    """A trial's end: a status of FINAL_STATUSES, and the error's last line when it failed."""
+class TrialEnd(PhaseTimes):
+    """A trial's end: a status of FINAL_STATUSES, the error's last line when it failed, and where
+    its time went (the phases, its wall time from being queued to ``time``, its CPU seconds)."""
 
     trial_id: str | None = None
     status: str | None = None
     error: str | None = None
     time: float | None = None
+    wall_time_s: float | None = None
+    cpu_time_s: float | None = None
     event: ClassVar[str] = "end"
 
 
@@ -383,6 +452,29 @@ def parse_event(d: Mapping) -> Record | None:
     kind this layout does not know."""
     kind = _event_type(d)
     return kind.from_dict(d) if kind is not None else None
+
+
+@dataclass(eq=False)
+class SweepTimes(Record):
+    """A sweep's own time figures (experiments.results.timeline computes them from the journal).
+
+    ``launch_to_first_step_s``: from the launching command's start to the end of the first
+    training step of any trial; ``busy_share``: the share of the command's wall time the devices
+    were busy (``busy_source`` "nvml": the GPUs' sampled utilisation; "cpu": the trials'
+    CPU seconds over the CPUs they could use); ``overhead_s``: mean seconds per trial outside
+    training and evaluation (``overhead_warm_s``: the same without each worker's first trial);
+    ``largest_overhead_phase``: the phase other than train and eval that took the most time in
+    all, and its seconds (``largest_overhead_s``)."""
+
+    wall_s: float | None = None
+    launch_to_first_step_s: float | None = None
+    busy_share: float | None = None
+    busy_source: str | None = None
+    overhead_s: float | None = None
+    overhead_warm_s: float | None = None
+    largest_overhead_phase: str | None = None
+    largest_overhead_s: float | None = None
+    trials: int | None = None
 
 
 # ----- manifest.json -----------------------------------------------------------------------------

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from scaling.errors import ArchScaleError
 
-from .schema import (EVENTS, FINAL_STATUSES, TRIAL_STATUSES, UNFINISHED_STATUSES, SweepLaunch, TrialEnd, TrialStart,
-                     read_manifest)
 from .health import flagged, health_counts
+from .schema import (EVENTS, FINAL_STATUSES, TRIAL_STATUSES, UNFINISHED_STATUSES, SweepLaunch, SweepTimes, TrialEnd,
+                     TrialStart, read_manifest)
 from .store import build_tables, health_rules, read_events, read_plan
+from .timeline import load_utilisation, sweep_times
 
 #: The order statuses are counted in.
 STATUS_ORDER = TRIAL_STATUSES
@@ -65,6 +66,8 @@ class SweepStatus:
     def flagged(self) -> list[TrialStatus]:
         """The trials whose health verdict is not ok."""
         return [t for t in self.trials if flagged(t.health)]
+    #: Where the last launch's time went (busy share, largest non-training phase, ...).
+    times: SweepTimes | None = None
 
     @property
     def finished(self) -> bool:
@@ -79,6 +82,7 @@ class SweepStatus:
         return {"name": self.name, "counts": self.counts, "health": self.health, "eta_s": self.eta_s, "idle_s": self.idle_s,
                 "finished": self.finished, "launches": self.launches,
                 "best": clean(vars(self.best)) if self.best else None,
+                "times": clean(self.times.to_dict()) if self.times is not None else None,
                 "trials": [clean(vars(t)) for t in self.trials]}
 
 
@@ -107,7 +111,8 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
     launches = sum(isinstance(e, SweepLaunch) for e in events)
     return SweepStatus(name=_name(out), trials=trials, counts=counts, best=best,
                        eta_s=_eta(plan, trials), idle_s=idle, launches=launches,
-                       health=health_counts(t.health for t in trials))
+                       health=health_counts(t.health for t in trials),
+                       times=sweep_times(events, table, load_utilisation(out), now) if launches else None)
 
 
 def _name(out: Path) -> str:

@@ -4,8 +4,9 @@
       manifest.json     the sweep spec, package versions, git commit, host and devices
       plan.json         every trial (config x regime x seed) with its spec and complexity
       events.jsonl      append-only journal: start / epoch / end events, one JSON object a line
-      trials.parquet    one row per trial (also trials.csv)       } rewritten atomically
-      epochs.parquet    one row per trial per epoch (epochs.csv)  } from plan + journal
+      trials.parquet    one row per trial (also trials.csv)       } rewritten atomically from plan +
+      epochs.parquet    one row per trial per epoch (epochs.csv)  } journal, on a timer and at the end
+      utilisation.csv   the devices' utilisation, sampled by the driver (experiments.results.timeline)
       ray/NAME/         Ray Tune's experiment (trial directories, checkpoints)
 
 Each trial has a health verdict (``health``, ``health_reason``: experiments.results.health), judged
@@ -37,9 +38,9 @@ from scaling.errors import ArchScaleError
 from scaling.files import atomic_write
 
 from .health import HealthRules, chance_top1, judge
-from .schema import (EPOCH_COLUMNS, EVENTS, FINAL_STATUSES, MANIFEST, OUTCOME_COLUMNS, PLAN, EpochReport, Record,
-                     TrialEnd, TrialInterrupted, TrialOutcome, TrialStart, TrialSummary, as_event, clean_value,
-                     parse_event, read_manifest)
+from .schema import (EPOCH_COLUMNS, EVENTS, FINAL_STATUSES, MANIFEST, OUTCOME_COLUMNS, PLAN, EpochReport,
+                     PhaseTimes, Record, TrialEnd, TrialInterrupted, TrialOutcome, TrialStart, TrialSummary, as_event,
+                     clean_value, parse_event, read_manifest)
 
 __all__ = ["PLAN", "EVENTS", "MANIFEST", "FINAL_STATUSES", "EPOCH_COLUMNS", "OUTCOME_COLUMNS", "Journal",
            "journal_lines", "read_events", "ended_trials", "journaled_epochs", "read_plan", "build_tables",
@@ -145,13 +146,15 @@ def build_tables(plan: list[dict], events: Iterable[Record | Mapping],
         if isinstance(e, TrialStart):
             s["starts"] += 1
             s["status"], s["started_at"] = "running", s.get("started_at", e.time)
+            s["queued_at"] = e.queued_at
             s.pop("error", None)
+            s.pop("end", None)
         elif isinstance(e, EpochReport) and e.epoch is not None:
             epochs[(tid, int(e.epoch))] = e
             if s.get("status") not in FINAL_STATUSES:
                 s["status"] = "running"
         elif isinstance(e, TrialEnd):
-            s["status"], s["finished_at"] = e.status, e.time
+            s["status"], s["finished_at"], s["end"] = e.status, e.time, e
             if e.error:
                 s["error"] = e.error
         elif isinstance(e, TrialInterrupted) and s.get("status") not in FINAL_STATUSES:
@@ -179,7 +182,7 @@ def build_tables(plan: list[dict], events: Iterable[Record | Mapping],
                                effective_randaugment_layers=last.effective_randaugment_layers,
                                warmup_epochs=_num(last.warmup_epochs), classes=last.classes,
                                starts=s.get("starts", 0), started_at=s.get("started_at"),
-                               finished_at=s.get("finished_at"))
+                               finished_at=s.get("finished_at"), **_timing(s, hist))
         row = {k: v for k, v in p.items() if k != "config"}
         row.update(outcome.row())
         rows.append(row)
@@ -196,6 +199,20 @@ def health_rules(output_dir: str | Path) -> HealthRules:
     the defaults."""
     manifest = read_manifest(output_dir)
     return HealthRules.from_spec(manifest.health if manifest else None, "manifest.health")
+
+
+def _timing(state: dict, hist: list[EpochReport]) -> dict:
+    """A trial's phases, wall time, CPU seconds, when it was queued and when its first step ended:
+    from its end event, or while it runs from its last epoch's report (the phases so far)."""
+    end, last = state.get("end"), (hist[-1] if hist else None)
+    source = end if end is not None and end.phase_train_s is not None else last
+    timing = {k: source.get(k) for k in PhaseTimes.field_names()} if source is not None else {}
+    firsts = [h.first_step_at for h in hist if h.first_step_at is not None]
+    timing.update(queued_at=state.get("queued_at"), first_step_at=min(firsts) if firsts else None,
+                  wall_time_s=end.wall_time_s if end is not None else None,
+                  cpu_time_s=source.get("cpu_time_s") if source is not None else None,
+                  new_worker=any(h.process_started_at is not None for h in hist) if hist else None)
+    return timing
 
 
 def _num(v) -> float:

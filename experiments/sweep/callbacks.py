@@ -5,6 +5,7 @@ they hold only plain data (paths, counts).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -13,7 +14,7 @@ import time
 from ray.tune import Callback
 
 from ..results.health import flagged
-from ..results.schema import PLAN, EpochReport, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
+from ..results.schema import PLAN, EpochReport, PhaseTimes, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
 from ..results.store import Journal, journaled_epochs, load_results, read_events, write_tables
 
 
@@ -23,15 +24,19 @@ def trial_id_of(trial) -> str:
 
 
 class StoreCallback(Callback):
-    """Keeps the results store: journal events for trial start, each epoch and the end; the
-    trials/epochs tables are rewritten whenever a trial ends. Holds only paths (picklable).
+    """Keeps the results store: journal events for trial start, each epoch and the end, with where
+    each trial's time went (experiments.results.schema.PhaseTimes); the trials/epochs tables are
+    rewritten every ``write_every_s`` seconds and at the end, never while Tune waits on a trial's
+    end. Holds only paths and numbers (picklable).
 
-    When a trial's end flags a trial's health (experiments.results.health: the trial itself, or a
-    seed of the same network once the seeds disagree), one warning line says so at once (nothing
-    in quiet mode, ARCHSCALE_QUIET=1)."""
+    When a rewrite flags a trial's health (experiments.results.health: the trial itself, or a
+    seed of the same network once the seeds disagree), one warning line says so (nothing in quiet
+    mode, ARCHSCALE_QUIET=1)."""
 
-    def __init__(self, output_dir: str, planned_epochs: dict[str, int]):
+    def __init__(self, output_dir: str, planned_epochs: dict[str, int], concurrency: int | None = None,
+                 write_every_s: float = 30.0):
         self.output_dir, self.planned_epochs = output_dir, planned_epochs
+        self.concurrency, self.write_every_s = concurrency, write_every_s
 
     def setup(self, **info):
         # The trials this launch's driver found ended in the journal (its last "sweep" event):
@@ -47,13 +52,28 @@ class StoreCallback(Callback):
         # Trials flagged before this launch were warned about then.
         planned = os.path.isfile(os.path.join(self.output_dir, PLAN))
         self.warned = set(_flagged_trials(load_results(self.output_dir)[0])) if planned else set()
+        # When each trial slot fell free (the launch frees all of them): a trial started takes the
+        # oldest, and from then it counts as queued (its "wait" phase starts).
+        launched = launches[-1].time if launches and launches[-1].time else time.time()
+        self.free_since = [launched] * (self.concurrency or 0)
+        self.queued: dict[str, float] = {}
+        self.last: dict[str, EpochReport] = {}
+        self.dirty, self.written = False, time.monotonic()
 
     def _append(self, event) -> None:
         if event.trial_id not in self.skip:
             Journal(self.output_dir).append(event)
+            self.dirty = True
+
+    def _free_slot(self, trial) -> None:
+        if trial_id_of(trial) in self.queued:
+            self.free_since.append(time.time())
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._append(TrialStart(trial_id=trial_id_of(trial), time=time.time()))
+        now, tid = time.time(), trial_id_of(trial)
+        self.free_since.sort()
+        self.queued[tid] = min(self.free_since.pop(0), now) if self.free_since else now
+        self._append(TrialStart(trial_id=tid, time=now, queued_at=self.queued[tid]))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         report = EpochReport.from_dict(result)  # Tune's own keys (training_iteration, ...) are left out
@@ -61,11 +81,27 @@ class StoreCallback(Callback):
         if report.replayed and epoch <= self.journaled.get(report.trial_id, 0):
             return
         self.journaled[report.trial_id] = max(self.journaled.get(report.trial_id, 0), epoch)
+        if not report.replayed:
+            before_entry(report, self.queued.get(report.trial_id))
+            self.last[report.trial_id] = report
         self._append(report)
 
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        if trial_id_of(trial) in self.skip:
+    def _end(self, trial, status: str, error: str | None = None) -> None:
+        tid, now = trial_id_of(trial), time.time()
+        self._free_slot(trial)
+        if tid in self.skip:
             return
+        last, queued = self.last.pop(tid, None), self.queued.pop(tid, None)
+        end = TrialEnd(trial_id=tid, status=status, error=error, time=now,
+                       wall_time_s=now - queued if queued is not None else None)
+        if last is not None:
+            phases = {k: last.get(k) for k in PhaseTimes.field_names()}
+            if status != "error" and last.reported_at is not None and last.phase_report_s is not None:
+                phases["phase_report_s"] = last.phase_report_s + max(now - last.reported_at, 0.0)  # the end
+            end = dataclasses.replace(end, **phases, cpu_time_s=last.cpu_time_s)
+        self._append(end)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
         if last.get("status") == "diverged":
             status = "diverged"
@@ -73,15 +109,10 @@ class StoreCallback(Callback):
             status = "stopped"  # the scheduler stopped it early: a result with fewer epochs
         else:
             status = "done"
-        self._append(TrialEnd(trial_id=trial_id_of(trial), status=status, time=time.time()))
-        self._warn_health(write_tables(self.output_dir)[0])
+        self._end(trial, status)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        if trial_id_of(trial) in self.skip:
-            return
-        self._append(TrialEnd(trial_id=trial_id_of(trial), status="error", error=error_line(_error_text(trial)),
-                              time=time.time()))
-        write_tables(self.output_dir)
+        self._end(trial, "error", error_line(_error_text(trial)))
 
     def _warn_health(self, table) -> None:
         """One line for each trial newly flagged by its health verdict."""
@@ -95,11 +126,39 @@ class StoreCallback(Callback):
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         # The trial failed (its node was lost, say) and Tune retries it from its last checkpoint.
+        self._free_slot(trial)
+        self.queued.pop(trial_id_of(trial), None)
         self._append(TrialInterrupted(trial_id=trial_id_of(trial), reason=error_line(_error_text(trial)),
                                       time=time.time()))
 
+    def on_step_end(self, iteration, trials, **info):
+        # The tables on a timer: rewriting them (CSV and Parquet) costs more as the sweep grows,
+        # and the journal already holds every event (it is what a resume and status read).
+        if self.dirty and time.monotonic() - self.written >= self.write_every_s:
+            self.write()
+
+    def write(self) -> None:
+        """Rewrite the trials/epochs tables from the plan and journal now."""
+        self._warn_health(write_tables(self.output_dir)[0])
+        self.dirty, self.written = False, time.monotonic()
+
     def on_experiment_end(self, trials, **info):
-        write_tables(self.output_dir)
+        self.write()
+
+
+def before_entry(report: EpochReport, queued_at: float | None) -> None:
+    """Set the phases a trial spends before its worker enters it, from when it was ``queued_at``
+    (driver's clock) and the worker's ``entered_at`` and ``process_started_at`` (a new worker's):
+    wait, until its worker process started (none for a reused worker); worker_start, from then to
+    the trial's entry, added to the imports the worker timed. A process started before the trial
+    was queued (Ray starts idle workers ahead) counts from the queueing on."""
+    if queued_at is None or report.entered_at is None:
+        return
+    entered = max(report.entered_at, queued_at)
+    started = report.process_started_at
+    begun = entered if started is None else min(max(started, queued_at), entered)
+    report.phase_wait_s = begun - queued_at
+    report.phase_worker_start_s = (report.phase_worker_start_s or 0.0) + (entered - begun)
 
 
 def _flagged_trials(table) -> dict[str, str]:

@@ -23,6 +23,7 @@ from ray import tune
 
 from ..results.schema import SweepLaunch
 from ..results.store import Journal, ended_trials, journaled_epochs, read_events, write_tables
+from ..results.timeline import load_utilisation, sweep_times
 from .asha import RegimeASHA
 from .callbacks import ProgressCallback, StoreCallback, trial_id_of
 from .ray_runtime import DASHBOARD_HOST, DASHBOARD_PORT, LocalRay, check_dashboard, init_ray, live_nodes
@@ -31,6 +32,7 @@ from .spec import SweepSpec, load_sweep, prepare
 from .stopping import STOP, StopCallback, journal_interruption, stop_on_signals
 from .trackers import build_callbacks
 from .trainable import archscale_trial
+from .utilisation import UtilisationSampler
 
 
 @dataclass
@@ -44,6 +46,8 @@ class SweepSummary:
     wall_time_s: float
     trials: Any = None
     stopped_by: int | None = None
+    #: Where the launch's time went (experiments.results.schema.SweepTimes).
+    times: Any = None
 
     @property
     def all_failed(self) -> bool:
@@ -98,7 +102,10 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended),
                                                          launch=launch, journaled=journaled_epochs(events)), res)
     Journal(sweep.output_dir).append(SweepLaunch(time=time.time(), resumed=resumed, already_ended=sorted(ended),
-                                                 ray=ray.get_runtime_context().gcs_address))
+                                                 ray=ray.get_runtime_context().gcs_address,
+                                                 command_started_at=command_started_at(),
+                                                 cpus=concurrency * launch.workers * launch.cpus,
+                                                 gpus=concurrency * launch.workers * launch.gpus))
     if ended and not quiet:
         print(f"resuming {sweep.name}: {len(ended)} of {len(trials)} trials already ended", flush=True)
     if resumed:
@@ -112,7 +119,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
             name=sweep.name, storage_path=sweep.storage_base, verbose=0,
             failure_config=tune.FailureConfig(max_failures=sweep.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[StoreCallback(str(sweep.output_dir), {t["trial_id"]: t["epochs"] for t in trials}),
+            callbacks=[StoreCallback(str(sweep.output_dir), {t["trial_id"]: t["epochs"] for t in trials},
+                                     concurrency),
                        ProgressCallback(len(trials), concurrency), StopCallback(), *extra_callbacks])
         param_space = {"trial": tune.grid_search([{"trial_id": t["trial_id"], "config": t["config"],
                                                     "cpus": res["cpu"]} for t in trials])}
@@ -123,7 +131,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     if not quiet:
         print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time "
               f"({sweep.resources.describe(cluster)}); results in {sweep.output_dir}", flush=True)
-    with stop_on_signals():
+    with stop_on_signals(), UtilisationSampler(sweep.output_dir):
         tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
     if STOP.signal is not None:
@@ -131,7 +139,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
         trial_df, _ = write_tables(sweep.output_dir)
     counts = {k: int(v) for k, v in trial_df["status"].value_counts().items()}
     errors = [(r.trial_id, r.error) for r in trial_df.itertuples() if r.status == "error"]
-    return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df, STOP.signal)
+    times = sweep_times(read_events(sweep.output_dir), trial_df, load_utilisation(sweep.output_dir))
+    return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df, STOP.signal, times)
 
 
 def _launch(sweep: SweepSpec, cluster: dict, n_trials: int, quiet: bool) -> tuple[Launch, int]:
@@ -145,6 +154,13 @@ def _launch(sweep: SweepSpec, cluster: dict, n_trials: int, quiet: bool) -> tupl
         print(f"warning: {problem}", file=sys.stderr, flush=True)
     launch = sweep.resources.launch(cluster, f"{sweep.experiment_path}/{RUNS_DIR}")
     return launch, sweep.resources.concurrency(cluster, n_trials, nodes)
+
+
+def command_started_at() -> float:
+    """When this process (the command that runs the sweep) started, Unix time."""
+    from .session_guard import psutil
+
+    return psutil().Process().create_time()
 
 
 def _dirname(trial) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import time
 from pathlib import Path
 
 import ray
@@ -17,6 +18,9 @@ from ray import tune
 
 from ..results.schema import EpochReport
 from .resources import Launch
+
+#: Trials this process has entered: the first is a new worker's (its process start is reported).
+_TRIALS_ENTERED = 0
 
 
 def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch: Launch | None = None,
@@ -29,6 +33,7 @@ def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch
     ``launch``: this launch's workers per trial; several run the trial through Ray Train
     (experiments.sweep.data_parallel). ``journaled``: the last epoch the journal holds of each trial.
     """
+    entered = _entered()
     tid = config["trial"]["trial_id"]
     if tid in already_ended:
         return
@@ -37,18 +42,37 @@ def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch
         from .data_parallel import tune_data_parallel
 
         return tune_data_parallel(config["trial"], launch, journaled_epoch)
-    tune_trainable(config["trial"], launch, journaled_epoch)
+    tune_trainable(config["trial"], launch, journaled_epoch, entered)
 
 
-def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: int = 0) -> None:
+def _entered() -> dict:
+    """When this process entered the trial (Unix time), and when the process started if this is
+    its first trial (a new worker: its start counts in the trial's worker_start phase)."""
+    global _TRIALS_ENTERED
+    _TRIALS_ENTERED += 1
+    now = time.time()
+    if _TRIALS_ENTERED > 1:
+        return {"entered_at": now}
+    from .session_guard import psutil
+
+    return {"entered_at": now, "process_started_at": min(psutil().Process().create_time(), now)}
+
+
+def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: int = 0,
+                   entered: dict | None = None) -> None:
     """One trial of train_trial, resumed from Tune's checkpoint when Tune restores it (or from
     its Ray Train checkpoint when it last ran on several workers: see ``launch``; the epochs of
-    that checkpoint after ``journaled_epoch`` are reported first)."""
-    import torch
+    that checkpoint after ``journaled_epoch`` are reported first). ``entered``: when the worker
+    entered the trial (see ``_entered``), added to every report."""
+    from ..train.phases import PhaseClock
 
-    from ..train.ranks import RankContext
-    from ..train.trial import TrialConfig, train_trial
-    from .data_parallel import newest_state, train_run_checkpoint, unjournaled
+    phases = PhaseClock()
+    with phases("worker_start"):  # a new worker's imports (torch, the trainer) and device set-up
+        import torch
+
+        from ..train.ranks import RankContext
+        from ..train.trial import TrialConfig, train_trial
+        from .data_parallel import newest_state, train_run_checkpoint, unjournaled
 
     gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     # The typed config goes in: a key Tune's dict carries that TrialConfig lacks fails here, at once.
@@ -57,13 +81,15 @@ def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: 
                                 cpus=max(1, int(launch.cpus if launch is not None else config.get("cpus", 1))))
     where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
              "gpu_ids": ",".join(gpu_ids), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-             "trial_id": config["trial_id"]}
+             "trial_id": config["trial_id"], **(entered or {})}
     run = launch.run_path(config["trial_id"]) if launch is not None else None
     # on local storage Tune's checkpoint is one of those on disk, so the newest there is at least as new
-    tune_state = persisted_state(launch, config["trial_id"]) or tune.get_checkpoint()
-    resume = newest_state(tune_state, train_run_checkpoint(run))
-    for epoch in unjournaled(resume, journaled_epoch):
-        tune.report(dataclasses.replace(epoch, trial_id=config["trial_id"]).to_dict())
+    with phases("checkpoint"):  # the checkpoint it resumes from, loaded
+        tune_state = persisted_state(launch, config["trial_id"]) or tune.get_checkpoint()
+        resume = newest_state(tune_state, train_run_checkpoint(run))
+    with phases("report"):
+        for epoch in unjournaled(resume, journaled_epoch):
+            tune.report(dataclasses.replace(epoch, trial_id=config["trial_id"]).to_dict())
 
     def report(epoch: EpochReport, checkpoint_dir: str | None) -> None:
         metrics = dataclasses.replace(epoch, **where).to_dict()  # a dict only at Ray's edge
@@ -73,7 +99,7 @@ def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: 
             tune.report(metrics)
 
     ranks = RankContext(device_share=launch.device_share) if launch is not None else RankContext()
-    train_trial(trial, report=report, resume=resume, ranks=ranks)
+    train_trial(trial, report=report, resume=resume, ranks=ranks, phases=phases)
 
 
 def persisted_state(launch: Launch | None, trial_id: str) -> dict | None:

@@ -54,6 +54,7 @@ from ..data.datasets import DatasetConfig, dataset_from, load_dataset
 from ..results.schema import EpochReport, TrialResult
 from . import loop as training
 from .loop import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
+from .phases import PhaseClock
 from .ranks import SINGLE, RankContext
 from .regimes import Regime, regime_from
 
@@ -157,7 +158,7 @@ def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
 def train_trial(config: dict | TrialConfig, report: Callable[[EpochReport, str | None], None] | None = None, *,
                 checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None,
                 on_epoch: Callable[[list[EpochReport]], None] | None = None, progress: Callable | None = None,
-                ranks: RankContext = SINGLE) -> TrialResult:
+                ranks: RankContext = SINGLE, phases: PhaseClock | None = None) -> TrialResult:
     """Train one trial; return its final metrics (see the module docstring for the callback).
 
     ``checkpoint_dir``: where standalone runs keep their checkpoint (written atomically); without
@@ -168,11 +169,13 @@ def train_trial(config: dict | TrialConfig, report: Callable[[EpochReport, str |
     ``progress(batches, total=, desc=)``: wraps each epoch's training batches (a progress bar).
     ``ranks``: this worker's place in a data-parallel trial (experiments.train.ranks); only rank 0
     writes checkpoints, every rank calls ``report`` (with None for the checkpoint).
+    ``phases``: the clock that times where the trial's time goes (a new one without it); each
+    report carries its phases so far, its CPU seconds and when it was sent (experiments.train.phases).
     Returns a ``TrialResult`` (it reads as a dict too) with status "done" or "diverged", per-epoch
     ``history``, best and final top-1, training time, peak memory, the device and the model's complexity.
     """
     with cudnn_autotune():  # fixed shapes: the trial's batch and resolution (restored on return)
-        trial = TrialRun(TrialConfig.from_dict(config), ranks)
+        trial = TrialRun(TrialConfig.from_dict(config), ranks, phases)
         trial.progress = progress
         return _train(trial, report, checkpoint_dir, resume, on_epoch)
 
@@ -185,18 +188,25 @@ def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> Trial
     for epoch in range(trial.epoch, trial.regime.epochs):
         metrics = trial.train_epoch(epoch)
         if trial.status == "diverged":
+            metrics = trial.stamp(metrics)
             if report:
-                report(metrics, None)
+                with trial.phases("report"):
+                    report(metrics, None)
             trial.say(f"epoch {epoch + 1}: loss is not finite ({metrics['train_loss']}); stopping: diverged")
             if on_epoch:
                 on_epoch(trial.history)
             break
         keep = checkpoint_dir is not None or report is not None
-        ckpt = trial.save_checkpoint(checkpoint_dir) if keep and trial.checkpoint_due() and trial.ranks.is_main else None
+        ckpt = None
+        if keep and trial.checkpoint_due() and trial.ranks.is_main:
+            with trial.phases("checkpoint"):
+                ckpt = trial.save_checkpoint(checkpoint_dir)
         trial.say(_epoch_line(metrics, trial.regime.epochs))
+        metrics = trial.stamp(metrics)
         if report:
             try:
-                report(metrics, ckpt)
+                with trial.phases("report"):
+                    report(metrics, ckpt)
             finally:  # the reporter (Ray Tune) has copied what it keeps of a temporary checkpoint
                 if ckpt and not checkpoint_dir:
                     shutil.rmtree(ckpt, ignore_errors=True)
@@ -216,13 +226,17 @@ class TrialRun:
     progress: Callable | None = None
 
     # ----- set-up ---------------------------------------------------------------------------
-    def __init__(self, cfg: TrialConfig, ranks: RankContext = SINGLE):
+    def __init__(self, cfg: TrialConfig, ranks: RankContext = SINGLE, phases: PhaseClock | None = None):
         self.cfg, self.ranks = cfg, ranks
-        self._set_up_device()
-        self._set_up_data()
-        self.memory = PeakMemory(self.device)
-        self.memory.start()  # with the data set resident, before the model: as measure() counts
-        self._set_up_model()
+        self.phases = phases or PhaseClock()
+        self.first_step_at = None  # Unix time the run's first training step ended
+        with self.phases("data"):
+            self._set_up_device()
+            self._set_up_data()
+        with self.phases("model"):
+            self.memory = PeakMemory(self.device)
+            self.memory.start()  # with the data set resident, before the model: as measure() counts
+            self._set_up_model()
         self.epoch, self.history, self.train_time, self.status = 0, [], 0.0, "done"
         self.warm = False  # whether this run has taken its first (compiling, autotuning) step
         self.last_checkpoint = _clock()
@@ -326,6 +340,8 @@ class TrialRun:
         """Train epoch ``epoch`` (0-based) and evaluate; returns its metrics, also added to the
         history. A loss that is not finite ends the trial: status "diverged", no evaluation."""
         train_loss, steps, epoch_time, first_step = self._train_steps(epoch)
+        self.phases.add("warmup", first_step)
+        self.phases.add("train", epoch_time - first_step)
         self._agree_on_buffers()
         self.train_time += epoch_time
         self.epoch = epoch + 1
@@ -339,11 +355,13 @@ class TrialRun:
         if not math.isfinite(train_loss):
             self.status = metrics.status = "diverged"
         else:
-            val = evaluate(self.eval_step_model, self.data, max(self.batch, 256), self.device, self.autocast,
-                           self.fmt, fixed_shape=self.eval_step_model is not self.eval_model, ranks=self.ranks)
             last = self.epoch == self.regime.epochs
+            with self.phases("eval"):
+                val = evaluate(self.eval_step_model, self.data, max(self.batch, 256), self.device, self.autocast,
+                               self.fmt, fixed_shape=self.eval_step_model is not self.eval_model, ranks=self.ranks)
+                timing = self.inference() if last else {}
             metrics = dataclasses.replace(metrics, **val, images_per_s=timed_steps * self.batch / timed_time,
-                                          status="done" if last else "running", **(self.inference() if last else {}))
+                                          status="done" if last else "running", **timing)
         self.history.append(metrics)
         return metrics
 
@@ -383,6 +401,7 @@ class TrialRun:
             if not self.warm:
                 sync(self.device)
                 first_step, self.warm = time.perf_counter() - t0, True
+                self.first_step_at = time.time()
             if steps % NAN_CHECK_EVERY == 0 and not self.ranks.all_finite(total):
                 break
         sync(self.device)
@@ -390,6 +409,17 @@ class TrialRun:
         if self.progress is not None:
             batches.close()
         return self.ranks.mean(total / max(steps, 1)).item(), steps, epoch_time, first_step
+
+    def stamp(self, metrics: EpochReport) -> EpochReport:
+        """``metrics`` as reported now: with the phases so far, the CPU seconds, when the run's first
+        step ended (on the epoch that took it) and when it is sent (also kept in the history)."""
+        first = {"first_step_at": self.first_step_at} if self.first_step_at else {}
+        self.first_step_at = None  # reported once
+        stamped = dataclasses.replace(metrics, **self.phases.record().to_dict(), **first,
+                                      cpu_time_s=self.phases.cpu_time_s(), reported_at=time.time())
+        if self.history and self.history[-1] is metrics:
+            self.history[-1] = stamped
+        return stamped
 
     def _agree_on_buffers(self) -> None:
         """Several workers: average batch-norm running statistics (the model's and the EMA's)
