@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     runs = [
-        ("pricing: closed-form counter vs fvcore on the ResNet-RS grid",
-         lambda: pricing.main(["--sample", "3" if args.quick else "10"])),
+        ("pricing: configs/s of the vectorised and per-config closed form, torch meta-device FlopCounterMode, fvcore",
+         lambda: pricing.main(["--sample", "2" if args.quick else "5"])),
         ("trainer: train_trial vs a bare PyTorch loop, synthetic and augmented in-memory data (CPU)",
          lambda: trainer_overhead.main(["--repeats", "1" if args.quick else "3"])),
         ("augmentation: batched RandAugment vs torchvision per 16-image chunk (ratio) and per image (CPU)",

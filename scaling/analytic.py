@@ -4,7 +4,8 @@ Imports no torch, so specs can be counted, and spaces priced, without it. One fu
 of ``scaling.attention``, ``scaling.blocks`` and ``scaling.model``, in the same order, each taking
 its module's constructor arguments and adding the module's cost to a running ``Cx`` (pycls'
 complexity functions). Conventions are fvcore's (see ``scaling.cx``); tests/test_complexity.py
-checks every sum against fvcore.
+checks every sum against fvcore. The numeric arguments may be numpy arrays, one value per network
+(``scaling.batch`` prices many networks of one layout at once this way).
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import functools
 import inspect
 
 from .block_kinds import BLOCK_KINDS, register_block
-from .cx import (STEM_KERNELS, Cx, FeatureMapTooSmall, attn_channels, bottleneck_strides, inner_width,
-                 conv2d_cx, conv_bn_act_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx, se_channels, sk_attn_channels,
-                 sk_kernels)
+from .cx import (STEM_KERNELS, Cx, FeatureMapTooSmall, attn_channels, bottleneck_strides, conv2d_cx,
+                 conv_bn_act_cx, gap_cx, inner_width, linear_cx, norm2d_cx, pool2d_cx, se_channels, sk_attn_channels,
+                 sk_kernels, when)
 from .errors import ArchScaleError
 from .plan import block_kind, stage_plan
 from .spec import ArchSpec
@@ -68,8 +69,10 @@ def selective_kernel_cx(cx: Cx, channels: int, stride: int, groups: int, paths: 
 # ----- blocks (scaling.blocks) ---------------------------------------------------------------
 def shortcut_cx(cx: Cx, cin: int, cout: int, stride: int, *, downsample: str = "b", preact: bool = False):
     """Adds make_shortcut(cin, cout, stride, downsample=, preact=) (nothing for an identity) to ``cx``."""
-    if stride == 1 and cin == cout:
-        return
+    when(cx, (stride != 1) | (cin != cout), _projection_cx, cin, cout, stride, downsample, preact)
+
+
+def _projection_cx(cx: Cx, cin: int, cout: int, stride: int, downsample: str, preact: bool):
     if downsample == "d":
         if stride > 1:
             pool2d_cx(cx, 2, stride, 0, ceil=True)
@@ -84,8 +87,7 @@ def shortcut_cx(cx: Cx, cin: int, cout: int, stride: int, *, downsample: str = "
 def _tail_cx(cx: Cx, cin: int, cout: int, stride: int, h_in: int, w_in: int, *, preact: bool, downsample: str,
              se_ratio: float, shortcut: bool):
     """SE on the branch's output, and the projection shortcut on the block's input (``h_in`` x ``w_in``)."""
-    if se_ratio > 0:
-        squeeze_excite_cx(cx, cout, se_ratio)
+    when(cx, se_ratio > 0, squeeze_excite_cx, cout, se_ratio)
     h, w = cx.h, cx.w
     cx.h, cx.w = h_in, w_in
     if shortcut:
@@ -221,8 +223,13 @@ def resnet_cx(cx: Cx, spec: ArchSpec):
         norm2d_cx(cx, stem)
     stem_pool_cx(cx, spec.stem_pool, stem)
     block, keywords = BLOCK_KINDS[block_kind(spec)].closed_form, block_keywords(spec)
-    for _, _, cin, planes, stride, drop in stage_plan(spec):
+    for _, j, cin, planes, stride, drop in stage_plan(spec):
+        if j >= 2:  # the same block as the one before (stride 1, as many channels in as out): the same cost
+            cx.flops, cx.params, cx.acts = cx.flops + last[0], cx.params + last[1], cx.acts + last[2]
+            continue
+        before = cx.flops, cx.params, cx.acts
         block(cx, cin, planes, stride, drop_prob=drop, **keywords)
+        last = cx.flops - before[0], cx.params - before[1], cx.acts - before[2]
     features = spec.stage_planes[-1] * spec.expansion
     if spec.preact:
         norm2d_cx(cx, features)

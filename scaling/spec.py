@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .block_kinds import block_choices, block_kinds
-from .cx import group_width
+from .cx import at_least, group_width, trunc
 from .errors import ArchScaleError
 from .validate import boolean, check_choice, check_keys, is_whole, number, whole
 from .yamlio import load_yaml, yaml_problem
@@ -170,13 +170,12 @@ class ArchSpec:
 
     @property
     def stem_channels(self) -> int:
-        return max(1, int(self.stem_width * self.width_multiplier))
+        return stem_channels(self)
 
     @property
     def stage_planes(self) -> tuple[int, ...]:
         """Planes of each stage after the width multiplier (and basic-block widening)."""
-        widen = 1.0 if block_kinds()[self.block].grouped else self.widen_factor
-        return tuple(int(w * self.width_multiplier * widen) for w in self.widths)
+        return stage_planes(self)
 
     def slug(self) -> str:
         """A short readable name, usable as a directory name: ``d50-w1-c32x4-r224``."""
@@ -234,6 +233,18 @@ class ArchSpec:
         return ArchSpec(**override(self.to_dict(), changes))
 
 
+# The derived widths, for an ArchSpec or a ``scaling.batch.SpecBatch`` (numeric fields as arrays).
+def stem_channels(s) -> int:
+    """Channels out of the stem: int(stem_width x width_multiplier), at least 1."""
+    return at_least(trunc(s.stem_width * s.width_multiplier), 1)
+
+
+def stage_planes(s) -> tuple[int, ...]:
+    """Planes of each stage: int(width x width_multiplier (x widen_factor for basic blocks))."""
+    widen = 1.0 if block_kinds()[s.block].grouped else s.widen_factor
+    return tuple(trunc(w * s.width_multiplier * widen) for w in s.widths)
+
+
 def check_fields(data: dict) -> None:
     """Refuse keys that are not ArchSpec fields (a one-line error with 'did you mean')."""
     check_keys(data, sorted(f.name for f in fields(ArchSpec)), what="ArchSpec field")
@@ -276,18 +287,27 @@ def _set(spec, name, value):
     object.__setattr__(spec, name, value)
 
 
+_TYPES = {f.name: f.type for f in fields(ArchSpec)}
+
+
+def normalise_value(name: str, v):
+    """One int, float or bool field's value, type- and range-checked and coerced (whole floats to
+    ints, ints to floats); ArchScaleError(name) when it is out of range or of another type."""
+    kind = _TYPES[name]
+    if kind == "int":
+        return whole(int(v) if isinstance(v, float) and v.is_integer() else v, name, low=_WHOLE_LOW.get(name))
+    if kind == "float":
+        return number(v, name, **_NUMBER.get(name, {}))
+    boolean(v, name)
+    return v
+
+
 def _normalise(spec: ArchSpec) -> None:
     """Check each field's type and range; coerce (lists -> tuples, whole floats -> ints, ints ->
     floats, choices to lower case) and resolve 'auto'."""
     for f in fields(ArchSpec):
-        v = getattr(spec, f.name)
-        if f.type == "int":
-            _set(spec, f.name, whole(int(v) if isinstance(v, float) and v.is_integer() else v, f.name,
-                                     low=_WHOLE_LOW.get(f.name)))
-        elif f.type == "float":
-            _set(spec, f.name, number(v, f.name, **_NUMBER.get(f.name, {})))
-        elif f.type == "bool":
-            boolean(v, f.name)
+        if f.type in ("int", "float", "bool"):
+            _set(spec, f.name, normalise_value(f.name, getattr(spec, f.name)))
     for name, choices in _CHOICES.items():
         v, choices = getattr(spec, name), (choices() if callable(choices) else choices)
         _set(spec, name, check_choice(v.lower() if isinstance(v, str) else v, choices, name, name.replace("_", " ")))
@@ -309,26 +329,57 @@ def _validate(s: ArchSpec) -> None:
     if any(w <= 0 for w in s.widths):
         raise ArchScaleError("widths", f"every stage width must be positive, got {list(s.widths)}")
     _validate_depth(s)
-    if any(p < 1 for p in s.stage_planes) or s.stem_channels < 1:
-        raise ArchScaleError("width_multiplier", f"{s.width_multiplier} leaves a stage with no channels; "
-                                                 f"use a larger multiplier")
-    if s.stem == "deep" and s.stem_channels < 2:
-        raise ArchScaleError("stem_width", "the deep stem needs at least 2 channels (its inner width is half)")
+    for name, bad in numeric_faults(s):
+        if bad:
+            raise ArchScaleError(name, _numeric_message(s, name))
     if s.sk_paths < 0 or s.sk_paths == 1:
         raise ArchScaleError("sk_paths", f"must be 0 (no selective kernel) or at least 2 kernels to select "
                                          f"between (SKNet uses 2), got {s.sk_paths}")
     if not block_kinds()[s.block].grouped:
         for name, default in _BASIC_ONLY:
             if getattr(s, name) != default:
-                raise ArchScaleError(name, f"{s.block} blocks support only {name}={default!r}; "
-                                           f"use block: bottleneck for ResNeXt/ResNeSt/SKNet options")
-    else:
-        for i, planes in enumerate(s.stage_planes):
-            if group_width(planes, s.bottleneck_width, s.widen_factor) < 1:
-                raise ArchScaleError("bottleneck_width", f"{s.bottleneck_width} per group at stage {i + 1} "
-                                                         f"({planes} planes) rounds to 0 channels per group; "
-                                                         f"raise bottleneck_width or width_multiplier")
+                raise ArchScaleError(name, _numeric_message(s, name))
     _validate_combinations(s)
+
+
+#: The fields that ``scaling.batch`` lets vary within one batch of networks (as arrays); every other
+#: field shapes the network's layout and is one value per batch.
+NUMERIC_FIELDS = ("stem_width", "width_multiplier", "cardinality", "bottleneck_width", "widen_factor", "se_ratio",
+                  "num_classes", "in_channels", "resolution")
+
+
+def numeric_faults(s) -> list[tuple[str, object]]:
+    """The checks that combine numeric fields, in the order ArchSpec makes them: (field blamed,
+    whether the check fails), a bool for an ArchSpec and a mask for a ``scaling.batch.SpecBatch``."""
+    planes = s.stage_planes
+    empty = s.stem_channels < 1
+    for p in planes:
+        empty = empty | (p < 1)
+    faults = [("width_multiplier", empty)]
+    if s.stem == "deep":
+        faults.append(("stem_width", s.stem_channels < 2))
+    if not block_kinds()[s.block].grouped:
+        faults += [("cardinality", s.cardinality != 1), ("bottleneck_width", s.bottleneck_width != 64)]
+    else:
+        no_group = False
+        for p in planes:
+            no_group = no_group | (group_width(p, s.bottleneck_width, s.widen_factor) < 1)
+        faults.append(("bottleneck_width", no_group))
+    return faults
+
+
+def _numeric_message(s: ArchSpec, name: str) -> str:
+    if not block_kinds()[s.block].grouped and name in dict(_BASIC_ONLY):
+        return (f"{s.block} blocks support only {name}={dict(_BASIC_ONLY)[name]!r}; "
+                f"use block: bottleneck for ResNeXt/ResNeSt/SKNet options")
+    if name == "width_multiplier":
+        return f"{s.width_multiplier} leaves a stage with no channels; use a larger multiplier"
+    if name == "stem_width":
+        return "the deep stem needs at least 2 channels (its inner width is half)"
+    i, planes = next((i, p) for i, p in enumerate(s.stage_planes)
+                     if group_width(p, s.bottleneck_width, s.widen_factor) < 1)
+    return (f"{s.bottleneck_width} per group at stage {i + 1} ({planes} planes) rounds to 0 channels per group; "
+            f"raise bottleneck_width or width_multiplier")
 
 
 def _validate_depth(s: ArchSpec) -> None:
