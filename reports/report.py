@@ -63,6 +63,7 @@ from .scaling_plot import plot_dimension_curves, plot_scaling_curves
 from .style import save_figure
 from .tables import (aggregate_seeds, chance_levels, dataset_name, flagged_summary, normalize_trials, regime_order,
                      status_counts)
+from .timeline_plot import phase_columns, plot_timeline, timeline
 from scaling.conventions import HEALTH_VALUES
 
 __all__ = ["write_report", "Report", "SECTIONS"]
@@ -195,6 +196,8 @@ class Report:
     summary: dict = field(default_factory=dict)
     #: The configurations a flagged seed keeps out of every analysis (``aggregate_seeds(flagged=True)``).
     flagged_configs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The devices' utilisation samples of the sweep (time, device, utilisation_pct, source), or None.
+    utilisation: pd.DataFrame | None = None
     _findings: list | None = None
 
     def findings(self) -> list:
@@ -235,14 +238,16 @@ class Report:
 
 
 def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, manifest: dict | None = None,
-                 title: str | None = None, tolerance: float = 0.15, progress=None) -> dict:
+                 title: str | None = None, tolerance: float = 0.15, progress=None,
+                 utilisation: pd.DataFrame | None = None) -> dict:
     """Write the report folder for a sweep's results and return a summary of it.
 
     ``trials``: one row per trial (the results store's trials table); ``epochs``: one row per
     trial per epoch (may be None or empty); ``manifest``: the sweep's manifest, shown in the
     report (its ``dataset`` is used when trials do not name one); ``tolerance``: relative FLOP
     width of an equal-FLOP bin; ``progress(sections, total=, desc=)`` wraps the sections as they
-    are written (a progress bar). Raises ``ArchScaleError("run_dir", ...)`` when ``trials`` has no
+    are written (a progress bar); ``utilisation``: the devices' samples over the sweep (time,
+    device, utilisation_pct, source), drawn under its timeline. Raises ``ArchScaleError("run_dir", ...)`` when ``trials`` has no
     rows, and ``ArchScaleError("out", ...)`` when ``out_dir`` holds anything but a report (the
     report replaces the whole folder). When no trial has finished yet the report lists the
     trials and says so. The folder is replaced in one step: on any error the old report stays.
@@ -262,6 +267,7 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
     _check_replaceable(out)
     with atomic_dir(out) as folder:
         report = _start(trials, epochs, out, folder, manifest=manifest, title=title, tolerance=tolerance)
+        report.utilisation = utilisation
         sections = SECTIONS if report.summary["n_finished"] else NO_RESULT_SECTIONS
         for section in progress(sections, total=len(sections), desc="report") if progress else sections:
             section(report)
@@ -608,6 +614,39 @@ def devices_section(report: Report) -> None:
     report.add_table(rows, "device_time")
 
 
+TIMELINE_CAPTION = ("**Where the time went.** Each trial's phases, laid end to end from when it was queued: "
+                    "{phases}. Training and evaluation alternate epoch by epoch; the bar adds each phase up, so "
+                    "its length is the trial's wall time. Per trial, {outside:.2f} s went outside training and "
+                    "evaluation ({share:.0%} of its wall time){largest}.{samples}")
+
+
+def timeline_section(report: Report) -> None:
+    """Each trial's phases on the sweep's clock, with the devices' utilisation below; nothing for
+    runs that did not record phases."""
+    rows = timeline(report.trials)
+    if rows is None:
+        return
+    cols = phase_columns(rows)
+    names = [c[len("phase_"):-len("_s")] for c in cols]
+    work = [c for c, n in zip(cols, names) if n in ("train", "eval")]
+    outside = rows[[c for c in cols if c not in work]]
+    totals = outside.sum()
+    wall = rows[cols].sum(axis=1).sum()
+    largest = (f"; the largest part: {totals.idxmax()[len('phase_'):-len('_s')].replace('_', ' ')} "
+               f"({totals.max() / len(rows):.2f} s per trial)") if len(totals) and totals.max() > 0 else ""
+    samples = report.utilisation
+    note = ""
+    if samples is not None and len(samples):
+        source = "NVML's GPU utilisation" if (samples["source"] == "nvml").any() else \
+            "the CPU use of the sweep's Ray processes, in percent of the CPUs its trials may use"
+        note = f" Below: {source}, sampled by the sweep's driver."
+    report.doc.heading("Where the time went")
+    report.add_figure(plot_timeline(rows, samples), "timeline", TIMELINE_CAPTION.format(
+        phases=", ".join(n.replace("_", " ") for n in names), outside=outside.sum(axis=1).mean(),
+        share=outside.sum().sum() / wall if wall else 0.0, largest=largest, samples=note))
+    report.add_table(rows, "timeline")
+
+
 def reference_section(report: Report) -> None:
     """Published results in this project's FLOP convention (runs on ImageNet, CIFAR-10 or CIFAR-100 only)."""
     report.doc.heading("Published reference points")
@@ -646,7 +685,8 @@ def configs_section(report: Report) -> None:
 
 #: The sections of a report with finished trials, in order: adding a figure or table means adding a section here.
 SECTIONS = (verdict_section, findings_section, pareto_section, scaling_curves_section, dimensions_section,
-            equal_flop_section, distributions_section, learning_curves_section, devices_section, reference_section,
+            equal_flop_section, distributions_section, learning_curves_section, devices_section, timeline_section,
+            reference_section,
             not_drawn_section, run_section, configs_section, untestable_section, next_sweep_section)
 #: The sections of a report on which no trial has finished yet.
 NO_RESULT_SECTIONS = (run_section, no_result_section)

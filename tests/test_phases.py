@@ -183,3 +183,19 @@ def test_status_shows_the_busy_share_and_the_largest_non_training_phase(tmp_path
 def test_an_epoch_report_round_trips_its_phases():
     r = EpochReport(trial_id="t", epoch=1, phase_train_s=2.0, entered_at=5.0)
     assert EpochReport.from_dict(r.to_dict(), strict=True) == r and r.to_event()["phase_train_s"] == 2.0
+
+
+def test_the_driver_samples_its_ray_processes_cpu_use_on_a_cpu_machine(tmp_path):
+    import subprocess
+    import sys
+
+    from experiments.results.timeline import load_utilisation
+    from experiments.sweep.utilisation import UtilisationSampler
+
+    with UtilisationSampler(tmp_path, cpus=1, every_s=0.1) as sampler:
+        busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 0.8: pass"])
+        busy.wait()
+        time.sleep(0.15)
+    samples = load_utilisation(tmp_path)
+    assert sampler.source == "cpu" and set(samples["device"]) == {"cpu"} and len(samples) >= 5
+    assert samples["utilisation_pct"].max() > 5  # the child's CPU seconds (a local Ray's workers are children)

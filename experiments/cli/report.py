@@ -23,6 +23,7 @@ def run(args) -> int:
 
     from ..results.schema import read_manifest
     from ..results.store import load_results
+    from ..results.timeline import load_utilisation
     from .progress import bar
 
     run_dir = Path(args.run_dir)
@@ -31,7 +32,8 @@ def run(args) -> int:
     manifest = manifest.to_dict() if manifest else None  # reports/ takes plain data
     title = args.title or (manifest or {}).get("name") or run_dir.name
     out = Path(args.out) if args.out else run_dir / "report"
-    summary = write_report(trials, epochs, out, manifest=manifest, title=title, progress=bar)
+    summary = write_report(trials, epochs, out, manifest=manifest, title=title, progress=bar,
+                           utilisation=load_utilisation(run_dir))
     print(f"report written to {summary['report_md']} (and {Path(summary['report_html']).name}, "
           f"{sum(f.endswith('.png') for f in summary['figures'])} figures as PNG and SVG, "
           f"{len(summary['tables'])} tables)")

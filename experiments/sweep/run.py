@@ -131,7 +131,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     if not quiet:
         print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time "
               f"({sweep.resources.describe(cluster)}); results in {sweep.output_dir}", flush=True)
-    with stop_on_signals(), UtilisationSampler(sweep.output_dir):
+    with stop_on_signals(), UtilisationSampler(sweep.output_dir, cpus=concurrency * launch.workers * launch.cpus):
         tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
     if STOP.signal is not None:

@@ -1,10 +1,11 @@
 """Device utilisation over a sweep, sampled by its driver into OUTPUT_DIR/utilisation.csv.
 
 With GPUs, NVML's utilisation of each (the share of time a kernel ran, per the driver's sample
-period), read through pynvml: no CUDA context is created. Without, the host's CPU utilisation
-(psutil; every process on the machine, so the sweep's own busy share comes from its trials' CPU
-seconds instead, experiments.results.timeline). One line per device per sample, flushed, so a
-kill loses at most the line being written.
+period), read through pynvml: no CUDA context is created. Without, the CPU utilisation of the
+driver's descendants (a local Ray's processes, whose workers train the trials) over the CPUs the
+trials may use (psutil; a driver joined to a cluster sees none of them there: the busy share
+comes from the trials' own CPU seconds, experiments.results.timeline). One line per device per
+sample, flushed, so a kill loses at most the line being written.
 """
 from __future__ import annotations
 
@@ -37,25 +38,44 @@ def _nvml():
     return (lambda: [float(pynvml.nvmlDeviceGetUtilizationRates(h).gpu) for h in handles]), names
 
 
-def _cpu():
+def _cpu(cpus: float | None):
+    """(read, device names): the CPU utilisation of this process's descendants (a local Ray's
+    processes: its workers train the trials), in percent of the ``cpus`` the sweep's trials may
+    use; each process's CPU seconds since the last sample over the seconds between them."""
     from .session_guard import psutil
 
-    ps = psutil()
-    ps.cpu_percent(None)  # the first call starts the interval
-    return (lambda: [float(ps.cpu_percent(None))]), ["cpu"]
+    ps, me = psutil(), psutil().Process()
+    seen: dict[int, float] = {}
+    last = [time.monotonic()]
+
+    def read() -> list[float]:
+        now, used = time.monotonic(), 0.0
+        for p in me.children(recursive=True):
+            try:
+                t = p.cpu_times()
+            except ps.Error:  # ended meanwhile
+                continue
+            total = t.user + t.system
+            used += max(total - seen.get(p.pid, 0.0), 0.0)
+            seen[p.pid] = total
+        elapsed, last[0] = now - last[0], now
+        return [100.0 * used / elapsed / max(cpus or ps.cpu_count() or 1, 1e-9)] if elapsed > 0 else [0.0]
+
+    read()  # the CPU seconds so far are not this interval's
+    return read, ["cpu"]
 
 
 class UtilisationSampler:
     """Samples every ``every_s`` seconds in a daemon thread while in its ``with`` block."""
 
-    def __init__(self, output_dir: str | Path, every_s: float = SAMPLE_EVERY_S):
-        self.path, self.every_s = Path(output_dir) / UTILISATION, every_s
+    def __init__(self, output_dir: str | Path, cpus: float | None = None, every_s: float = SAMPLE_EVERY_S):
+        self.path, self.cpus, self.every_s = Path(output_dir) / UTILISATION, cpus, every_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> "UtilisationSampler":
         nvml = _nvml()
-        self.read, self.devices = nvml or _cpu()
+        self.read, self.devices = nvml or _cpu(self.cpus)
         self.source = "nvml" if nvml else "cpu"
         self._thread = threading.Thread(target=self._run, name="archscale-utilisation", daemon=True)
         self._thread.start()
