@@ -10,15 +10,21 @@
   "scale the depth if overfitting can be an issue, if not, scale the width; scale image resolution
   slowly"), which need the training length (``regime_epochs``: a sweep passes its regimes'):
 
-  1. Resolution grows as multiplier^alpha, with alpha from the published family: RS-50 at 160 px to
-     RS-420 at 320 px, log(320/160) / log(FLOPs ratio of those two presets) = 0.208
-     (``rs_resolution_exponent``).
-  2. Width takes one of the paper's width multipliers (its scaling grid, the ``resnet_rs`` space
-     preset: 0.25 ... 2.0): none of the growth in long regimes (>= ``LONG_REGIME_EPOCHS``), as much
-     as the rest of the growth asks in short ones (<= ``SHORT_REGIME_EPOCHS``), half of it (in
-     log-FLOPs) in between. The two thresholds and the half are ours: the paper trains 10, 100 and
-     350 epochs and finds depth best at 350, width at 10, and the 100-epoch winner depending on the
-     resolution. ``width_share`` fixes the share instead.
+  1. Resolution grows as multiplier^alpha. The paper gives no exponent, only the advice to grow
+     resolution more slowly than EfficientNet; alpha is **ours**: the growth of the published family
+     from RS-50 at 160 px to RS-420 at 320 px, log(320/160) / log(FLOPs ratio of those two presets)
+     = 0.208 (``rs_resolution_exponent``). That is EfficientNet's own rate within 3 % (compound
+     scaling's c = 1.15 per doubling of FLOPs is 2^0.202), so from one base the two strategies reach
+     nearly the same resolutions; what sets them apart is where the rest of the FLOPs go (step 2 and
+     3, against EfficientNet's fixed depth and width exponents). ``resolution_exponent`` replaces it
+     (e.g. 0.1 for a slower growth).
+  2. Width takes a share of the growth left after resolution (in log-FLOPs), solved on the width
+     strategy's 1/16 step: none of it in long regimes (>= ``LONG_REGIME_EPOCHS``), all of it in
+     short ones (<= ``SHORT_REGIME_EPOCHS``), half of it in between. The two thresholds, the half
+     and the step are ours: the paper trains 10, 100 and 350 epochs and finds depth best at 350,
+     width at 10, and the 100-epoch winner depending on the resolution (its grid's widths, 0.25 ...
+     2.0, are too coarse for this: 1.0 to 1.5 is already 2.25x the FLOPs, more than a 2x budget
+     leaves after resolution). ``width_share`` fixes the share instead.
   3. Depth fills the rest along the ResNet-RS depth ladder, the family's blocks per stage
      (``RS_LADDER``: 50, 101, 152, 200, 270, 350, 420), which grows the middle stages: each stage
      is interpolated linearly between two rungs (those in-between layouts are ours), past RS-420
@@ -33,7 +39,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from scaling import PRESETS, ArchScaleError, ArchSpec, check_fits
@@ -128,7 +133,8 @@ RS_LADDER = tuple(NAMED_DEPTHS[("bottleneck", 4)][d] for d in RS_DEPTHS)
 
 @functools.lru_cache(maxsize=None)
 def rs_resolution_exponent() -> tuple[float, str]:
-    """(alpha, where it came from): the published family's resolution grows as FLOPs^alpha.
+    """(alpha, where it came from): the published family's resolution grows as FLOPs^alpha (our choice
+    of exponent: the paper gives none; see the module docstring).
 
     alpha = log(res of the largest / res of the smallest) / log(their FLOPs ratio), from the
     smallest and largest ResNet-RS presets at their published resolutions (160 and 320 px).
@@ -136,20 +142,10 @@ def rs_resolution_exponent() -> tuple[float, str]:
     small, large = PRESETS[f"resnetrs{RS_DEPTHS[0]}"], PRESETS[f"resnetrs{RS_DEPTHS[-1]}"]
     ratio = flops_of(large) / flops_of(small)
     alpha = math.log(large.resolution / small.resolution) / math.log(ratio)
-    return alpha, (f"alpha = log({large.resolution}/{small.resolution}) / log({ratio:.1f}) = {alpha:.3f}: "
-                   f"RS-{RS_DEPTHS[0]} at {small.resolution} px to RS-{RS_DEPTHS[-1]} at {large.resolution} px, "
-                   f"{ratio:.1f}x the FLOPs")
-
-
-@functools.lru_cache(maxsize=None)
-def rs_width_grid() -> tuple[float, ...]:
-    """The paper's width multipliers: the width axis of the ``resnet_rs`` space preset (its scaling
-    grid), read from presets/resnet_rs.yaml itself (search_spaces.space_spec, which parses spaces,
-    imports this module)."""
-    from scaling.yamlio import read_mapping
-
-    preset = read_mapping(Path(__file__).with_name("presets") / "resnet_rs.yaml", "space", "a space")
-    return tuple(float(w) for w in preset["axes"]["width_multiplier"])
+    return alpha, (f"ours, the paper gives none: alpha = log({large.resolution}/{small.resolution}) / "
+                   f"log({ratio:.1f}) = {alpha:.3f}, RS-{RS_DEPTHS[0]} at {small.resolution} px to "
+                   f"RS-{RS_DEPTHS[-1]} at {large.resolution} px, {ratio:.1f}x the FLOPs; EfficientNet's compound "
+                   f"rate is log2(1.15) = {math.log2(1.15):.3f}")
 
 
 def rs_width_share(regime_epochs: int) -> float:
@@ -207,9 +203,9 @@ def _rs_depth(spec: ArchSpec, target: int) -> ArchSpec | None:
 
 
 def _resnet_rs(base: ArchSpec, multiplier: float, target: int, regime_epochs: int | None, width_share,
-               resolution_exponent, resolution_step: int, tolerance: float) -> tuple[ArchSpec | None, str]:
-    """The ResNet-RS rules (see the module docstring): resolution, then width (the paper's multiplier
-    nearest the wanted growth among those that still let depth reach the target), then depth."""
+               resolution_exponent, resolution_step: int, width_step: float) -> tuple[ArchSpec | None, str]:
+    """The ResNet-RS rules (see the module docstring): resolution, then width (its share of the growth
+    left after resolution), then depth (the rest, along the ladder)."""
     if width_share is None:
         if regime_epochs is None:
             raise ArchScaleError("regimes", "the resnet_rs strategy picks depth or width by the training length: "
@@ -226,19 +222,17 @@ def _resnet_rs(base: ArchSpec, multiplier: float, target: int, regime_epochs: in
         return None, ""
     rest, base_flops = target / flops_of(spec), flops_of(spec)
     wanted = share * math.log(rest) if share > 0 and rest > 0 else 0.0
-    options = [w for w in rs_width_grid() if w >= spec.width_multiplier] if wanted > 0 else []
-    candidates = []  # (misses the FLOP target, distance from the wanted width growth, width, spec)
-    for width in [spec.width_multiplier] + [w for w in options if w != spec.width_multiplier]:
-        wide = _try(spec, width_multiplier=width)
-        grown = _rs_depth(wide, target) if wide is not None else None
-        if grown is not None:
-            miss = abs(flops_of(grown) / target - 1) > tolerance
-            candidates.append((miss, abs(math.log(flops_of(wide) / base_flops) - wanted), width, grown))
-    if not candidates:
+    width = spec.width_multiplier
+    if wanted > 0:  # width takes its share of the growth, on the 1/16 step (ours, as the width strategy)
+        wide = match_flops(spec, int(round(base_flops * math.exp(wanted))), "width_multiplier", step=width_step,
+                           tolerance=math.inf).spec
+        width = max(wide.width_multiplier, spec.width_multiplier)
+    wide = _try(spec, width_multiplier=width)
+    spec = _rs_depth(wide, target) if wide is not None else None
+    if spec is None:
         return None, ""
-    _, _, width, spec = min(candidates, key=lambda c: c[:3])
-    detail = (f"resolution {res} px ({alpha_where}); width {width:g} (paper's grid, {share:g} of the rest: {why}); "
-              f"depth {list(spec.layers)} ({ladder_describe(spec.layers)})")
+    detail = (f"resolution {res} px ({alpha_where}); width {width:g} ({share:g} of the rest: {why}; steps of "
+              f"{width_step:g}, ours); depth {list(spec.layers)} ({ladder_describe(spec.layers)})")
     return spec, detail
 
 
@@ -286,7 +280,7 @@ def scale(base: ArchSpec, strategy: str, multiplier: float, *, tolerance: float 
             detail = f"a={a} b={b} c={c}"
     else:
         spec, detail = _resnet_rs(base, multiplier, target, regime_epochs, width_share, resolution_exponent,
-                                  resolution_step, tolerance)
+                                  resolution_step, width_step)
     if spec is None:
         raise ArchScaleError("multipliers", f"{strategy} scaling cannot reach {multiplier}x the FLOPs of "
                                             f"{base.slug()}")

@@ -1,5 +1,6 @@
 """search_spaces/strategies.py: the resnet_rs strategy follows the ResNet-RS family's rules."""
 import math
+from pathlib import Path
 
 import pytest
 
@@ -7,7 +8,7 @@ from experiments.train.regimes import RS_CONFIGS
 from scaling import ArchScaleError, get_preset
 from scaling.analytic import analytic_counts
 from search_spaces import parse_space, scale
-from search_spaces.strategies import RS_LADDER, ladder_describe, ladder_layout, rs_resolution_exponent, rs_width_grid
+from search_spaces.strategies import RS_LADDER, ladder_describe, ladder_layout, rs_resolution_exponent
 
 
 def counts(spec):
@@ -46,7 +47,9 @@ def test_the_resolution_exponent_comes_from_the_published_family():
     assert get_preset("resnetrs50").resolution == 160 and get_preset("resnetrs420").resolution == 320
     assert alpha == pytest.approx(math.log(2) / math.log(f420 / f50)) and alpha == pytest.approx(0.208, abs=1e-3)
     assert "RS-50 at 160 px" in where and "RS-420 at 320 px" in where
-    assert rs_width_grid() == (0.25, 0.5, 1.0, 1.5, 2.0)  # the paper's width multipliers (resnet_rs preset)
+    # labelled ours, and said to be EfficientNet's rate: it does not grow resolution more slowly
+    assert where.startswith("ours, the paper gives none") and "log2(1.15) = 0.202" in where
+    assert alpha == pytest.approx(math.log2(1.15), rel=0.04)
 
 
 @pytest.mark.parametrize("multiplier", [2, 4, 8, 16])
@@ -67,12 +70,19 @@ def test_uniform_depth_growth_would_miss_the_family_by_far():
     assert params / family_params_at(flops) > 1.5  # the issue's 321 M against RS-350's 164 M
 
 
-def test_short_regimes_grow_width_by_the_papers_multipliers():
+@pytest.mark.parametrize("multiplier", [2, 4, 8, 16])
+def test_short_regimes_grow_width_and_long_ones_depth(multiplier):
     base = get_preset("resnetrs50")
-    for m in (4, 8, 16):
-        short = scale(base, "resnet_rs", m, regime_epochs=10).spec
-        assert short.width_multiplier in rs_width_grid() and short.width_multiplier > 1
-        assert scale(base, "resnet_rs", m, regime_epochs=350).spec.width_multiplier == 1
+    short = scale(base, "resnet_rs", multiplier, regime_epochs=10)
+    long = scale(base, "resnet_rs", multiplier, regime_epochs=350)
+    assert short.within_tolerance and long.within_tolerance
+    # rs-10: the growth after resolution goes to width, on the 1/16 step; depth moves by a block at
+    # most, to land on the FLOP target the width step misses
+    assert short.spec.width_multiplier > 1 and (short.spec.width_multiplier * 16).is_integer()
+    assert sum(short.spec.layers) - sum(base.layers) <= 1
+    # rs-350: width stays, depth grows along the ladder
+    assert long.spec.width_multiplier == 1 and sum(long.spec.layers) > sum(base.layers)
+    assert short.spec.resolution == long.spec.resolution and short.spec != long.spec
     middle = scale(base, "resnet_rs", 16, regime_epochs=100).spec
     assert 1 < middle.width_multiplier < scale(base, "resnet_rs", 16, regime_epochs=10).spec.width_multiplier
 
@@ -101,9 +111,9 @@ def test_a_scaling_space_makes_resnet_rs_configs_for_each_regime_length():
                          "multipliers": [4]})
     with pytest.raises(ArchScaleError, match="training length"):
         space.expand()
-    e = space.expand(epochs=[10, 100, 350])
+    e = space.expand(epochs=[10, 150, 350])  # 150 and 350 epochs are both long: one config for the two
     rs = [c for c in e.configs if c.tags["strategy"] == "resnet_rs"]
-    assert sorted(c.tags["regime_epochs"] for c in rs) == [(10,), (100, 350)]
+    assert sorted(c.tags["regime_epochs"] for c in rs) == [(10,), (150, 350)]
     assert all("regime_epochs" not in c.tags for c in e.configs if c.tags["strategy"] != "resnet_rs")
     for c in rs:
         assert c.spec == scale(space.base, "resnet_rs", 4, regime_epochs=c.tags["regime_epochs"][0]).spec
@@ -125,3 +135,12 @@ def test_a_sweep_trains_each_resnet_rs_config_under_its_own_regime():
     with pytest.raises(ArchScaleError) as e:
         load_sweep({**spec, "space": {**spec["space"], "regime_epochs": 350}})
     assert e.value.field == "regime_epochs" and "rs-10" in e.value.message
+
+
+def test_the_readmes_2x_example_rs10_wider_rs350_deeper():
+    base = get_preset("resnetrs50")
+    short, long = (scale(base, "resnet_rs", 2, regime_epochs=e).spec for e in (10, 350))
+    assert (short.width_multiplier, short.layers) == (1.1875, (3, 4, 7, 3))
+    assert (long.width_multiplier, long.layers) == (1.0, (3, 4, 15, 3))
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "width 1.1875, depths 3-4-7-3" in readme and "width 1, depths 3-4-15-3" in readme
