@@ -117,3 +117,14 @@ def test_a_sweep_spec_plans_with_a_loaders_data_set(tmp_path):
     trials, _ = make_plan(sweep)
     assert trials[0]["dataset"] == "tiny" and trials[0]["config"]["dataset"]["loader"] == "test_dataset_loader:tiny_data"
     assert trials[0]["train_flops"] == 3 * trials[0]["flops"] * 32 * 2  # 32 training images, 2 epochs
+
+
+def test_a_data_set_of_one_class_is_an_error(tmp_path):
+    with pytest.raises(ArchScaleError) as e:
+        load_dataset(dataset_from({"loader": "test_dataset_loader:tiny_data", "options": {"classes": 1}}), 8, 1)
+    assert e.value.field == "dataset" and "has 1 class; a classification data set needs at least 2" in str(e.value)
+    folder_data(tmp_path / "imgs")
+    import shutil
+    shutil.rmtree(tmp_path / "imgs" / "train" / "dog")
+    with pytest.raises(ArchScaleError, match="train has 1 class"):  # refused before any trial trains
+        dataset_train_size(dataset_from({"name": "imagefolder", "root": str(tmp_path / "imgs")}))

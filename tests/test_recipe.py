@@ -35,7 +35,9 @@ def test_every_field_of_every_regime_has_a_source(name):
 
 def test_the_350_epoch_recipe_is_the_papers_and_official_configs():
     rows = by_field(regime_sources(get_regime("rs-350"), get_preset("resnetrs350")))
-    assert {k for k, r in rows.items() if r["source"] not in (PAPER, OFFICIAL)} == {"step_epochs", "step_gamma"}
+    assert {k for k, r in rows.items() if r["source"] not in (PAPER, OFFICIAL)} == {"step_epochs", "step_gamma",
+                                                                                    "regularization_by_length"}
+    assert rows["regularization_by_length"]["value"] is False and rows["regularization_by_length"]["source"] == OURS
     assert rows["schedule"]["source"] == PAPER and "section 4.2" in rows["schedule"]["where"]
     assert "resnet_main.py" in rows["weight_decay_on"]["where"] and rows["weight_decay_on"]["value"] == "all_but_bn"
     for key in ("effective_dropout", "effective_stochastic_depth", "effective_randaugment_magnitude"):
@@ -48,8 +50,8 @@ def test_the_350_epoch_recipe_is_the_papers_and_official_configs():
 
 
 def test_our_choices_are_labelled_and_one_field_restores_the_official_values():
-    for name, ours in (("rs-100", {"warmup_epochs", "regularization_scale"}),
-                       ("rs-10", {"warmup_epochs", "regularization_scale"})):
+    for name, ours in (("rs-100", {"warmup_epochs", "regularization_scale", "regularization_by_length"}),
+                       ("rs-10", {"warmup_epochs", "regularization_scale", "regularization_by_length"})):
         rows = by_field(regime_sources(get_regime(name)))
         assert {k for k, r in rows.items() if r["source"] == OURS} == ours, name
         assert "restores the official" in rows["regularization_scale"]["where"]

@@ -92,7 +92,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
 
     from search_spaces.pricing import exact_sum, rate_from_measurements
 
-    from ..sweep.spec import train_size
+    from ..sweep.spec import short_regimes, train_size
 
     df = pd.DataFrame([{k: t[k] for k in ("trial_id", "name", "regime", "epochs", "seed", "params", "flops",
                                           "train_flops")} for t in trials])
@@ -103,13 +103,14 @@ def _print_plan(sweep, trials, expansion, args) -> int:
         df["wall_hours"] = df["est_hours"] / workers  # at linear scaling over the workers
         df["gpu_hours"] = workers * df["wall_hours"]
     placement = _placement_warning(sweep, args)
+    shortened = short_regimes(sweep)
     if args.format == "json":
         print(json.dumps({"name": sweep.name, "space": expansion.summary(), "n_trials": len(df),
                           "data_note": train_size(sweep.dataset, strict=False)[1],
                           "train_flops_total": exact_sum(df["train_flops"]),
                           "est_hours_total": float(df["est_hours"].sum()) if rate else None,
                           "workers": workers, "gpu_hours_total": float(df["gpu_hours"].sum()) if rate else None,
-                          "placement_warning": placement,
+                          "placement_warning": placement, "short_regimes": shortened,
                           "trials": json.loads(df.to_json(orient="records"))}, indent=1))
         return 0
     per_config = df.groupby("name", sort=False).agg(params=("params", "first"), flops=("flops", "first"),
@@ -141,6 +142,8 @@ def _print_plan(sweep, trials, expansion, args) -> int:
               f"linear scaling; {kind}-hours = {workers} workers x wall time = {df['gpu_hours'].sum():.3g} in all")
     if placement:
         print(f"warning: {placement}")
+    for line in shortened.values():
+        print(f"warning: {line}")
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from scaling.conventions import FLOP_CONVENTION
@@ -103,6 +104,7 @@ def run(args) -> int:
     if args.show_regime:
         return _show_regime(args)
     from ..results.train_history import strict_json, write_history
+    from ..train.regimes import shortening_warning
     from ..train.trial import TrialConfig, train_trial
     from .progress import bar
 
@@ -119,6 +121,9 @@ def run(args) -> int:
     if not args.json:
         print(f"training {name} ({spec.slug()}) under {regime.name} ({regime.epochs} epochs) on "
               f"{dataset.display_name}, seed {args.seed}")
+    shortened = shortening_warning(regime)
+    if shortened:
+        print(f"warning: {shortened}", file=sys.stderr, flush=True)
     out = args.output_dir or args.checkpoint_dir
     config = cfg.to_dict()
     if args.workers != 1:

@@ -39,7 +39,7 @@ from scaling.validate import check_choice, check_keys, is_number, is_whole
 
 from .augment import RandAugment, crop_flip_plan, pad_crop_flip, rank_plan, to_device
 from .folder import (DECODE_PLACES, IMAGENET_MEAN, IMAGENET_STD, LAYOUT, ON_BAD_FILE, FolderData,  # noqa: F401
-                     decode_batch, folder_split, loader_cpus, read_encoded, read_image, scan_folder)
+                     check_classes, decode_batch, folder_split, loader_cpus, read_encoded, read_image, scan_folder)
 from .shards import shard_bounds
 from .user_loader import CUSTOM, call_loader, check_loader, checked_arrays
 
@@ -402,6 +402,7 @@ def load_dataset(cfg: DatasetConfig, resolution: int, channels: int, seed: int =
     else:
         data = DATASETS[cfg.name].load(cfg, resolution, channels, seed, cpus)
     data.name = cfg.display_name
+    check_classes(data.num_classes, f"data set {cfg.display_name} has")
     return data
 
 

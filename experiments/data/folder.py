@@ -71,7 +71,16 @@ def check_folder(root: str) -> Path:
         d = base / split
         if not d.is_dir() or not any(p.is_dir() for p in d.iterdir()):
             raise ArchScaleError("dataset.root", f"no {split}/ class folders under {root}; expected {LAYOUT}")
+    check_classes(sum(p.is_dir() for p in (base / "train").iterdir()), f"{root}/train has")
     return base
+
+
+def check_classes(n: int, what: str) -> int:
+    """``n``, or ArchScaleError("dataset") when a data set has fewer than 2 classes (a classifier of
+    one class is always right: 100 % top-1 that means nothing)."""
+    if n < 2:
+        raise ArchScaleError("dataset", f"{what} {n} class; a classification data set needs at least 2 classes")
+    return n
 
 
 def folder_split(root: str, split: str) -> tuple[list[str], list[tuple[str, int]]]:

@@ -506,6 +506,9 @@ class Manifest(Record):
     #: What planning found in a folder data set's files (experiments.data.datasets.dataset_check):
     #: training images, on_bad_file, and the files skipped with why.
     data_check: dict | None = None
+    #: {regime: the one-line warning} of each regime shortened more than 4x from its named regime
+    #: (experiments.train.regimes.shortening_warning); the report prints it.
+    short_regimes: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, default=str)

@@ -28,7 +28,7 @@ from .asha import RegimeASHA
 from .callbacks import ProgressCallback, StoreCallback, trial_id_of
 from .ray_runtime import DASHBOARD_HOST, DASHBOARD_PORT, LocalRay, check_dashboard, init_ray, live_nodes
 from .resources import Launch
-from .spec import SweepSpec, load_sweep, prepare
+from .spec import SweepSpec, load_sweep, prepare, short_regimes
 from .stopping import STOP, StopCallback, journal_interruption, stop_on_signals
 from .trackers import build_callbacks
 from .trainable import archscale_trial
@@ -76,6 +76,9 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
     if dashboard:
         check_dashboard(address or os.environ.get("RAY_ADDRESS"))
     trials, _ = prepare(sweep)
+    if not quiet:
+        for line in short_regimes(sweep).values():
+            print(f"warning: {line}", file=sys.stderr, flush=True)
     os.environ["ARCHSCALE_QUIET"] = "1" if quiet else "0"
     started_here = init_ray(address, num_cpus, num_gpus, dashboard=dashboard)
     if dashboard and started_here and not quiet:

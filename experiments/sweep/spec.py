@@ -48,7 +48,7 @@ from ..data.datasets import DatasetConfig, dataset_check, dataset_from, dataset_
 from ..results.health import HealthRules
 from ..results.schema import MANIFEST, PLAN, Manifest
 from ..train.loop import effective_batch_size, split_batch
-from ..train.regimes import Regime, regime_from
+from ..train.regimes import Regime, regime_from, shortening_warning
 from ..train.sources import regime_sources
 from ..train.trial import TrialConfig
 from .resources import Resources, Scheduler
@@ -278,7 +278,13 @@ def manifest(sweep: SweepSpec, expansion, n_trials: int) -> Manifest:
               "user": _user(), "cpus": os.cpu_count()},
         devices=_devices(), flop_convention=FLOP_CONVENTION,
         regime_sources={r.name: regime_sources(r) for r in sweep.regimes}, health=sweep.health.to_dict(),
-        data_check=dataset_check(sweep.dataset))
+        data_check=dataset_check(sweep.dataset),
+        short_regimes=short_regimes(sweep))
+
+
+def short_regimes(sweep: SweepSpec) -> dict[str, str]:
+    """{regime name: warning line} of the sweep's regimes shortened more than 4x (``shortening_warning``)."""
+    return {r.name: line for r in sweep.regimes if (line := shortening_warning(r))}
 
 
 def _git_commit() -> str | None:

@@ -1,11 +1,14 @@
 """Training regimes as named, inspectable data; ``experiments.train.sources`` says where each value comes from.
 
 ``rs-350`` is the ResNet-RS recipe (Bello et al. 2021, and tensorflow/tpu
-models/official/resnet/resnet_rs/configs/*.yaml run by resnet_main.py): 350 epochs at batch
+models/official/resnet/resnet_rs/configs/*.yaml run by resnet_main.py, the TF1 code): 350 epochs at batch
 4096, SGD with momentum 0.9, learning rate 0.1 per 256 images (1.6), cosine decay after a 5-epoch
 linear warm-up, weight decay 4e-5 on every parameter but batch norm's, label smoothing 0.1, an
 EMA of the weights (0.9999), and dropout, stochastic depth and RandAugment (2 ops per image)
-set per model by the official configs (``RS_CONFIGS``). A network that is not one of those
+set per model by the official configs (``RS_CONFIGS``). Where the TF1 code and the TF2 configs
+(tensorflow/models imagenet_resnetrs*.yaml) differ, the recipe follows TF2, which matches the paper:
+the cosine schedule (TF1's resnet_main.py steps), plain momentum (TF1 uses Nesterov), and the
+5-epoch warm-up is TF2's (``experiments.train.sources`` says which file each value comes from). A network that is not one of those
 configs takes the settings of the configs of its size (``size_table``: the bounds are the
 geometric midpoints between neighbouring groups of configs, in FLOPs of ``scaling.FLOP_CONVENTION``):
 
@@ -16,10 +19,12 @@ geometric midpoints between neighbouring groups of configs, in FLOPs of ``scalin
     larger             RS-350/420 @320                       0.40     0.1           15
 
 RandAugment magnitudes are on the official TensorFlow scale that the paper and its configs use
-(tensorflow/tpu ``autoaugment.py``; timm's ``rand-mM``): level 10 is every op at its maximum
-(rotate 30 degrees, shear 0.3, translate 100 px at 224 px, enhance factor 1.9), 15 is 1.5x past
-it, and each image draws its own 2 ops; experiments/data/augment.py implements it. (torchvision's
-``RandAugment(magnitude=M)`` is another scale: its 10 is a third of ours.)
+(tensorflow/tpu ``autoaugment.py``): level 10 is every op at its maximum (rotate 30 degrees, shear
+0.3, translate 100 px at 224 px, enhance factor 1.9), 15 is 1.5x past it, and each image draws its
+own 2 ops; experiments/data/augment.py implements it. timm's ``rand-mM`` has the same scale but
+clips the magnitude at ``mmax``, 10 by default, so timm's ``rand-m15`` is ``rand-m10``; the
+official 15 is timm's ``rand-m15-mmax15``. (torchvision's ``RandAugment(magnitude=M)`` is another
+scale: its 10 is a third of ours.)
 
 ``rs-100`` and ``rs-10`` are the paper's shorter scaling-study regimes. The paper gives no
 recipe for them, so two things are this project's choice: ``regularization_scale`` multiplies
@@ -34,6 +39,16 @@ RandAugment; dropout and stochastic depth are the ArchSpec's own.
 A regime shrinks for small data and tests with ``with_epochs(n)``, which keeps its shape (the
 warm-up and step-decay points stay at the same fraction of training). Any field can be
 overridden with ``Regime.replace`` or a ``regime:`` mapping in a trial or sweep spec.
+
+Shortened by more than ``SHORTENING_WARNING`` (4x) from its named regime (``--epochs``, ``epochs:``),
+a regime keeps what was tuned for the full length: the regularization (dropout, stochastic depth,
+RandAugment at its ``regularization_scale``), the EMA decay, weight decay, label smoothing and the
+warm-up's share of training. ``shortening_warning`` says so in one line (``archscale sweep``, its
+``--dry-run``, ``archscale train`` and the report print it), naming the shorter named regime that
+fits. ``regularization_by_length: true`` is the documented way out, **our choice** (the paper trains
+no shortened regime): it multiplies ``regularization_scale`` by epochs / the named regime's epochs,
+and shortens the EMA's horizon (1 / (1 - decay) steps) by the same factor (``length_factor``,
+``effective_regularization_scale``, ``effective_ema_decay``).
 """
 from __future__ import annotations
 
@@ -81,6 +96,9 @@ class Regime:
     #: Multiplies dropout, stochastic depth and the RandAugment magnitude chosen by "auto" (1 = the
     #: official per-model settings; the shorter rs-* regimes' smaller values are this project's choice).
     regularization_scale: float = 1.0
+    #: Scale regularization and the EMA's horizon with a shortened length (our choice; see the module
+    #: docstring and ``length_factor``).
+    regularization_by_length: bool = False
     description: str = ""
     #: The named regime this one was derived from (``{name: ..., base: ...}``); "" for a named regime.
     base: str = ""
@@ -89,6 +107,32 @@ class Regime:
     def lr(self) -> float:
         """Peak learning rate at this regime's batch size."""
         return self.lr_per_256 * self.batch_size / 256
+
+    @property
+    def named(self) -> "Regime | None":
+        """The named regime this one is (or was derived from), None for one of no named regime."""
+        return REGIMES.get(self.base or self.name)
+
+    @property
+    def length_factor(self) -> float:
+        """epochs / the named regime's epochs (at most 1) when ``regularization_by_length``, else 1."""
+        named = self.named
+        if not self.regularization_by_length or named is None:
+            return 1.0
+        return min(1.0, self.epochs / named.epochs)
+
+    @property
+    def effective_regularization_scale(self) -> float:
+        """``regularization_scale`` x ``length_factor``: what scales the per-model regularization."""
+        return self.regularization_scale * self.length_factor
+
+    @property
+    def effective_ema_decay(self) -> float:
+        """The EMA decay the trial uses: ``ema_decay``, its horizon 1 / (1 - decay) steps shortened by
+        ``length_factor`` (no EMA when that leaves less than one step)."""
+        if self.ema_decay <= 0 or self.length_factor == 1:
+            return self.ema_decay
+        return max(0.0, 1 - (1 - self.ema_decay) / self.length_factor)
 
     def with_epochs(self, epochs: int) -> "Regime":
         """The same regime over ``epochs`` epochs: warm-up and decay points keep their fractions."""
@@ -134,7 +178,7 @@ class Regime:
     def regularization(self, spec: ArchSpec) -> dict:
         """Effective dropout, stochastic depth and RandAugment (layers, magnitude) for ``spec``."""
         auto = size_regularization(spec)
-        s = self.regularization_scale
+        s = self.effective_regularization_scale
 
         def pick(value, key, spec_value):
             if value == "auto":
@@ -240,6 +284,47 @@ REGIMES: dict[str, Regime] = {
 }
 
 
+#: Shortening a named regime by more than this factor warns (``shortening_warning``): 4x leaves the
+#: 350-epoch recipe at 87 epochs and the 100-epoch one at 25, where its full-length regularization is
+#: already the issue's failure (our threshold).
+SHORTENING_WARNING = 4
+
+
+def shortening_warning(regime: Regime) -> str | None:
+    """One line when ``regime`` trains more than SHORTENING_WARNING x fewer epochs than its named regime:
+    what stays tuned for the full length, and the shorter named regime that fits; None otherwise."""
+    named = regime.named
+    if named is None or regime.epochs * SHORTENING_WARNING >= named.epochs:
+        return None
+    kept = []
+    scaled = regime.regularization_by_length and regime.length_factor < 1
+    if not scaled and regime.regularization_scale > 0 and "auto" in (regime.dropout, regime.stochastic_depth,
+                                                                       regime.randaugment_magnitude):
+        kept.append(f"dropout, stochastic depth and RandAugment at regularization_scale "
+                    f"{regime.regularization_scale:g}")
+    if not scaled and regime.ema_decay > 0:
+        kept.append(f"EMA {regime.ema_decay:g}")
+    kept.append(f"weight decay {regime.weight_decay:g}")
+    if regime.label_smoothing:
+        kept.append(f"label smoothing {regime.label_smoothing:g}")
+    if regime.warmup_epochs:
+        kept.append(f"a warm-up of {regime.warmup_epochs / regime.epochs:.0%} of training")
+    family = named.name.split("-")[0]
+    shorter = [r for r in REGIMES.values() if r.name.split("-")[0] == family and r.epochs < named.epochs]
+    fit = min(shorter, key=lambda r: abs(math.log(r.epochs / regime.epochs)), default=None)
+    instead = (f"the shorter regime that fits is {fit.name} ({fit.epochs} epochs)" if fit else
+               f"no shorter named regime of the {family} family exists")
+    if scaled:
+        way = "; regularization and EMA scaled with the length (regularization_by_length, our choice)"
+    elif any(k.startswith(("dropout", "EMA")) for k in kept):  # something the option would scale
+        way = ", or set regularization_by_length: true (our choice) to scale regularization and the EMA with the length"
+    else:
+        way = ""
+    return (f"regime {regime.name} trains {regime.epochs} of {named.name}'s {named.epochs} epochs "
+            f"({named.epochs / regime.epochs:.0f}x shorter) keeping what was tuned for {named.epochs}: "
+            f"{', '.join(kept)}; {instead}{way}")
+
+
 def get_regime(name: str, **overrides) -> Regime:
     """A named regime, with field overrides (``epochs`` keeps the schedule's shape)."""
     check_choice(name, REGIMES, "regime", "regime")
@@ -274,6 +359,7 @@ def _validate(r: Regime) -> None:
     for key, low in (("batch_size", 1), ("randaugment_layers", 0)):
         whole(getattr(r, key), f"regime.{key}", low=low)
     boolean(r.nesterov, "regime.nesterov")
+    boolean(r.regularization_by_length, "regime.regularization_by_length")
     number(r.step_gamma, "regime.step_gamma", low=0, low_open=True)
     for key in ("lr_per_256", "weight_decay", "label_smoothing", "momentum", "warmup_epochs", "ema_decay",
                 "regularization_scale"):

@@ -3,10 +3,18 @@
 Each field of a regime (``experiments.train.regimes``) has a source of one kind:
 
 - ``paper``: the paper, with its section or table;
-- ``official config``: a file of the official code, tensorflow/tpu (or tensorflow/models, the TF2
-  port the ResNet-RS README points to, where tensorflow/tpu has no such value);
+- ``official config``: a file of the official code: the TF1 code (tensorflow/tpu
+  models/official/resnet/resnet_main.py and resnet_rs/configs/) or the TF2 configs (tensorflow/models
+  imagenet_resnetrs*.yaml, the port the ResNet-RS README points to). Where the two differ, the recipe
+  follows the TF2 configs, because they match what the paper describes: the schedule (TF2 cosine, as
+  the paper's section 4.2 and Table 1; TF1's resnet_main.py has only a step schedule), the optimizer
+  (TF2 plain momentum, the paper's "Momentum optimizer"; TF1 Nesterov); the warm-up's length is the
+  TF2 configs' too (1560 steps = 5 epochs). Every other value comes from the TF1 configs and code,
+  which hold the paper's per-model settings;
 - ``project choice``: this project's, with a one-line reason (where the paper is silent);
-- ``override``: the value differs from its named regime's (a sweep spec, ``--set`` or ``--epochs``);
+- ``override``: the user set the value (a sweep spec, ``--set`` or ``--epochs``) and it differs from
+  its named regime's. A value that only follows a shortened length (the warm-up and step epochs keep
+  their share of training) keeps its named regime's source, with the scaling said;
 - ``not used``: the field has no effect in this regime.
 
 ``regime_sources(regime, spec)`` gives the rows (field, value, source, where) that
@@ -70,9 +78,13 @@ _RS_SHARED = {
                                          "effective_stochastic_depth)"),
     "randaugment_layers": Source(OFFICIAL, f"{TPU}{RS_CONFIGS_FILES}: randaug_num_layers 2 (ops drawn per image)"),
     "randaugment_magnitude": Source(OFFICIAL, "auto: the randaug_magnitude (10 or 15) of the official config of "
-                                              "the network's size, on the TensorFlow/timm scale where 10 is full "
-                                              "strength (see effective_randaugment_magnitude)"),
+                                              "the network's size, on the TensorFlow scale where 10 is full "
+                                              "strength (see effective_randaugment_magnitude); timm clips at "
+                                              "mmax 10 by default, so 15 is timm's rand-m15-mmax15"),
 }
+_BY_LENGTH = Source(OURS, "off: the named regime's regularization and EMA whatever the length; true scales both "
+                          "with epochs / the named regime's epochs (ours: the paper trains no shortened regime)")
+_RS_SHARED["regularization_by_length"] = _BY_LENGTH
 _SCALING_STUDY = Source(PAPER, "ResNet-RS, the scaling study's 10, 100 and 350-epoch regimes")
 _NO_SHORT_RECIPE = "the paper gives no recipe for its 10 and 100-epoch runs"
 
@@ -118,6 +130,7 @@ SOURCES: dict[str, dict[str, Source]] = {
         "randaugment_layers": Source(OFFICIAL, f"{TORCHVISION}: no --auto-augment"),
         "randaugment_magnitude": Source(OFFICIAL, f"{TORCHVISION}: no --auto-augment"),
         "regularization_scale": Source(UNUSED, "dropout and stochastic depth come from the spec"),
+        "regularization_by_length": _BY_LENGTH,
     },
 }
 #: Regime fields that are names or notes rather than recipe values.
@@ -130,13 +143,23 @@ def regime_fields() -> list[str]:
 
 
 def source_of(regime: Regime, field: str) -> Source:
-    """The source of ``regime``'s ``field``: its named regime's, or ``override`` where it differs."""
+    """The source of ``regime``'s ``field``: its named regime's, or ``override`` where the user set it.
+
+    Fields that ``Regime.with_epochs`` rescales (the warm-up, the step epochs) are compared with the
+    named regime at this regime's length, so setting only ``epochs`` makes ``epochs`` an override and
+    leaves the warm-up its named regime's source, saying it was scaled."""
     named = REGIMES.get(regime.base or regime.name)
     if named is None:
         return Source(OVERRIDE, f"regime {regime.name!r} is not derived from a named regime")
-    if getattr(regime, field) != getattr(named, field):
-        return Source(OVERRIDE, f"{named.name} has {_show(getattr(named, field))}")
-    return SOURCES[named.name][field]
+    value = getattr(regime, field)
+    if value == getattr(named, field):
+        return SOURCES[named.name][field]
+    shaped = named.with_epochs(regime.epochs)
+    if field != "epochs" and value == getattr(shaped, field):
+        source = SOURCES[named.name][field]
+        return Source(source.kind, f"{source.where}; scaled to {regime.epochs} of {named.epochs} epochs, as the "
+                                   f"regime's shape keeps it (named value {_show(getattr(named, field))})")
+    return Source(OVERRIDE, f"{named.name} has {_show(getattr(named, field))}")
 
 
 def regime_sources(regime: Regime, spec: ArchSpec | None = None) -> list[dict]:
@@ -148,6 +171,12 @@ def regime_sources(regime: Regime, spec: ArchSpec | None = None) -> list[dict]:
     rows = [_row(f, getattr(regime, f), source_of(regime, f)) for f in regime_fields()]
     rows.append(_row("lr", regime.lr, Source(source_of(regime, "lr_per_256").kind,
                                              f"lr_per_256 x batch_size / 256 = {regime.lr:g}")))
+    if regime.length_factor != 1:
+        why = f"x {regime.length_factor:.4g} = {regime.epochs} / {regime.named.epochs} epochs (regularization_by_length, ours)"
+        rows.append(_row("effective_regularization_scale", regime.effective_regularization_scale,
+                         Source(OURS, f"regularization_scale {regime.regularization_scale:g} {why}")))
+        rows.append(_row("effective_ema_decay", regime.effective_ema_decay,
+                         Source(OURS, f"ema_decay {regime.ema_decay:g} with its horizon 1 / (1 - decay) {why}")))
     if spec is not None:
         rows += spec_sources(regime, spec)
     return rows
@@ -198,9 +227,11 @@ def _effective_source(regime: Regime, spec: ArchSpec, field: str, reg: dict) -> 
         bounds = ", ".join(f"{b / 1e9:.3g}" for b, _ in size_table()[:-1])
         base = Source(OURS, f"not an official config: the {key} of the configs of its FLOPs (bounds {bounds} G "
                             f"fvcore, the geometric midpoints between neighbouring configs)")
-    scale = regime.regularization_scale
+    scale = regime.effective_regularization_scale
     if scale == 1:
         return base
+    if regime.length_factor != 1:
+        return Source(OURS, f"{base.where} x effective_regularization_scale {scale:.4g} (regularization_by_length)")
     scale_source = source_of(regime, "regularization_scale")
     return Source(scale_source.kind, f"{base.where} x regularization_scale {scale:g} ({scale_source.kind})")
 

@@ -299,7 +299,8 @@ class TrialRun:
         self.opt = torch.optim.SGD(param_groups(self.model, regime.weight_decay, regime.weight_decay_on),
                                    lr=regime.lr, momentum=regime.momentum, nesterov=regime.nesterov)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: regime.lr_at(step, steps) / regime.lr)
-        self.ema = Ema(self.model, regime.ema_decay) if regime.ema_decay > 0 else None
+        decay = regime.effective_ema_decay
+        self.ema = Ema(self.model, decay) if decay > 0 else None
         self.step_model, self.eval_step_model = self.ranks.wrap(self.model), self.eval_model
         if self.cfg.compile:
             fresh_compiler()
