@@ -3,6 +3,7 @@
     PYTHONPATH=. python benchmarks/gpu_check.py             # one GPU, about 6 minutes (at most 8)
     PYTHONPATH=. python benchmarks/gpu_check.py --smoke     # tiny sizes, on CPU too: checks that it runs
     PYTHONPATH=. python benchmarks/gpu_check.py --only trainer,forms
+    PYTHONPATH=. python benchmarks/gpu_check.py --only folder --json folder.json   # about 4 minutes
 
 Sections (``--only`` picks some):
 
@@ -21,6 +22,17 @@ Sections (``--only`` picks some):
   after another: wall time and summed img/s.
 - ``forms``: the three ResNeXt block forms (grouped, branches, concat) of resnext50_32x4d at
   224 px and a GPU-sized batch, through ``measure()`` (benchmarks/block_forms.py).
+- ``folder``: an ImageNet-layout folder of photo-like JPEGs (4,096 of 500 x 375 px in 10 classes,
+  written in parallel; set-up time printed). (1) Agreement: the same files, crops and flips decoded
+  in the workers (libjpeg-turbo) and on the GPU (nvJPEG, batched crop) give batches within the two
+  decoders' own difference (grey levels, measured on the uncropped images). (2) The stream hazard
+  (pytorch/vision PR 9606): tensors are freed while reductions queued behind a long kernel still
+  read them, then a batch is decoded; counts the corrupted reductions for a bare
+  ``decode_jpeg(device="cuda")`` on the caller's stream and for our path (must be 0). (3)
+  ResNet-50 at 160 px, batch 256, trained from memory, from the folder with ``decode: workers``,
+  ``decode: device`` and ``decode: auto`` (benchmarks/folder_pipeline.py ``--train``): img/s and
+  the ratio to in memory, and each epoch's loss: finite, and the two decode paths' curves within
+  5 % of each other.
 
 Needs torch and torchvision only (no Ray, no fvcore: the closed-form counter prices the
 networks). Each section prints as it ends (one that fails prints its error and the rest go on);
@@ -32,6 +44,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import pickle
 import subprocess
@@ -51,7 +64,7 @@ from scaling import ArchSpec, build_model, complexity, get_preset  # noqa: E402
 from scaling.device import amp_dtype, cudnn_autotune, device_name, peak_bf16_flops, resolve_device, sync  # noqa: E402
 from scaling.files import atomic_write_text  # noqa: E402
 
-SECTIONS = ("trainer", "cifar", "packing", "forms")
+SECTIONS = ("trainer", "cifar", "packing", "forms", "folder")
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 PROFILED_STEPS = 8
 
@@ -66,12 +79,17 @@ def sizes(smoke: bool) -> dict:
                     cifar_steps=3, pack_spec=tiny, pack_batch=8, pack_train=128, pack_epochs=1, pack_trials=2,
                     forms_spec=ArchSpec(block="bottleneck", depth=(1, 1), widths=(16, 32), stem="cifar", stem_width=8,
                                         cardinality=4, bottleneck_width=4, resolution=16),
-                    forms_batch=2, forms_iters=1)
+                    forms_batch=2, forms_iters=1,
+                    folder_spec=tiny.to_dict(), folder_images=64, folder_classes=2, folder_size=(64, 48),
+                    folder_resolution=32, folder_batch=8, folder_epochs=2, folder_steps=None, folder_hazard_iters=2)
     resnet18_cifar = get_preset("resnet18").replace(stem="cifar", resolution=32, num_classes=10)
     return dict(trainer_spec=get_preset("resnet50"), trainer_batch=256, trainer_steps=30,
                 cifar_spec=resnet18_cifar, cifar_train=CIFAR_TRAIN, cifar_test=CIFAR_TEST, cifar_epochs=3,
                 cifar_steps=None, pack_spec=resnet18_cifar, pack_batch=256, pack_train=256 * 80, pack_epochs=8,
-                pack_trials=4, forms_spec=get_preset("resnext50_32x4d"), forms_batch=64, forms_iters=10)
+                pack_trials=4, forms_spec=get_preset("resnext50_32x4d"), forms_batch=64, forms_iters=10,
+                folder_spec=get_preset("resnet50").to_dict(), folder_images=4096, folder_classes=10,
+                folder_size=(500, 375), folder_resolution=160, folder_batch=256, folder_epochs=3, folder_steps=None,
+                folder_hazard_iters=20)
 
 
 def mfu(spec: ArchSpec, images_per_s: float, device: torch.device) -> float | None:
@@ -317,6 +335,99 @@ def section_forms(s: dict, device: torch.device) -> dict:
     return block_forms.compare(s["forms_spec"], str(device), s["forms_batch"], s["forms_iters"])
 
 
+# ----- JPEG folders: device decode agreeing, the stream hazard, training against in-memory data -------
+def folder_agreement(root: Path, resolution: int, device: torch.device, batches: int = 2) -> dict:
+    """Grey-level differences between the same files, crops and flips decoded in the workers and on
+    ``device``: of the decoded images (the decoders' own difference) and of the cropped batches."""
+    from experiments.data.datasets import load_dataset
+    from experiments.data.folder import IMAGENET_STD, _decode_jpeg, read_encoded
+
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    paths = [str(p) for p in sorted((root / "train").rglob("*.jpg"))[:16]]
+    raw = [(_decode_jpeg(read_encoded(p)).to(device).float() - _decode_jpeg([read_encoded(p)], device)[0].float()).abs()
+           for p in paths]
+    decoders = torch.cat([d.flatten() for d in raw])
+    loaded = {k: load_dataset({"name": "imagefolder", "root": str(root), "decode": k}, resolution, 3).to(device)
+              for k in ("workers", "device")}
+    diffs = []
+    for (a, ya), (b, yb) in zip(*(loaded[k].train_batches(32, torch.Generator().manual_seed(0), batches)
+                                   for k in ("workers", "device"))):
+        assert torch.equal(ya, yb), "the two paths gave different labels"
+        diffs.append(((a - b) * std * 255).abs().flatten())
+    batch = torch.cat(diffs)
+    out = {"decoder_mean_levels": float(decoders.mean()), "decoder_max_levels": float(decoders.max()),
+           "batch_mean_levels": float(batch.mean()), "batch_max_levels": float(batch.max())}
+    out["agree"] = out["batch_mean_levels"] <= out["decoder_mean_levels"] + 0.5
+    return out
+
+
+def stream_hazard(paths: list[str], resolution: int, device: torch.device, iters: int) -> dict:
+    """Reductions corrupted when a batch is decoded while freed memory is still to be read by
+    queued kernels: with a bare ``decode_jpeg`` on the caller's stream, and through our path."""
+    from experiments.data.crops import crop_draws
+    from experiments.data.folder import _decode_jpeg, device_crops, read_encoded
+
+    items = [read_encoded(p) for p in paths]
+    draws = crop_draws(range(len(items)))
+    stream = torch.cuda.Stream(device)
+    n, tensors = 1 << 20, 16
+    corrupted = {}
+    for mode in ("bare decode_jpeg", "ours"):
+        bad = 0
+        for _ in range(iters):
+            ts = [torch.full((n,), float(k + 1), device=device) for k in range(tensors)]
+            torch.cuda.synchronize(device)
+            torch.cuda._sleep(50_000_000)  # a long kernel, so the reductions below wait in the queue
+            sums = [t.sum() for t in ts]
+            del ts  # freed while the queued reductions are still to read them
+            if mode == "ours":
+                device_crops(items, draws, resolution, device, stream)
+            else:
+                _decode_jpeg(items, device)
+            torch.cuda.synchronize(device)
+            bad += sum(float(v) != n * (k + 1) for k, v in enumerate(sums))
+        corrupted[mode] = bad
+    return {"reductions": iters * tensors, **corrupted}
+
+
+def section_folder(s: dict, device: torch.device) -> dict:
+    import folder_pipeline as fp
+
+    with tempfile.TemporaryDirectory(prefix="gpu-check-folder-") as tmp:
+        root = Path(tmp)
+        files, took, _ = fp.write_jpegs(root, s["folder_images"], s["folder_classes"], s["folder_size"])
+        kb = sum(f.stat().st_size for f in files) / len(files) / 1024
+        w, h = s["folder_size"]
+        print(f"  set-up: wrote {len(files)} JPEGs of {w}x{h} px ({kb:.0f} KB each) in {took:.1f}s", flush=True)
+        agree = folder_agreement(root, s["folder_resolution"], device)
+        print(f"  agreement, grey levels: decoders alone mean {agree['decoder_mean_levels']:.2f} max "
+              f"{agree['decoder_max_levels']:.0f}; cropped batches mean {agree['batch_mean_levels']:.2f} max "
+              f"{agree['batch_max_levels']:.0f}: {'agree' if agree['agree'] else 'DISAGREE'}", flush=True)
+        hazard = None
+        if device.type == "cuda":
+            hazard = stream_hazard([str(f) for f in files[:64]], s["folder_resolution"], device,
+                                   s["folder_hazard_iters"])
+            print(f"  stream hazard: of {hazard['reductions']} reductions, {hazard['bare decode_jpeg']} corrupted by "
+                  f"a bare decode_jpeg, {hazard['ours']} by ours", flush=True)
+        print(f"  training {'ResNet-50' if s['folder_images'] > 64 else 'a tiny ResNet'} at "
+              f"{s['folder_resolution']} px, batch {s['folder_batch']}, {s['folder_epochs']} epochs per path "
+              f"(the last timed):", flush=True)
+        _free(device)
+        rates = fp.train_rates(root, s["folder_spec"], s["folder_resolution"], s["folder_batch"], s["folder_epochs"],
+                               s["folder_steps"], s["folder_images"], s["folder_classes"], str(device),
+                               compile_=device.type == "cuda")
+        ratios = fp.train_table(rates)
+    curves = rates["decode: workers"]["losses"], rates["decode: device"]["losses"]
+    finite = all(math.isfinite(v) for r in rates.values() for v in r["losses"])
+    same_curve = all(abs(a - b) <= 0.05 * abs(a) for a, b in zip(*curves))
+    print(f"  losses per epoch, workers {['%.3f' % v for v in curves[0]]}, device {['%.3f' % v for v in curves[1]]}: "
+          f"{'finite' if finite else 'NOT FINITE'}, {'the same curve' if same_curve else 'DIFFERENT curves'} "
+          f"(within 5 %)")
+    return {"ratio": ratios["decode: auto"], "ratios": ratios, "rates": rates, "setup_s": took, "agreement": agree,
+            "hazard": hazard, "finite": finite, "same_curve": same_curve,
+            "auto_chose": rates["decode: auto"]["decode"]}
+
+
 def worker(config: str) -> int:
     """One trial in this process (the packing section); prints its result as JSON."""
     result = train_trial(json.loads(config))
@@ -346,7 +457,8 @@ def main(argv=None) -> tuple[dict, list[str]]:
     s = sizes(args.smoke)
     print(f"GPU check on {device_name(device)}, torch {torch.__version__}{' (smoke sizes)' if args.smoke else ''}",
           flush=True)
-    runs = {"trainer": section_trainer, "cifar": section_cifar, "packing": section_packing, "forms": section_forms}
+    runs = {"trainer": section_trainer, "cifar": section_cifar, "packing": section_packing, "forms": section_forms,
+            "folder": section_folder}
     results, failed, t_start = {}, [], time.perf_counter()
     for name in only:
         if time.perf_counter() - t_start > args.budget_s:

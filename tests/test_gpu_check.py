@@ -55,3 +55,11 @@ def test_gpu_busy_time_merges_overlapping_kernels():
                                            event(cuda, 30, 40), event(cuda, 32, 35)])
     assert gpu_check.gpu_busy_s(prof) == pytest.approx(30e-6)  # [0, 20] and [30, 40], in microseconds
     assert gpu_check.gpu_busy_s(SimpleNamespace(events=lambda: [event(cpu, 0, 1)])) is None
+
+
+@pytest.mark.slow
+def test_smoke_folder_section_checks_agreement_and_trains_every_path(tmp_path):
+    out = _smoke(tmp_path, "folder")["folder"]
+    assert out["agreement"]["agree"] and out["agreement"]["batch_max_levels"] == 0  # one decoder on a CPU
+    assert out["finite"] and out["same_curve"] and out["hazard"] is None and out["auto_chose"] == "workers"
+    assert set(out["ratios"]) == {"in memory", "decode: workers", "decode: device", "decode: auto"}

@@ -131,3 +131,24 @@ def test_dry_run_prices_gpu_hours_as_workers_times_wall_time_and_warns_on_placem
     assert doc["placement_warning"].startswith("a trial needs 4 workers of 2 CPU, 1 GPU each, but the cluster's "
                                                "nodes (8 CPU, 2 GPU) hold only 2")
     assert "checked on this machine" in doc["placement_warning"]
+
+
+def test_a_sweep_names_a_bad_image_in_one_line_before_ray_and_skip_records_it_in_the_manifest(tmp_path, capsys):
+    from test_folder import write_folder
+
+    from experiments.results.schema import read_manifest
+
+    data = tmp_path / "data"
+    write_folder(data, n=4, size=(16, 16))
+    bad = data / "train" / "dog" / "1.jpg"
+    bad.write_bytes(b"")  # an empty file, as an interrupted copy leaves
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(tiny_sweep(tmp_path / "out", dataset={"name": "imagefolder", "root": str(data)})))
+    assert main(["sweep", str(f)]) == 2  # planning reads each file's first bytes: Ray never starts
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "an empty file" in err[0] and not (tmp_path / "out").exists()
+    spec = tiny_sweep(tmp_path / "out", dataset={"name": "imagefolder", "root": str(data), "on_bad_file": "skip"})
+    trials, _ = prepare(load_sweep(spec))
+    check = read_manifest(tmp_path / "out")["data_check"]
+    assert check["bad_files_skipped"] == 1 and check["skipped"][0]["path"] == str(bad) and check["train_images"] == 7
+    assert trials[0]["config"]["dataset"]["on_bad_file"] == "skip"
