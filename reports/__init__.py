@@ -30,7 +30,7 @@ from .reference import IMAGENET_NAMES, is_imagenet, load_reference
 from .report import write_report
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves, study_grid
 from .style import DIMENSION_COLORS, save_figure
-from .tables import aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts
+from .tables import RunTables, aggregate_seeds, finished_trials, normalize_trials, regime_order, status_counts, tables_of
 
 __all__ = [
     "write_report",
@@ -40,7 +40,7 @@ __all__ = [
     "error_edf", "design_axes", "axis_effects",
     "CLAIMS", "Finding", "assess_claims", "dimension_gains", "NextSweep", "plan_next_sweep",
     "load_reference", "is_imagenet", "IMAGENET_NAMES",
-    "normalize_trials", "finished_trials", "aggregate_seeds", "regime_order", "status_counts",
+    "tables_of", "RunTables", "normalize_trials", "finished_trials", "aggregate_seeds", "regime_order", "status_counts",
     "COSTS", "plot_pareto", "plot_scaling_curves", "plot_dimension_curves", "study_grid",
     "plot_equal_flop", "plot_error_edf", "plot_axis_effects", "plot_learning_curves",
     "save_figure", "DIMENSION_COLORS", "FLOP_CONVENTION",

@@ -61,8 +61,7 @@ from .pareto_plot import COSTS, REFERENCE_MIN_EPOCHS, plot_pareto
 from .reference import DATASET_NAMES, reference_for
 from .scaling_plot import plot_dimension_curves, plot_scaling_curves
 from .style import save_figure
-from .tables import (aggregate_seeds, chance_levels, dataset_name, flagged_summary, normalize_trials, regime_order,
-                     status_counts)
+from .tables import chance_levels, dataset_name, flagged_summary, regime_order, status_counts, tables_of
 from .timeline_plot import phase_columns, plot_timeline, timeline
 from scaling.conventions import HEALTH_VALUES
 
@@ -287,8 +286,9 @@ def _check_replaceable(out: Path) -> None:
 
 def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder: Path, *,
            manifest: dict | None, title: str | None, tolerance: float) -> Report:
-    """The run read once (trials normalised, seeds aggregated) and an empty report in ``folder``."""
-    df = normalize_trials(trials)
+    """The run read once (``tables_of``: trials normalised, seeds aggregated) and an empty report in ``folder``."""
+    run = tables_of(trials, epochs)
+    df = run.trials
     dataset = dataset_name(df, manifest)
     one_class = [c for c in chance_levels(df) if c > 50]
     if one_class:
@@ -305,11 +305,11 @@ def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder:
                "flagged": df.loc[df["health"].isin(HEALTH_VALUES[1:]),
                                  ["trial_id", "name", "regime", "seed", "health", "health_reason"]].to_dict("records"),
                "left_out": flagged_summary(df)}
-    return Report(trials=df, configs=aggregate_seeds(df), epochs=pd.DataFrame() if epochs is None else epochs,
+    return Report(trials=df, configs=run.configs, epochs=run.epochs,
                   manifest=manifest, regimes=regime_order(df), dataset=dataset,
                   reference=reference_for(trials, manifest), tolerance=tolerance,
                   doc=Document(title or (f"Scaling report: {dataset}" if dataset else "Scaling report")),
-                  folder=folder, out=out, summary=summary, flagged_configs=aggregate_seeds(df, flagged=True))
+                  folder=folder, out=out, summary=summary, flagged_configs=run.flagged_configs)
 
 
 def _finish(report: Report) -> dict:

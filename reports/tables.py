@@ -46,6 +46,10 @@ _MEASURED = ("latency_ms", "throughput", "train_time_s", "images_per_s", "epochs
              "final_val_loss", "final_train_loss", "final_top5", "best_top5")
 
 
+#: Marks a normalised table (in ``DataFrame.attrs``).
+_NORMALISED = "archscale.normalised"
+
+
 def normalize_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``trials`` with every column the reports use, typed.
 
@@ -56,9 +60,16 @@ def normalize_trials(trials: pd.DataFrame) -> pd.DataFrame:
     ok) and ``trusted`` (finished, and no finished seed of its network, the same name and regime, is
     flagged: what fronts, fits, equal-FLOP tables and findings use). A missing ``status`` is inferred:
     "done" when the row has a top-1, else "pending"; a finished row without a verdict (a table from
-    before verdicts) counts as ok. Idempotent.
+    before verdicts) counts as ok. Idempotent, and a table it normalised (or rows of one) is only
+    copied again, so plots given the normalised table do not redo the work (``tables_of``).
     """
-    df = trials.copy()
+    if trials.attrs.get(_NORMALISED):
+        return trials.copy()  # read once: every plot after the first gets the normalised table as it is
+    return _normalise(trials.copy())
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """``normalize_trials``'s work, on a copy it owns."""
     df.columns = [str(c) for c in df.columns]
     if "trial_id" not in df:
         df["trial_id"] = [f"trial-{i}" for i in range(len(df))]
@@ -95,6 +106,7 @@ def normalize_trials(trials: pd.DataFrame) -> pd.DataFrame:
     df["flagged"] = df["finished"] & df["health"].isin(HEALTH_VALUES[1:])
     network_flagged = df.groupby(["regime", "name"], sort=False)["flagged"].transform("any").astype(bool)
     df["trusted"] = df["finished"] & ~network_flagged
+    df.attrs[_NORMALISED] = True  # kept by copies and row selections, so normalising again is a copy
     return df
 
 
@@ -194,3 +206,29 @@ def dataset_name(trials: pd.DataFrame, manifest: dict | None = None) -> str | No
             if isinstance(value, dict) and isinstance(value.get("name"), str):
                 return value["name"]
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunTables:
+    """A run as every plot takes it, read once (``tables_of``).
+
+    ``trials``: normalised (``normalize_trials``); ``configs``: its seeds aggregated over the trusted
+    finished trials (``aggregate_seeds``); ``flagged_configs``: those of the networks with a flagged
+    seed; ``epochs``: one row per trial per epoch, numeric columns typed (empty when none)."""
+
+    trials: pd.DataFrame
+    configs: pd.DataFrame
+    flagged_configs: pd.DataFrame
+    epochs: pd.DataFrame
+
+
+def tables_of(trials: pd.DataFrame, epochs: pd.DataFrame | None = None) -> RunTables:
+    """The one function that turns ``load_results`` output into what every plot and table of
+    reports/ takes: pass ``.trials`` (and ``.configs`` where a function takes ``configs=``)."""
+    df = normalize_trials(trials)
+    ep = pd.DataFrame() if epochs is None else epochs.copy()
+    for col in ("epoch", "val_top1", "val_top5", "val_loss", "train_loss", "lr", "time_s", "images_per_s"):
+        if col in ep:
+            ep[col] = pd.to_numeric(ep[col], errors="coerce")
+    return RunTables(trials=df, configs=aggregate_seeds(df), flagged_configs=aggregate_seeds(df, flagged=True),
+                     epochs=ep)
