@@ -150,6 +150,10 @@ def test_on_bad_file_skip_leaves_bad_images_out_with_a_count(tmp_path, decode, c
     assert f"skipped {truncated}" in out and "2 files skipped (on_bad_file: skip)" in out
     list(d.train_batches(7, torch.Generator().manual_seed(1)))
     assert capsys.readouterr().out.count(truncated) == 0  # each file is reported once
+    bad_val = tmp_path / "val" / "dog" / "0.jpg"
+    bad_val.write_bytes(bad_val.read_bytes()[:300])
+    labels = torch.cat([y for _, y in d.val_batches(3)])
+    assert sorted(labels.tolist()) == [0, 0, 1] and str(bad_val) in d.skipped  # left out, not replaced
 
 
 def test_archscale_train_names_a_corrupt_image_in_one_line_and_skips_it_on_request(tmp_path, capsys):

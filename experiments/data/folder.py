@@ -25,8 +25,8 @@ rounding (tests/test_folder.py; on a GPU, benchmarks/gpu_check.py's ``folder`` s
 Bad files: an image that cannot be opened or decoded stops the run with one line naming its path,
 unless ``on_bad_file: skip``. Then the files whose first bytes are not an image are left out before
 training (``check_files``, also run when a sweep is planned and recorded in its manifest), and a
-file that fails later (a truncated JPEG) gives its place in the batch to another image of the same
-batch (the batch keeps its size); each skipped file is printed once and counted in the trial's
+training file that fails later (a truncated JPEG) gives its place in the batch to another image of
+the same batch (the batch keeps its size; a validation file is just left out); each skipped file is printed once and counted in the trial's
 records (``bad_files_skipped``).
 """
 from __future__ import annotations
@@ -256,14 +256,15 @@ class FolderImages(torch.utils.data.Dataset):
         return image, label, index, draws
 
 
-def collate(batch: list, stack: bool):
+def collate(batch: list, stack: bool, refill: bool):
     """A worker's batch ``(images, labels, indices, draws or None, bad files)``. A bad file's place
-    goes to another image of the batch (the batch keeps its size; none left: an empty batch);
-    ``stack``: the images (all at the training resolution) as one tensor, else a list."""
+    goes to another image of the batch with ``refill`` (training: the batch keeps its size; none
+    left, an empty batch), else it is left out (validation: every image counted once); ``stack``:
+    the images (all at the training resolution) as one tensor, else a list."""
     good = [b for b in batch if not isinstance(b[0], BadFile)]
     bad = [b[0] for b in batch if isinstance(b[0], BadFile)]
     images, labels, index, draws = [], [], [], []
-    for k, item in enumerate(batch):
+    for k, item in enumerate(batch if refill else good):
         if good:
             source = item if not isinstance(item[0], BadFile) else good[k % len(good)]
             images.append(source[0])
@@ -466,9 +467,12 @@ class FolderData:
     def _loader(self, dataset: FolderImages, batch_size: int, keys):
         from torch.utils.data import DataLoader
 
+        # the draws travel in the keys; a generator of its own keeps the loader off torch's global one
         return DataLoader(dataset, batch_size=batch_size, sampler=keys, num_workers=self.workers,
                           pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          collate_fn=functools.partial(collate, stack=dataset.in_workers))
+                          generator=torch.Generator().manual_seed(0),
+                          collate_fn=functools.partial(collate, stack=dataset.in_workers,
+                                                       refill=dataset is self.train_set))
 
     def _skip(self, bad) -> None:
         """Remember files that did not load (``on_bad_file: skip``) and print each once; raise
@@ -497,6 +501,9 @@ class FolderData:
         self._skip([(samples[int(index[k])][0], why) for k, why in failed])
         if failed:
             labels = labels[sources]
+            if not train:  # validation counts every image once: a failed one is left out, not replaced
+                keep = sorted(set(range(len(sources))) - {k for k, _ in failed})
+                x, labels = x[keep], labels[keep]
         return x, labels.to(self.device, non_blocking=True)
 
     def train_batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None,
