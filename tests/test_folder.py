@@ -99,7 +99,8 @@ def test_decode_auto_chooses_workers_on_a_cpu_and_the_trial_records_it(tmp_path,
     rates = measure_decode(d.train_samples, 16, torch.device("cpu"), workers=3, images=4)  # what a GPU node times
     assert set(rates) == {"workers", "device"} and min(rates.values()) > 0
     spec = {"block": "basic", "depth": 8, "widths": [4, 8, 8], "stem": "cifar", "stem_width": 4, "resolution": 16}
-    result = train_trial({"spec": spec, "regime": {"name": "rs-10", "epochs": 1, "batch_size": 4}, "dataset": cfg.to_dict(),
+    result = train_trial({"spec": spec, "regime": {"name": "rs-10", "epochs": 1, "batch_size": 4},
+                          "dataset": cfg.to_dict(),
                           "checkpoint_every": 0, "measure_inference": False, "device": "cpu", "max_steps_per_epoch": 1})
     assert result["decode"] == "workers" and result["history"][0]["decode"] == "workers"
     assert "imagefolder: decode: auto chose workers" in capsys.readouterr().out
@@ -220,6 +221,7 @@ def test_folder_shards_split_each_batch_over_workers(tmp_path):
     assert [len(p) for p in parts] == [2, 2] and all(len(y) == 2 for p in parts for _, y in p)
     assert sorted(int(i) for p in parts for _, y in p for i in y) == [0] * 4 + [1] * 4  # each image once
     for b, (x, y) in enumerate(whole):  # the workers' parts make up the one-worker batch, crops included
-        assert torch.equal(torch.cat([p[b][0] for p in parts]), x) and torch.equal(torch.cat([p[b][1] for p in parts]), y)
+        assert torch.equal(torch.cat([p[b][0] for p in parts]), x)
+        assert torch.equal(torch.cat([p[b][1] for p in parts]), y)
     val = [torch.cat([y for _, y in d.val_batches(3, shard=(r, 2))]) for r in range(2)]
     assert sum(map(len, val)) == d.val_size

@@ -26,8 +26,8 @@ Bad files: an image that cannot be opened or decoded stops the run with one line
 unless ``on_bad_file: skip``. Then the files whose first bytes are not an image are left out before
 training (``check_files``, also run when a sweep is planned and recorded in its manifest), and a
 training file that fails later (a truncated JPEG) gives its place in the batch to another image of
-the same batch (the batch keeps its size; a validation file is just left out); each skipped file is printed once and counted in the trial's
-records (``bad_files_skipped``).
+the same batch (the batch keeps its size; a validation file is just left out); each skipped file
+is printed once and counted in the trial's records (``bad_files_skipped``).
 """
 from __future__ import annotations
 
