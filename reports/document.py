@@ -25,6 +25,7 @@ th,td{border:1px solid #d6d6d6;padding:.2em .55em;text-align:left}th{background:
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444;margin-top:.3em}.note{color:#555}
+div.box{border:2px solid #0072B2;border-radius:6px;padding:.2em 1em;margin:1em 0;background:#f5f9fc}
 """
 
 
@@ -63,6 +64,11 @@ class Document:
         if items:
             self.blocks.append(("bullets", items))
 
+    def box(self, start: bool = True) -> None:
+        """Open (``start``) or close a box around the blocks between: a framed panel in HTML, a
+        horizontal rule after it in Markdown."""
+        self.blocks.append(("box", start))
+
     def table(self, df: pd.DataFrame, caption: str | None = None, csv: str | None = None) -> None:
         """A table of display strings (format numbers before); ``csv``: relative path of its full CSV."""
         self.blocks.append(("table", df.astype(str).reset_index(drop=True), caption, csv))
@@ -82,6 +88,8 @@ class Document:
                 lines += [(f"_{block[1]}_" if block[2] else block[1]), ""]
             elif kind == "bullets":
                 lines += [f"- {i}" for i in block[1]] + [""]
+            elif kind == "box":
+                lines += [] if block[1] else ["---", ""]
             elif kind == "table":
                 _, df, caption, csv = block
                 if caption:
@@ -114,6 +122,8 @@ class Document:
                 parts.append(f"<p{cls}>{_inline_html(block[1])}</p>")
             elif kind == "bullets":
                 parts.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block[1]) + "</ul>")
+            elif kind == "box":
+                parts.append('<div class="box">' if block[1] else "</div>")
             elif kind == "table":
                 _, df, caption, csv = block
                 if caption:

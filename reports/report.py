@@ -330,6 +330,7 @@ def verdict_section(report: Report) -> None:
     any shortened regime, and the sweep's answer (the tested findings and the best configuration)."""
     df, doc = report.trials, report.doc
     doc.heading("Verdict")
+    doc.box()
     counts = report.summary["health"]
     judged = sum(counts.values())
     flagged = judged - counts.get("ok", 0)
@@ -360,6 +361,7 @@ def verdict_section(report: Report) -> None:
     if answer or best:
         doc.paragraph("**The sweep's answer** (details under Findings):")
         doc.bullets(answer + best)
+    doc.box(start=False)
 
 
 def _likely_cause(report: Report) -> str:

@@ -143,6 +143,8 @@ def test_the_verdict_opens_with_the_warning_when_most_trials_are_flagged(tmp_pat
     assert verdict[0].startswith("**Most trials are flagged (47 of 72 with a result): the likely cause is the "
                                  "shortened regime: rs-10 runs 10 of its 350")
     assert verdict[2] == "Shortened regime: rs-10 runs 10 of its 350 epochs (35x shorter) ..."
+    html = r.doc.to_html()
+    assert '<h2>Verdict</h2>\n<div class="box">' in html and html.count("<div") == html.count("</div>") == 1
     assert "| d26-w2-c1x64-r32 | rs-10 | 0 | at_chance | 10.8 |" in md
     assert r.summary["health"] == {"ok": 25, "at_chance": 3, "not_converged": 43, "seeds_disagree": 1}
     # the Run table: what the trials trained with, not the regime's nominal batch

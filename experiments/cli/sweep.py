@@ -78,6 +78,13 @@ def run(args) -> int:
         print(times_line(summary.times))
     for tid, err in summary.errors:
         print(f"  error in {tid}: {err}")
+    if summary.trials is not None and "health" in summary.trials:
+        from ..results.health import health_counts
+
+        verdicts = health_counts(summary.trials["health"])
+        if verdicts:
+            print("health: " + ", ".join(f"{n} {h}" for h, n in verdicts.items())
+                  + ("" if set(verdicts) == {"ok"} else f" (the flagged trials: archscale status {summary.output_dir})"))
     print(f"results: {summary.output_dir}/trials.parquet (and .csv), epochs.parquet; "
           f"report: archscale report {summary.output_dir}; TensorBoard: tensorboard --logdir {sweep.experiment_path}")
     if summary.stopped_by:
