@@ -136,19 +136,21 @@ def _triangle(windows: torch.Tensor, outputs: torch.Tensor, total: int, dtype) -
     return weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
 
 
-def resample_weights(windows: torch.Tensor, size: int, total: int) -> torch.Tensor:
+def resample_weights(windows: torch.Tensor, size: int, total: int, widest: int | None = None) -> torch.Tensor:
     """N x size x total float32 weights: output pixel i of image n is the weighted sum of source
     pixels 0..total-1 along one axis. ``windows`` (N x 4: start, length, out, first): the source
     pixels [start, start + length) resized to ``out`` pixels, of which ``first`` .. ``first +
     size`` are kept. Antialiased bilinear, as torch's ``interpolate(antialias=True)`` computes it:
     a triangle filter widened by the scale when shrinking, normalised over the window; each weight
     rounded to torch's int16 fixed point (as many fraction bits as keep the largest weight of the
-    whole resized axis under 2^15)."""
+    whole resized axis under 2^15). ``widest``: the largest ``out`` of ``windows``, when the caller
+    knows it on the host (saves reading it back from the device)."""
     device = windows.device
+    widest = int(windows[:, 2].max()) if widest is None else widest
     kept = windows[:, 3, None] + torch.arange(size, device=device)
     weights = _triangle(windows, kept, total, torch.float64)
-    if bool((windows[:, 2] > size).any()):  # the largest weight of the outputs not kept counts too
-        every = torch.arange(int(windows[:, 2].max()), device=device).expand(len(windows), -1)
+    if widest > size:  # the largest weight of the outputs not kept counts too
+        every = torch.arange(widest, device=device).expand(len(windows), -1)
         whole = _triangle(windows, every, total, torch.float32) * (every < windows[:, 2, None])[:, :, None]
         top = whole.amax((1, 2), keepdim=True).double()
     else:
@@ -194,8 +196,8 @@ def resample(images: list[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor,
     for i in range(0, n, step):
         r, cc = rows[i:i + step], cols[i:i + step]
         x = _cut_and_pad(images[i:i + step], r, cc).float()
-        wy = resample_weights(_from_zero(r).to(device), size, x.shape[2])  # the cut windows start at 0
-        wx = resample_weights(_from_zero(cc).to(device), size, x.shape[3])
+        wy = resample_weights(_from_zero(r).to(device), size, x.shape[2], int(r[:, 2].max()))  # cut: from 0
+        wx = resample_weights(_from_zero(cc).to(device), size, x.shape[3], int(cc[:, 2].max()))
         if flips is not None:
             f = flips[i:i + step].to(device)[:, None, None]
             wx = torch.where(f, wx.flip(1), wx)
