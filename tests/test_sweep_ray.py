@@ -428,3 +428,22 @@ def test_dashboard_is_refused_up_front_without_its_packages_or_on_a_cluster(tmp_
     assert not (tmp_path / "out").exists()  # refused before anything was written or started
     with pytest.raises(Exception, match="^dashboard: a cluster's dashboard runs on its head node"):
         check_dashboard("10.0.0.1:6379")
+
+
+@pytest.mark.slow
+def test_a_loaders_data_set_is_built_once_for_the_whole_sweep_and_kept_by_reused_workers(tmp_path, fresh_ray,
+                                                                                          monkeypatch):
+    from experiments.sweep.run import run_sweep
+
+    here = str(Path(__file__).parent)
+    monkeypatch.syspath_prepend(here)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+    log = tmp_path / "loader_calls"
+    spec = tiny_sweep(tmp_path / "out", depths=(8, 14), seeds=(0, 1),
+                      dataset={"loader": "sweep_helpers:counted_loader", "options": {"log": str(log)}})
+    summary = run_sweep(spec, quiet=True, num_cpus=2)
+    assert summary.counts == {"done": 4}
+    assert log.read_text().splitlines() == [str(os.getpid())]  # once, by the driver: not per trial
+    trials, _ = load_results(tmp_path / "out")
+    reused = trials[~trials.new_worker.astype(bool)]
+    assert len(reused) >= 1 and (reused.phase_data_s < trials[trials.new_worker.astype(bool)].phase_data_s.max()).all()

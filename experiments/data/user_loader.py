@@ -56,8 +56,28 @@ def check_loader(cfg) -> None:
         pass
 
 
+#: The last loader call of this process: (its config, what it returned). A sweep's driver asks for
+#: the training-set size when it plans and for the data when it shares them: the loader runs once.
+_LAST_CALL: list = [None, None]
+
+
 def call_loader(cfg):
-    """What the loader returns: a mapping of in-memory data or a folder (see the module docstring)."""
+    """What the loader returns: a mapping of in-memory data or a folder (see the module docstring).
+    The same config's second call in a row returns the first call's result (the loader gives the
+    same data each time)."""
+    if _LAST_CALL[0] == cfg:
+        return dict(_LAST_CALL[1]) if isinstance(_LAST_CALL[1], dict) else _LAST_CALL[1]
+    result = _call(cfg)
+    _LAST_CALL[:] = [cfg, result]
+    return dict(result) if isinstance(result, dict) else result
+
+
+def forget_call() -> None:
+    """Drop the last loader call's result (once the data set it gave is built and shared)."""
+    _LAST_CALL[:] = [None, None]
+
+
+def _call(cfg):
     fn = import_object(cfg.loader, "dataset.loader", "function")
     result = fn(**_kwargs(cfg))
     if isinstance(result, (str, os.PathLike)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from ..data.resident import build_shared
 from ..results.schema import SweepLaunch
 from ..results.store import Journal, ended_trials, journaled_epochs, read_events, write_tables
 from ..results.timeline import load_utilisation, sweep_times
@@ -75,24 +77,43 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
     tune_callbacks = build_callbacks([*sweep.callbacks, *(callbacks or [])], experiment=sweep.name)
     if dashboard:
         check_dashboard(address or os.environ.get("RAY_ADDRESS"))
-    trials, _ = prepare(sweep)
+    os.environ["ARCHSCALE_QUIET"] = "1" if quiet else "0"
+    # Ray starts while the plan is made and the in-memory data set built (once, for every trial)
+    with ThreadPoolExecutor(1, thread_name_prefix="archscale-plan") as pool:
+        planned = pool.submit(_plan_and_data, sweep)
+        started_here = init_ray(address, num_cpus, num_gpus, dashboard=dashboard)
+        try:
+            trials, arrays = planned.result()
+        except BaseException:  # a user error in the plan: the Ray started for it ends, nothing is left
+            if started_here:
+                ray.shutdown()
+            raise
     if not quiet:
         for line in short_regimes(sweep).values():
             print(f"warning: {line}", file=sys.stderr, flush=True)
-    os.environ["ARCHSCALE_QUIET"] = "1" if quiet else "0"
-    started_here = init_ray(address, num_cpus, num_gpus, dashboard=dashboard)
     if dashboard and started_here and not quiet:
         print(f"Ray dashboard: http://{DASHBOARD_HOST}:{DASHBOARD_PORT} (from another machine: "
               f"ssh -L {DASHBOARD_PORT}:{DASHBOARD_HOST}:{DASHBOARD_PORT} THIS_HOST)", flush=True)
     t0 = time.time()
     local_ray = LocalRay(sweep.output_dir, started_here)
     try:
-        return _fit(sweep, trials, quiet, t0, tune_callbacks)
+        data = {key: ray.put(a) for key, a in arrays.items()}  # read by a node's workers without copies
+        del arrays
+        return _fit(sweep, trials, quiet, t0, tune_callbacks, data)
     finally:
         local_ray.shutdown()
 
 
-def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_callbacks: list) -> SweepSummary:
+def _plan_and_data(sweep: SweepSpec) -> tuple[list[dict], dict]:
+    """The sweep's trials (plan.json and manifest.json written), and the arrays of each in-memory
+    data set its trials train on (experiments.data.resident.build_shared; {} for folders)."""
+    trials, _ = prepare(sweep)
+    shapes = {(t["resolution"], t["in_channels"], t["seed"]) for t in trials}
+    return trials, build_shared(sweep.dataset, shapes)
+
+
+def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_callbacks: list,
+         data: dict | None = None) -> SweepSummary:
     cluster = ray.cluster_resources()
     res = sweep.resources.per_trial(cluster)
     launch, concurrency = _launch(sweep, cluster, len(trials), quiet)
@@ -103,7 +124,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     events = read_events(sweep.output_dir)
     ended = ended_trials(events, errored=not sweep.retry_errored_on_resume)
     trainable = tune.with_resources(tune.with_parameters(archscale_trial, already_ended=frozenset(ended),
-                                                         launch=launch, journaled=journaled_epochs(events)), res)
+                                                         launch=launch, journaled=journaled_epochs(events),
+                                                         data=data or {}), res)
     Journal(sweep.output_dir).append(SweepLaunch(time=time.time(), resumed=resumed, already_ended=sorted(ended),
                                                  ray=ray.get_runtime_context().gcs_address,
                                                  command_started_at=command_started_at(),

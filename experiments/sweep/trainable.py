@@ -24,7 +24,7 @@ _TRIALS_ENTERED = 0
 
 
 def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch: Launch | None = None,
-                    journaled: dict | None = None) -> None:
+                    journaled: dict | None = None, data: dict | None = None) -> None:
     """Tune's entry point: the param space nests each trial's dict under 'trial'.
 
     ``already_ended`` holds the trials the journal says ended before this launch. Tune saves its
@@ -32,6 +32,8 @@ def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch
     finished as still running; such a trial returns at once instead of training again.
     ``launch``: this launch's workers per trial; several run the trial through Ray Train
     (experiments.sweep.data_parallel). ``journaled``: the last epoch the journal holds of each trial.
+    ``data``: {data_key: object ref} of the in-memory data sets the driver built and shared
+    (experiments.data.resident); a trial whose data set is there reads it from the node's object store.
     """
     entered = _entered()
     tid = config["trial"]["trial_id"]
@@ -42,7 +44,7 @@ def archscale_trial(config: dict, already_ended: frozenset = frozenset(), launch
         from .data_parallel import tune_data_parallel
 
         return tune_data_parallel(config["trial"], launch, journaled_epoch)
-    tune_trainable(config["trial"], launch, journaled_epoch, entered)
+    tune_trainable(config["trial"], launch, journaled_epoch, entered, data)
 
 
 def _entered() -> dict:
@@ -59,11 +61,12 @@ def _entered() -> dict:
 
 
 def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: int = 0,
-                   entered: dict | None = None) -> None:
+                   entered: dict | None = None, data: dict | None = None) -> None:
     """One trial of train_trial, resumed from Tune's checkpoint when Tune restores it (or from
     its Ray Train checkpoint when it last ran on several workers: see ``launch``; the epochs of
     that checkpoint after ``journaled_epoch`` are reported first). ``entered``: when the worker
-    entered the trial (see ``_entered``), added to every report."""
+    entered the trial (see ``_entered``), added to every report; ``data``: the shared data sets
+    (see ``archscale_trial``)."""
     from ..train.phases import PhaseClock
 
     phases = PhaseClock()
@@ -71,6 +74,7 @@ def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: 
         import torch
 
         from ..train.ranks import RankContext
+        from ..data.resident import data_key
         from ..train.trial import TrialConfig, train_trial
         from .data_parallel import newest_state, train_run_checkpoint, unjournaled
 
@@ -99,7 +103,9 @@ def tune_trainable(config: dict, launch: Launch | None = None, journaled_epoch: 
             tune.report(metrics)
 
     ranks = RankContext(device_share=launch.device_share) if launch is not None else RankContext()
-    train_trial(trial, report=report, resume=resume, ranks=ranks, phases=phases)
+    ref = (data or {}).get(data_key(trial.dataset, trial.spec.resolution, trial.spec.in_channels, trial.seed))
+    train_trial(trial, report=report, resume=resume, ranks=ranks, phases=phases,
+                shared_data=(lambda: ray.get(ref)) if ref is not None else None)
 
 
 def persisted_state(launch: Launch | None, trial_id: str) -> dict | None:

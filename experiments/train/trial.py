@@ -50,7 +50,8 @@ from scaling.files import atomic_write
 from scaling.timing import PeakMemory, time_inference
 from scaling.validate import boolean, check_keys, is_whole, number
 
-from ..data.datasets import DatasetConfig, dataset_from, load_dataset
+from ..data.datasets import DatasetConfig, dataset_from
+from ..data.resident import resident_dataset
 from ..results.schema import EpochReport, TrialResult
 from . import loop as training
 from .loop import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
@@ -158,7 +159,8 @@ def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
 def train_trial(config: dict | TrialConfig, report: Callable[[EpochReport, str | None], None] | None = None, *,
                 checkpoint_dir: str | Path | None = None, resume: str | Path | dict | None = None,
                 on_epoch: Callable[[list[EpochReport]], None] | None = None, progress: Callable | None = None,
-                ranks: RankContext = SINGLE, phases: PhaseClock | None = None) -> TrialResult:
+                ranks: RankContext = SINGLE, phases: PhaseClock | None = None,
+                shared_data: Callable[[], dict] | None = None) -> TrialResult:
     """Train one trial; return its final metrics (see the module docstring for the callback).
 
     ``checkpoint_dir``: where standalone runs keep their checkpoint (written atomically); without
@@ -171,11 +173,13 @@ def train_trial(config: dict | TrialConfig, report: Callable[[EpochReport, str |
     writes checkpoints, every rank calls ``report`` (with None for the checkpoint).
     ``phases``: the clock that times where the trial's time goes (a new one without it); each
     report carries its phases so far, its CPU seconds and when it was sent (experiments.train.phases).
+    ``shared_data()``: the data set's arrays as a sweep shares them (experiments.data.resident); the
+    data set is kept on the device for the process's next trial either way.
     Returns a ``TrialResult`` (it reads as a dict too) with status "done" or "diverged", per-epoch
     ``history``, best and final top-1, training time, peak memory, the device and the model's complexity.
     """
     with cudnn_autotune():  # fixed shapes: the trial's batch and resolution (restored on return)
-        trial = TrialRun(TrialConfig.from_dict(config), ranks, phases)
+        trial = TrialRun(TrialConfig.from_dict(config), ranks, phases, shared_data)
         trial.progress = progress
         return _train(trial, report, checkpoint_dir, resume, on_epoch)
 
@@ -226,8 +230,9 @@ class TrialRun:
     progress: Callable | None = None
 
     # ----- set-up ---------------------------------------------------------------------------
-    def __init__(self, cfg: TrialConfig, ranks: RankContext = SINGLE, phases: PhaseClock | None = None):
-        self.cfg, self.ranks = cfg, ranks
+    def __init__(self, cfg: TrialConfig, ranks: RankContext = SINGLE, phases: PhaseClock | None = None,
+                 shared_data: Callable[[], dict] | None = None):
+        self.cfg, self.ranks, self.shared_data = cfg, ranks, shared_data
         self.phases = phases or PhaseClock()
         self.first_step_at = None  # Unix time the run's first training step ended
         with self.phases("data"):
@@ -271,8 +276,8 @@ class TrialRun:
         """The data set on the device, the regime's regularisation for the spec, and the batch
         (capped for small data, see ``effective_batch_size``) and steps per epoch."""
         cfg = self.cfg
-        self.data = load_dataset(cfg.dataset, cfg.spec.resolution, cfg.spec.in_channels, cfg.seed,
-                                 cpus=cfg.cpus).to(self.device)
+        self.data = resident_dataset(cfg.dataset, cfg.spec.resolution, cfg.spec.in_channels, cfg.seed, self.device,
+                                     cpus=cfg.cpus, shared=self.shared_data)
         if self.data.main_threads:  # DataLoader workers take the rest of the trial's CPUs
             torch.set_num_threads(self.data.main_threads)
         if getattr(self.data, "decode_note", "") and self.ranks.is_main:  # decode: auto says what it chose
