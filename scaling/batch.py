@@ -62,12 +62,14 @@ class SpecBatch:
 class BatchCounts:
     """Params, FLOPs (one multiply-add = one flop) and activations per network (int64 arrays), and
     ``fault``: per network, the ArchSpec field that makes it impossible ("" when it is valid;
-    its counts are then meaningless)."""
+    its counts are then meaningless); ``values``: the numeric fields as ArchSpec normalises them
+    (whole floats to ints, ints to floats; a refused value replaced by the field's default)."""
 
     params: np.ndarray
     flops: np.ndarray
     acts: np.ndarray
     fault: np.ndarray
+    values: dict = field(default_factory=dict)
 
 
 def count_batch(batch: SpecBatch) -> BatchCounts:
@@ -92,13 +94,16 @@ def count_batch(batch: SpecBatch) -> BatchCounts:
         bad = np.broadcast_to(cx.faults.get(name, False), n)
         fault[bad & (fault == "")] = name
     return BatchCounts(*(np.broadcast_to(np.asarray(v, dtype=np.int64), n).copy()
-                         for v in (cx.params, cx.flops, cx.acts)), fault)
+                         for v in (cx.params, cx.flops, cx.acts)), fault, values)
 
 
 def _normalised(name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``values`` coerced as ArchSpec coerces the field (each distinct value checked once by
     ``normalise_value``), and the mask of those it refuses (replaced by the field's default)."""
-    uniques, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+    values = np.asarray(values)
+    if values.dtype == object and all(type(v) in (int, float) for v in set(values.tolist())):
+        values = values.astype(np.float64)  # numbers only: sorted as numbers (whole floats pass int fields)
+    uniques, inverse = np.unique(values, return_inverse=True)
     coerced, refused = [], []
     for v in uniques:
         try:

@@ -179,9 +179,7 @@ class ArchSpec:
 
     def slug(self) -> str:
         """A short readable name, usable as a directory name: ``d50-w1-c32x4-r224``."""
-        depth = self.depth if isinstance(self.depth, int) else "_".join(map(str, self.depth))
-        return (f"d{depth}-w{_fmt(self.width_multiplier)}-c{self.cardinality}x"
-                f"{self.bottleneck_width}-r{self.resolution}")
+        return "-".join(p for p in (show(*(getattr(self, f) for f in shown)) for shown, show in SLUG_PARTS) if p)
 
     # ----- serialisation ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -243,6 +241,20 @@ def stage_planes(s) -> tuple[int, ...]:
     """Planes of each stage: int(width x width_multiplier (x widen_factor for basic blocks))."""
     widen = 1.0 if block_kinds()[s.block].grouped else s.widen_factor
     return tuple(trunc(w * s.width_multiplier * widen) for w in s.widths)
+
+
+def _depth_part(depth) -> str:
+    return f"d{depth if isinstance(depth, int) else '_'.join(map(str, depth))}"
+
+
+def _groups_part(block: str, cardinality: int, bottleneck_width: int) -> str:
+    return f"c{cardinality}x{bottleneck_width}"
+
+
+#: The parts of ``ArchSpec.slug``, in order: (the fields a part shows, their formatter); an empty part
+#: is left out. One table, so that a table of many specs is named column by column the same way.
+SLUG_PARTS = ((("depth",), _depth_part), (("width_multiplier",), lambda w: f"w{_fmt(w)}"),
+              (("block", "cardinality", "bottleneck_width"), _groups_part), (("resolution",), lambda r: f"r{r}"))
 
 
 def check_fields(data: dict) -> None:

@@ -13,12 +13,13 @@ import statistics
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from scaling import ArchScaleError, analytic_counts
 from scaling.conventions import TRAIN_FLOPS_PER_FORWARD
 
-from .space import Config, trains_under
+from .space import Config
 
 
 def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None,
@@ -26,21 +27,51 @@ def price(configs: Iterable[Config], *, regimes: Mapping[str, int] | None = None
     """One row per config: architecture numbers, params, FLOPs, activations (closed form), tags,
     and for each regime ``train_flops_<regime>`` (and ``est_hours_<regime>`` given a FLOP rate);
     NaN for a regime the config is not made for (``trains_under``: the resnet_rs strategy's configs)."""
-    rows = []
-    for c in configs:
-        s, cx = c.spec, analytic_counts(c.spec)
-        row = {"name": c.name, "depth": _depth_str(s.depth), "depth_number": s.depth_number,
-               "width_multiplier": s.width_multiplier, "cardinality": s.cardinality,
-               "bottleneck_width": s.bottleneck_width, "resolution": s.resolution,
-               "params": cx.params, "flops": cx.flops, "activations": cx.acts, **c.tags}
-        for regime, epochs in (regimes or {}).items():
-            if dataset_size and trains_under(c, epochs):
-                total = TRAIN_FLOPS_PER_FORWARD * cx.flops * dataset_size * epochs
-                row[f"train_flops_{regime}"] = total
-                if train_flops_per_s:
-                    row[f"est_hours_{regime}"] = total / train_flops_per_s / 3600
-        rows.append(row)
-    return pd.DataFrame(rows)
+    configs = list(configs)
+    specs = [c.spec for c in configs]
+    counts = [analytic_counts(s) for s in specs]
+    fields = {f: [getattr(s, f) for s in specs] for f in ARCH_COLUMNS}
+    fields["depth_number"] = [s.depth_number for s in specs]
+    df = price_columns([c.name for c in configs], fields, {"params": [cx.params for cx in counts],
+                                                            "flops": [cx.flops for cx in counts],
+                                                            "acts": [cx.acts for cx in counts]})
+    tags = pd.DataFrame([c.tags for c in configs], index=df.index)
+    df = pd.concat([df, tags], axis=1) if len(tags.columns) else df
+    return add_training_cost(df, regimes, dataset_size, train_flops_per_s)
+
+
+#: The architecture columns of a priced table (besides the name and the nominal ``depth_number``).
+ARCH_COLUMNS = ("depth", "width_multiplier", "cardinality", "bottleneck_width", "resolution")
+
+
+def price_columns(names, fields: Mapping, counts: Mapping) -> pd.DataFrame:
+    """The priced table of configs given as columns: ``fields`` holds ``ARCH_COLUMNS`` and
+    ``depth_number``, ``counts`` params, flops and acts (one value per config each)."""
+    return pd.DataFrame({"name": list(names) if not hasattr(names, "dtype") else names,
+                         "depth": [_depth_str(d) for d in fields["depth"]],
+                         "depth_number": np.asarray(fields["depth_number"], dtype=np.int64),
+                         **{f: fields[f] for f in ARCH_COLUMNS[1:]},
+                         "params": np.asarray(counts["params"], dtype=np.int64),
+                         "flops": np.asarray(counts["flops"], dtype=np.int64),
+                         "activations": np.asarray(counts["acts"], dtype=np.int64)})
+
+
+def add_training_cost(df: pd.DataFrame, regimes: Mapping[str, int] | None, dataset_size: int | None,
+                      train_flops_per_s: float | None) -> pd.DataFrame:
+    """``df`` with ``train_flops_<regime>`` = TRAIN_FLOPS_PER_FORWARD x FLOPs x images x epochs (exact
+    integers) per regime, and ``est_hours_<regime>`` given a FLOP rate; NaN where a config is not
+    made for the regime (its ``regime_epochs`` tag)."""
+    if not dataset_size:
+        return df
+    for regime, epochs in (regimes or {}).items():
+        trains = (df["regime_epochs"].map(lambda v: not isinstance(v, tuple) or int(epochs) in v)
+                  if "regime_epochs" in df else pd.Series(True, index=df.index))
+        total = df["flops"].astype(object) * (TRAIN_FLOPS_PER_FORWARD * int(dataset_size) * int(epochs))
+        df[f"train_flops_{regime}"] = total.where(trains, np.nan)
+        if train_flops_per_s:
+            df[f"est_hours_{regime}"] = (df["flops"].astype(float) * (TRAIN_FLOPS_PER_FORWARD * dataset_size * epochs)
+                                         / train_flops_per_s / 3600).where(trains, np.nan)
+    return df
 
 
 def exact_sum(values: Iterable) -> int:

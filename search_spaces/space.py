@@ -7,6 +7,7 @@ turns each into a spec, drops and counts the invalid ones, and names the rest (`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import math
@@ -14,8 +15,10 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 from scaling import ArchScaleError, ArchSpec, analytic_counts, check_fits
+from scaling.spec import SLUG_PARTS
 
 from .matching import match
 from .strategies import DEFAULT_TOLERANCE, STRATEGIES, scale
@@ -58,16 +61,21 @@ class Expansion:
 
     def summary(self) -> str:
         """One line: how many configs, how many dropped and why, duplicates removed."""
-        parts = [f"{len(self.configs)} configs"]
-        if self.space.kind == "random" and len(self.configs) < self.space.samples:
-            parts[0] += (f" (of {self.space.samples} samples asked: the space ran out of distinct valid "
-                         f"configs; widen the ranges or ask for fewer)")
-        if self.dropped:
-            why = "; ".join(f"{n} by {k} (e.g. {msg})" for k, (n, msg) in self.dropped.items())
-            parts.append(f"{self.n_dropped} dropped: {why}")
-        if self.duplicates:
-            parts.append(f"{self.duplicates} duplicates removed")
-        return ", ".join(parts)
+        return expansion_summary(self.space, len(self.configs), self.dropped, self.duplicates)
+
+
+def expansion_summary(space: "Space", n_configs: int, dropped: dict, duplicates: int) -> str:
+    """One line: how many configs, how many dropped and why, duplicates removed."""
+    parts = [f"{n_configs:,} configs"]
+    if space.kind == "random" and n_configs < space.samples:
+        parts[0] += (f" (of {space.samples} samples asked: the space ran out of distinct valid "
+                     f"configs; widen the ranges or ask for fewer)")
+    if dropped:
+        why = "; ".join(f"{n:,} by {k} (e.g. {msg})" for k, (n, msg) in dropped.items())
+        parts.append(f"{sum(n for n, _ in dropped.values()):,} dropped: {why}")
+    if duplicates:
+        parts.append(f"{duplicates:,} duplicates removed")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -281,17 +289,30 @@ def trains_under(config: Config, epochs: int) -> bool:
 
 def config_name(spec: ArchSpec, extra_fields=()) -> str:
     """``d101-w1.5-c32x4-r224`` plus a tag per other varied field; safe as a directory name."""
-    parts = [spec.slug()]
-    for f in extra_fields:
-        value = getattr(spec, f)
-        if isinstance(value, bool):
-            value = int(value)
-        elif isinstance(value, tuple):
-            value = "_".join(map(str, value))
-        elif isinstance(value, float):
-            value = f"{value:g}"
-        parts.append(f"{TAGS.get(f, f)}{value}")
-    return re.sub(r"[^A-Za-z0-9._-]", "", "-".join(parts))
+    parts = (show(*(getattr(spec, f) for f in shown)) for shown, show in name_parts(extra_fields))
+    return "-".join(p for p in parts if p)
+
+
+def name_parts(extra_fields=()) -> list[tuple[tuple[str, ...], Callable]]:
+    """The parts of a config's name, in order: (the ArchSpec fields a part shows, the function that
+    writes it from their values, safe as a directory name); empty parts are left out. The slug's
+    parts, then a tag per other varied field."""
+    parts = [(shown, _safe(show)) for shown, show in SLUG_PARTS]
+    return parts + [((f,), _safe(functools.partial(_tag, f))) for f in extra_fields]
+
+
+def _tag(name: str, value) -> str:
+    if isinstance(value, bool):
+        value = int(value)
+    elif isinstance(value, tuple):
+        value = "_".join(map(str, value))
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    return f"{TAGS.get(name, name)}{value}"
+
+
+def _safe(show: Callable) -> Callable:
+    return lambda *values: re.sub(r"[^A-Za-z0-9._-]", "", show(*values))
 
 
 def _sample(rng: random.Random, axis):

@@ -107,3 +107,66 @@ def test_space_bad_input_exits_2_with_one_line(content, field, tmp_path, capsys)
 def test_space_match_unreachable_target_exits_2(capsys):
     assert main(["space", "match", "--target", "1K", "--base", "resnet50", "--solve", "bottleneck_width"]) == 2
     assert "out of reach" in capsys.readouterr().err
+
+
+BIG = {"name": "big", "base": {"block": "bottleneck", "depth": [1, 1, 1], "widths": [8, 16, 32], "stem": "cifar",
+                               "stem_width": 8, "resolution": 16, "num_classes": 10},
+       "axes": {"width_multiplier": [0.5, 1.0, 1.5, 2.0], "resolution": [8, 16, 24],
+                "cardinality": [1, 2, 4], "bottleneck_width": [4, 16]}}  # 72 points
+
+
+def _big(tmp_path, monkeypatch):
+    import yaml
+
+    from experiments.cli import space
+
+    monkeypatch.setattr(space, "SUMMARY_ABOVE", 30)  # the summary's threshold, lowered to keep the test fast
+
+    f = tmp_path / "big.yaml"
+    f.write_text(yaml.safe_dump(BIG))
+    return str(f)
+
+
+def test_a_big_space_prints_a_summary_and_all_prints_every_row(tmp_path, capsys, monkeypatch):
+    import io
+
+    import pandas as pd
+
+    space = _big(tmp_path, monkeypatch)
+    assert main(["space", space, "--format", "csv", "--regimes", "rs-10"]) == 0
+    rows = pd.read_csv(io.StringIO(capsys.readouterr().out))  # every row, the independent reference
+    n = len(rows)
+    assert n > 30
+    assert main(["space", space, "--regimes", "rs-10"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert f"summary of {n} configs" in out and len(lines) < 30 and max(map(len, lines)) < 200
+    cheapest, dearest = rows.loc[rows["flops"].idxmin(), "name"], rows.loc[rows["flops"].idxmax(), "name"]
+    at = {name: i for i, line in enumerate(lines) for name in (cheapest, dearest) if f" {name} " in line + " "}
+    assert lines[at[cheapest] - 2].strip() == "the 5 cheapest:" and lines[at[dearest] - 2].strip() == "the 5 dearest:"
+    budgets = lines[-2]
+    assert f"<= {rows['flops'].max() / 1e6:.4g}M: {n}" in budgets
+    assert main(["space", space, "--regimes", "rs-10", "--all"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == n + 4  # two header lines, the column names, TOTAL
+    assert main(["space", space, "--regimes", "rs-10", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["configs"] is None and doc["n_configs"] == n and doc["cheapest"][0]["name"] == cheapest
+    assert doc["range"]["flops"]["max"] == rows["flops"].max() and doc["totals"]["train_flops_rs-10"] == \
+        int(rows["train_flops_rs-10"].sum())
+
+
+def test_a_big_dry_run_prints_a_summary_with_the_same_totals_as_every_trial(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"name": "big", "space": _big(tmp_path, monkeypatch), "regimes": ["rs-10", "rs-100"],
+                                    "dataset": "digits", "seeds": 2, "output_dir": str(tmp_path / "out")}))
+    assert main(["sweep", str(spec), "--dry-run", "--format", "json", "--all"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert main(["sweep", str(spec), "--dry-run", "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["trials"] is None and summary["n_trials"] == every["n_trials"] == every["n_trials"] > 120
+    assert summary["train_flops_total"] == every["train_flops_total"]
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{every['n_trials']:,} trials over {every['n_trials'] // 4} configs" in out and "--all lists every config" in out and len(out.splitlines()) < 30

@@ -24,6 +24,11 @@ ACTIONS = ("show", "match", "scale", "list")
 MATCH_UNITS = {"flops": "flops", "params": "params", "block": "block_params"}
 FLOPS_NOTE = f"FLOPs per image, {FLOP_CONVENTION}"
 COST_NOTE = f"training cost = {TRAIN_FLOPS_PER_FORWARD} x forward FLOPs x training images x epochs"
+#: Above this many configs, the table and json formats print a summary instead of every row (--all:
+#: every row). Ours: the largest preset space (ResNet-RS, 175 configs) still prints whole.
+SUMMARY_ABOVE = 300
+#: Rows shown at each end (cheapest, dearest) of a summary.
+SUMMARY_ENDS = 5
 
 
 def normalise_argv(argv: list[str]) -> list[str]:
@@ -51,6 +56,9 @@ def add_parser(sub) -> None:
                         "(default: the space's dataset_size, else ImageNet's 1,281,167)")
     s.add_argument("--throughput", metavar="FILE",
                    help="JSON lines of 'archscale count --measure --json' on the target device: adds estimated hours")
+    s.add_argument("--all", action="store_true",
+                   help=f"print every config (table and json) even above {SUMMARY_ABOVE} configs, where a summary "
+                        f"is printed instead; csv always has every row")
     s.set_defaults(func=_show)
 
     m = actions.add_parser("match", help="solve one dimension so each config matches a target's complexity")
@@ -145,19 +153,21 @@ def regime_epochs(names: str) -> dict[str, int]:
 
 
 def _show(args) -> int:
-    from search_spaces import load_space, price, verify_against_fvcore
-    from search_spaces.pricing import exact_sum, rate_from_measurements
+    from search_spaces import verify_against_fvcore
+    from search_spaces.pricing import add_training_cost, exact_sum, rate_from_measurements
+    from search_spaces.table import space_table
 
     from .progress import bar
 
-    space = load_space(args.space)
-    expansion = space.expand(epochs=list(regime_epochs(args.regimes).values()))
+    space = load_space_arg(args.space)
     regimes = regime_epochs(args.regimes)
+    table = space_table(space, epochs=list(regimes.values()))
     size, size_label = dataset_size(args.dataset_size, space)
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
-    df = price(expansion.configs, regimes=regimes, dataset_size=size, train_flops_per_s=rate)
-    verified = verify_against_fvcore(expansion.configs, args.verify, progress=bar) if args.verify > 0 else None
-    meta = {"space": space.name, "summary": expansion.summary(), "flop_convention": FLOP_CONVENTION,
+    df = add_training_cost(table.rows, regimes, size, rate)
+    verified = verify_against_fvcore(table.configs, args.verify, progress=bar) if args.verify > 0 else None
+    whole = args.all or len(df) <= SUMMARY_ABOVE
+    meta = {"space": space.name, "summary": table.summary(), "flop_convention": FLOP_CONVENTION,
             "cost_convention": COST_NOTE, "dataset_size": size, "dataset_size_source": size_label,
             "regimes": regimes}
     if rate:
@@ -165,24 +175,96 @@ def _show(args) -> int:
     if verified:
         meta["verify"] = {"checked": verified[1], "max_relative_difference": verified[0]}
     if args.format == "json":
-        specs = {c.name: c.spec.to_dict() for c in expansion.configs}
-        rows = [{**_plain(r), "spec": specs[r["name"]]} for r in df.to_dict("records")]
         totals = {k: exact_sum(df[k]) if k.startswith("train_flops") else float(df[k].sum())
                   for k in df.columns if k.startswith(("train_flops_", "est_hours_"))}
-        print(json.dumps({**meta, "n_configs": len(rows), "totals": totals, "configs": rows}, indent=1))
+        out = {**meta, "n_configs": len(df), "totals": totals}
+        if whole:
+            specs = {c.name: c.spec.to_dict() for c in table.configs}
+            out["configs"] = [{**_plain(r), "spec": specs[r["name"]]} for r in df.to_dict("records")]
+        else:
+            out["range"] = {k: {"min": int(df[k].min()), "median": float(df[k].median()), "max": int(df[k].max())}
+                            for k in ("flops", "params")}
+            ends = df.sort_values("flops", kind="stable")
+            out["cheapest"] = [_plain(r) for r in ends.head(SUMMARY_ENDS).to_dict("records")]
+            out["dearest"] = [_plain(r) for r in ends.tail(SUMMARY_ENDS).iloc[::-1].to_dict("records")]
+            out["configs_within_flops"] = {str(b): n for b, n in budget_counts(df["flops"])}
+            out["configs"] = None
+        print(json.dumps(out, indent=1))
         return 0
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False)
         if verified:
             print(_verify_line(verified), file=sys.stderr)
         return 0
-    print(f"space {space.name}: {expansion.summary()}")
+    print(f"space {space.name}: {table.summary()}")
     print(f"{FLOPS_NOTE}; {COST_NOTE}; {size:,} training images ({size_label})"
           + (f"; hours at {rate / 1e12:.3g} TFLOP/s measured on {device}" if rate else ""))
-    print(_space_table(df, regimes, rate is not None))
+    if whole:
+        print(_space_table(df, regimes, rate is not None))
+    else:
+        print(summarise(df, lambda part: _space_table(part, regimes, rate is not None, total=False),
+                        "--all prints every config, --format csv every row as CSV"))
+        print(_totals_line(df, regimes, rate is not None))
     if verified:
         print(_verify_line(verified))
     return 0
+
+
+def load_space_arg(text: str):
+    """The space a command names (a preset or a file)."""
+    from search_spaces import load_space
+
+    return load_space(text)
+
+
+def budget_counts(flops) -> list[tuple[str, int]]:
+    """(FLOP budget as text, configs at or under it) at 1-2-5 steps from the cheapest to the dearest."""
+    lo, hi = float(flops.min()), float(flops.max())
+    steps = [m * 10 ** e for e in range(int(math.floor(math.log10(max(lo, 1)))), int(math.log10(max(hi, 1))) + 2)
+             for m in (1, 2, 5)]
+    import numpy as np
+
+    inside = [b for b in steps if lo <= b < hi]
+    budgets = inside[::-(-len(inside) // 8) or 1] + [hi]  # at most 8 steps, and the dearest
+    values = np.sort(flops.to_numpy())
+    return [(_flops_text(b), int(np.searchsorted(values, b, side="right"))) for b in budgets]
+
+
+def _flops_text(v: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.4g}{unit}"
+    return f"{v:.4g}"
+
+
+def summarise(df, render, hint: str) -> str:
+    """A summary of a priced table too long to print whole: counts, the FLOP and parameter
+    ranges, the cheapest and dearest rows (``render(rows)`` draws them), configs within FLOP
+    budgets, and ``hint`` (how to see every row)."""
+    ends = df.sort_values("flops", kind="stable")
+    lines = [f"summary of {len(df):,} configs ({hint}):",
+             f"  FLOPs per image {_flops_text(df['flops'].min())} to {_flops_text(df['flops'].max())} "
+             f"(median {_flops_text(df['flops'].median())}); params {_flops_text(df['params'].min())} to "
+             f"{_flops_text(df['params'].max())} (median {_flops_text(df['params'].median())})",
+             f"  the {SUMMARY_ENDS} cheapest:", _indent(render(ends.head(SUMMARY_ENDS))),
+             f"  the {SUMMARY_ENDS} dearest:", _indent(render(ends.tail(SUMMARY_ENDS).iloc[::-1])),
+             "  configs within a FLOP budget (FLOPs per image; the space's constraints: {max_flops: ...} keeps "
+             "only those):",
+             _indent(", ".join(f"<= {b}: {n:,}" for b, n in budget_counts(df["flops"])), 4)]
+    return "\n".join(lines)
+
+
+def _indent(text: str, n: int = 4) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+def _totals_line(df, regimes: dict, hours: bool) -> str:
+    from search_spaces.pricing import exact_sum
+
+    parts = [f"{r}: {exact_sum(df[f'train_flops_{r}']) / 1e15:.4g} PFLOPs" for r in regimes if f"train_flops_{r}" in df]
+    if hours:
+        parts += [f"{r}: {df[f'est_hours_{r}'].sum():.4g} h" for r in regimes if f"est_hours_{r}" in df]
+    return "  total training cost of every config: " + ("; ".join(parts) if parts else "-")
 
 
 def _verify_line(verified) -> str:
@@ -202,7 +284,7 @@ def _plain(row: dict) -> dict:
     return out
 
 
-def _space_table(df, regimes: dict, hours: bool) -> str:
+def _space_table(df, regimes: dict, hours: bool, total: bool = True) -> str:
     import pandas as pd
 
     from search_spaces.pricing import exact_sum
@@ -222,6 +304,8 @@ def _space_table(df, regimes: dict, hours: bool) -> str:
         if hours and f"est_hours_{r}" in df:
             cols[f"hours {r}"] = df[f"est_hours_{r}"].map(lambda v: "-" if v != v else f"{v:.3g}")
     table = pd.DataFrame(cols)
+    if not total:
+        return table.to_string(index=False)
     total = {k: "" for k in table.columns}
     total.update({"name": "TOTAL", "params (M)": f"{df['params'].sum() / 1e6:.1f}",
                   "GFLOPs": f"{df['flops'].sum() / 1e9:.1f}"})

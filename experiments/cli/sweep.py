@@ -38,6 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--throughput", metavar="FILE",
                    help="for --dry-run: 'archscale count --measure --json' lines of the target device, for hours")
     p.add_argument("--format", choices=("table", "json"), default="table", help="--dry-run output")
+    p.add_argument("--all", action="store_true",
+                   help="--dry-run: list every config and trial even above the size where a summary is printed")
     p.add_argument("--callback", action="append", default=[], metavar="NAME",
                    help="a tracker (mlflow, wandb) or 'package.module:Class' Tune callback, added to the spec's "
                         "callbacks: (repeatable)")
@@ -56,8 +58,14 @@ def run(args) -> int:
     sweep = load_sweep(args.spec, output_dir=args.output_dir, data_root=args.data_root)
     extra = callbacks_from(args.callback, "callback")
     if args.dry_run:
+        from ..sweep.spec import plan_table
+        from .space import SUMMARY_ABOVE
+
         build_callbacks([*sweep.callbacks, *extra], experiment=sweep.name)  # checked, not run
-        trials, expansion = make_plan(sweep, strict_data=False)
+        table = plan_table(sweep)
+        if len(table.rows) > SUMMARY_ABOVE and not args.all:
+            return _print_plan_summary(sweep, table, args)
+        trials, expansion = make_plan(sweep, strict_data=False, table=table)
         return _print_plan(sweep, trials, expansion, args)
     from ..sweep.run import run_sweep
 
@@ -151,6 +159,69 @@ def _print_plan(sweep, trials, expansion, args) -> int:
         print(f"warning: {placement}")
     for line in shortened.values():
         print(f"warning: {line}")
+    return 0
+
+
+def _print_plan_summary(sweep, table, args) -> int:
+    """The plan of a sweep of many configs: its counts, totals and a summary of its configs (the
+    cheapest and dearest, FLOP ranges and budgets) instead of a row per config."""
+    import pandas as pd
+
+    from search_spaces.pricing import exact_sum, rate_from_measurements
+
+    from ..sweep.spec import check_data, train_size
+    from .space import SUMMARY_ABOVE, budget_counts, summarise
+
+    images = check_data(sweep, strict_data=False)
+    rows = table.rows
+    seeds = len(sweep.seeds)
+    trials = pd.Series(0, index=rows.index)
+    train_flops = pd.Series(0, index=rows.index, dtype=object)
+    for regime in sweep.regimes:
+        trains = (rows["regime_epochs"].map(lambda v: not isinstance(v, tuple) or regime.epochs in v)
+                  if "regime_epochs" in rows else pd.Series(True, index=rows.index))
+        trials += trains.astype(int) * seeds
+        cost = rows["flops"].astype(object) * (TRAIN_FLOPS_PER_FORWARD * images * regime.epochs * seeds)
+        train_flops += cost.where(trains, 0)
+    per_config = pd.DataFrame({"name": rows["name"], "params": rows["params"], "flops": rows["flops"],
+                               "trials": trials, "train_flops": train_flops})
+    total_flops = exact_sum(per_config["train_flops"])
+    rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
+    placement = _placement_warning(sweep, args)
+    note = train_size(sweep.dataset, strict=False)[1]
+    if args.format == "json":
+        ends = per_config.sort_values("flops", kind="stable")
+        print(json.dumps({"name": sweep.name, "space": table.summary(), "n_trials": int(trials.sum()),
+                          "n_configs": len(per_config), "data_note": note, "train_flops_total": total_flops,
+                          "est_hours_total": total_flops / rate / 3600 if rate else None,
+                          "workers": sweep.resources.workers, "placement_warning": placement,
+                          "cheapest": json.loads(ends.head(5).to_json(orient="records")),
+                          "dearest": json.loads(ends.tail(5).iloc[::-1].to_json(orient="records")),
+                          "configs_within_flops": dict(budget_counts(per_config["flops"])),
+                          "trials": None}, indent=1))
+        return 0
+    unit, scale = _unit(per_config["train_flops"].max())
+
+    def render(part):
+        return pd.DataFrame({"name": part["name"], "params (M)": (part["params"] / 1e6).map("{:.3f}".format),
+                             "GFLOPs": (part["flops"] / 1e9).map("{:.4f}".format), "trials": part["trials"],
+                             f"train {unit}": part["train_flops"].map(lambda v: f"{v / scale:.4g}")}).to_string(index=False)
+
+    print(f"sweep {sweep.name} (dry run): space {sweep.space.name}: {table.summary()}")
+    print(f"  {int(trials.sum()):,} trials over {len(per_config):,} configs x {len(sweep.regimes)} regime(s) "
+          f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {seeds} seed(s); "
+          f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
+    print(f"  FLOPs per image, {FLOP_CONVENTION}; training cost = {TRAIN_FLOPS_PER_FORWARD} x FLOPs x images x epochs")
+    if note:
+        print(f"  note: {note}")
+    print(summarise(per_config, render, f"more than {SUMMARY_ABOVE}: --all lists every config"))
+    unit, scale = _unit(total_flops)
+    total = f"total training compute {total_flops / scale:.4g} {unit}"
+    if rate:
+        total += f", about {total_flops / rate / 3600:.3g} device-hours at {rate / 1e12:.3g} TFLOP/s measured on {device}"
+    print(total)
+    if placement:
+        print(f"warning: {placement}")
     return 0
 
 

@@ -42,7 +42,8 @@ from scaling.errors import ArchScaleError
 from scaling.files import atomic_write_text
 from scaling.validate import boolean, check_keys, is_whole, whole
 from scaling.yamlio import read_mapping
-from search_spaces import load_space, parse_space, price, trains_under
+from search_spaces import load_space, parse_space, trains_under
+from search_spaces.table import SpaceTable, space_table
 
 from ..data.datasets import DatasetConfig, dataset_check, dataset_from, dataset_train_size
 from ..results.health import HealthRules
@@ -218,15 +219,28 @@ def flatten_spec(spec_dict: dict) -> dict:
             for k, v in spec_dict.items()}
 
 
-def make_plan(sweep: SweepSpec, strict_data: bool = True) -> tuple[list[dict], Any]:
-    """Every trial of the sweep with its complexity and training cost, and the space expansion.
+def plan_table(sweep: SweepSpec) -> SpaceTable:
+    """The sweep's configs as one priced table (``search_spaces.table``), for its regimes."""
+    return space_table(sweep.space, epochs=[r.epochs for r in sweep.regimes])
+
+
+def check_data(sweep: SweepSpec, strict_data: bool = True) -> int:
+    """The training images per epoch, after checking the data set's files (see ``train_size``;
+    ``strict_data=False`` for dry runs) and that every regime's batch splits over the workers."""
+    images, _ = train_size(sweep.dataset, strict_data)
+    _check_batches_split(sweep, images)
+    return images
+
+
+def make_plan(sweep: SweepSpec, strict_data: bool = True, table: SpaceTable | None = None) -> tuple[list[dict], Any]:
+    """Every trial of the sweep with its complexity and training cost, and the space's table
+    (``plan_table``, made unless given).
 
     Checks the data set's files (see ``train_size``; ``strict_data=False`` for dry runs).
     """
-    expansion = sweep.space.expand(epochs=[r.epochs for r in sweep.regimes])
-    priced = price(expansion.configs).set_index("name")
-    images, _ = train_size(sweep.dataset, strict_data)
-    _check_batches_split(sweep, images)
+    expansion = plan_table(sweep) if table is None else table
+    priced = expansion.rows.set_index("name")
+    images = check_data(sweep, strict_data)
     trials = []
     for config in expansion.configs:
         cx = priced.loc[config.name]
