@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaling.conventions import FLOP_CONVENTION
+from scaling.conventions import FLOP_CONVENTION, HEALTH_VALUES
 from scaling.errors import ArchScaleError
 from scaling.files import atomic_dir, atomic_write, atomic_write_text
 
@@ -63,7 +63,6 @@ from .scaling_plot import plot_dimension_curves, plot_scaling_curves
 from .style import save_figure
 from .tables import chance_levels, dataset_name, flagged_summary, regime_order, status_counts, tables_of
 from .timeline_plot import phase_columns, plot_timeline, timeline
-from scaling.conventions import HEALTH_VALUES
 
 __all__ = ["write_report", "Report", "SECTIONS"]
 
