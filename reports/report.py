@@ -733,7 +733,8 @@ def _finding_summary(f) -> dict:
     e = f.estimate
     return {"claim": f.claim.key, "source": f.claim.source, "regime": f.regime, "verdict": f.verdict,
             "effect": e.effect if e else None, "low": e.low if e else None, "high": e.high if e else None,
-            "unit": f.unit, "method": e.method if e else None, "configs": f.configs(), "needs": f.needs}
+            "unit": f.unit, "method": e.method if e else None, "configs": f.configs(), "needs": f.needs,
+            "flagged": f.flagged}
 
 
 def _n_trials(report: Report, f) -> int:

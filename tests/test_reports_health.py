@@ -175,3 +175,21 @@ def test_a_whole_report_on_a_planted_run_says_what_it_left_out(tmp_path):
     assert DEAD not in summary["pareto"]["rs-10"] and DEAD in summary["pareto"].get("rs-100", []) + [DEAD]
     verdicts = {(f["claim"], f["regime"]): f["verdict"] for f in summary["findings"]}
     assert verdicts[("depth_vs_width", "rs-10")] == "inconclusive"
+
+
+def test_archscale_report_prints_the_health_and_a_finding_without_an_effect(tmp_path, capsys, monkeypatch):
+    import reports
+    from test_health import write_run
+
+    from experiments.cli import main
+
+    finding = {"claim": "depth_vs_width", "source": "ResNet-RS", "regime": "rs-10", "verdict": "inconclusive",
+               "effect": None, "low": None, "high": None, "unit": "pp", "flagged": "it would rest on flagged trials"}
+    summary = {"report_md": "r/report.md", "report_html": "r/report.html", "figures": [], "tables": [],
+               "status_counts": {"done": 10}, "health": {"ok": 2, "at_chance": 8}, "left_out": "4 configurations",
+               "pareto": {}, "findings": [finding]}
+    monkeypatch.setattr(reports, "write_report", lambda *a, **k: summary)
+    assert main(["report", str(write_run(tmp_path))]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "health: 2 ok, 8 at_chance; left out of fronts, fits and findings: 4 configurations" in out
+    assert "finding: ResNet-RS, depth vs width in rs-10: inconclusive; it would rest on flagged trials" in out

@@ -39,13 +39,18 @@ def run(args) -> int:
           f"{len(summary['tables'])} tables)")
     counts = summary.get("status_counts", {})
     print("trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if summary.get("health"):
+        print("health: " + ", ".join(f"{v} {k}" for k, v in summary["health"].items())
+              + (f"; left out of fronts, fits and findings: {summary['left_out']}" if summary.get("left_out") else ""))
     for regime, names in summary.get("pareto", {}).items():
         print(f"Pareto-optimal on top-1 vs FLOPs, {regime}: {', '.join(names) if names else '(none yet)'}")
     for f in summary.get("findings", []):
         if f["verdict"] != "untestable":
             where = f" in {f['regime']}" if f["regime"] else ""
-            print(f"finding: {f['source']}, {f['claim'].replace('_', ' ')}{where}: {f['verdict']} "
-                  f"({f['effect']:+.2f} {f['unit']}, 95 % interval [{f['low']:+.2f}, {f['high']:+.2f}])")
+            effect = ("" if f["effect"] is None else
+                      f" ({f['effect']:+.2f} {f['unit']}, 95 % interval [{f['low']:+.2f}, {f['high']:+.2f}])")
+            flagged = f"; {f['flagged']}" if f.get("flagged") else ""
+            print(f"finding: {f['source']}, {f['claim'].replace('_', ' ')}{where}: {f['verdict']}{effect}{flagged}")
     untested = sum(f["verdict"] == "untestable" for f in summary.get("findings", []))
     if untested:
         print(f"{untested} claim{'s' if untested > 1 else ''} not testable on this sweep: the report says what "
