@@ -13,6 +13,10 @@ class ArchScaleError(ValueError):
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
 
+    def __reduce__(self):
+        """Rebuilt from (field, message): copied and pickled whole, as Ray does to a trial's error."""
+        return type(self), (self.field, self.message)
+
 
 def did_you_mean(word: str, choices) -> str:
     """' (did you mean X?)' when a close match exists, else ''."""

@@ -447,3 +447,47 @@ def test_a_loaders_data_set_is_built_once_for_the_whole_sweep_and_kept_by_reused
     trials, _ = load_results(tmp_path / "out")
     reused = trials[~trials.new_worker.astype(bool)]
     assert len(reused) >= 1 and (reused.phase_data_s < trials[trials.new_worker.astype(bool)].phase_data_s.max()).all()
+
+
+@pytest.mark.slow
+def test_a_sweep_names_a_truncated_image_in_one_line_and_skip_trains_without_it(tmp_path, fresh_ray, caplog):
+    import logging
+
+    from test_folder import write_folder
+
+    from experiments.sweep.run import run_sweep
+
+    data = tmp_path / "data"
+    write_folder(data, n=16, size=(24, 24))
+    bad = data / "train" / "cat" / "3.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])  # starts like a JPEG: planning passes it, decoding fails
+    dataset = {"name": "imagefolder", "root": str(data), "workers": 0}
+    with caplog.at_level(logging.ERROR):
+        summary = run_sweep(tiny_sweep(tmp_path / "out", dataset=dataset, epochs=1, steps=100), quiet=True,
+                            num_cpus=2)
+    assert summary.counts == {"error": 1}
+    (trial_id, error), = summary.errors
+    assert str(bad) in error and "Truncated" in error and "\n" not in error
+    assert "Traceback" not in caplog.text  # Tune's traceback of a user error is left out
+    summary = run_sweep(tiny_sweep(tmp_path / "skip", dataset={**dataset, "on_bad_file": "skip"}, epochs=1,
+                                   steps=100), quiet=True, num_cpus=2)
+    trials, epochs = load_results(tmp_path / "skip")
+    assert summary.counts == {"done": 1} and trials.bad_files_skipped.tolist() == [1]
+    assert trials.decode.tolist() == ["workers"] and epochs.decode.tolist() == ["workers"]
+
+
+def test_tunes_traceback_is_left_out_for_user_errors_only():
+    import logging
+
+    from experiments.sweep.run import _NoUserErrorTracebacks
+    from scaling import ArchScaleError
+
+    keep = _NoUserErrorTracebacks()
+
+    def record(error):
+        return logging.LogRecord("ray.tune", logging.ERROR, "", 0, "Trial task failed", None,
+                                 (type(error), error, None) if error else None)
+
+    wrapped = RuntimeError(f"ray::ImplicitFunc.train() ... {ArchScaleError('dataset.root', 'cannot read image x')!r}")
+    assert not keep.filter(record(wrapped)) and keep.filter(record(RuntimeError("CUDA out of memory")))
+    assert keep.filter(record(None))

@@ -328,6 +328,8 @@ class TrialOutcome(PhaseTimes, TrialSummary):
     effective_stochastic_depth: float | None = None
     effective_randaugment_magnitude: float | None = None
     effective_randaugment_layers: int | None = None
+    #: Where a folder data set's JPEGs were decoded ("workers" or "device").
+    decode: str | None = None
     starts: int | None = None
     started_at: float | None = None
     finished_at: float | None = None

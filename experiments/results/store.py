@@ -179,7 +179,7 @@ def build_tables(plan: list[dict], events: Iterable[Record | Mapping],
                                effective_dropout=last.effective_dropout,
                                effective_stochastic_depth=last.effective_stochastic_depth,
                                effective_randaugment_magnitude=last.effective_randaugment_magnitude,
-                               effective_randaugment_layers=last.effective_randaugment_layers,
+                               effective_randaugment_layers=last.effective_randaugment_layers, decode=last.decode,
                                warmup_epochs=_num(last.warmup_epochs), classes=last.classes,
                                starts=s.get("starts", 0), started_at=s.get("started_at"),
                                finished_at=s.get("finished_at"), **_timing(s, hist))

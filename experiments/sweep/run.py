@@ -11,6 +11,8 @@ SIGTERM and Ctrl-C stop a sweep gracefully (experiments.sweep.stopping).
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import time
@@ -156,7 +158,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     if not quiet:
         print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time "
               f"({sweep.resources.describe(cluster)}); results in {sweep.output_dir}", flush=True)
-    with stop_on_signals(), UtilisationSampler(sweep.output_dir, cpus=concurrency * launch.workers * launch.cpus):
+    with stop_on_signals(), UtilisationSampler(sweep.output_dir, cpus=concurrency * launch.workers * launch.cpus), \
+            _user_errors_in_one_line():
         tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
     if STOP.signal is not None:
@@ -166,6 +169,26 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     errors = [(r.trial_id, r.error) for r in trial_df.itertuples() if r.status == "error"]
     times = sweep_times(read_events(sweep.output_dir), trial_df, load_utilisation(sweep.output_dir))
     return SweepSummary(sweep.output_dir, counts, errors, time.time() - t0, trial_df, STOP.signal, times)
+
+
+class _NoUserErrorTracebacks(logging.Filter):
+    """Drops Tune's traceback of a trial that failed on a user error (an ArchScaleError, such as an
+    image that cannot be read): the sweep's summary and journal already give its one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or "ArchScaleError" not in str(error)
+
+
+@contextlib.contextmanager
+def _user_errors_in_one_line():
+    """Tune's controller keeps logging other trial failures with their tracebacks."""
+    logger, keep = logging.getLogger("ray.tune.execution.tune_controller"), _NoUserErrorTracebacks()
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _launch(sweep: SweepSpec, cluster: dict, n_trials: int, quiet: bool) -> tuple[Launch, int]:
