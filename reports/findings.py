@@ -50,7 +50,7 @@ from scipy import stats
 from scaling.conventions import LONG_REGIME_EPOCHS, SHORT_REGIME_EPOCHS
 
 from .dimension_steps import _IGNORED, DIMENSIONS, _as_key
-from .tables import ARCH_FIELDS, finished_trials, normalize_trials, regime_order
+from .tables import ARCH_FIELDS, finished_trials, normalize_trials, regime_order, with_flagged_counted
 
 __all__ = ["CLAIMS", "Claim", "Estimate", "Finding", "VERDICTS", "CONFIDENCE", "MIN_BOOTSTRAP_UNITS",
            "MIN_STEP_RATIO", "assess_claims", "estimate_mean", "estimate_difference", "verdict_of",
@@ -539,7 +539,7 @@ def assess_claims(trials: pd.DataFrame, *, tolerance: float = 0.15) -> list[Find
     health = {(r.regime, r.name): r.health for r in bad.itertuples()}
     trusted = {(f.claim.key, f.regime): f for f in out}
     result = []
-    for whole in _assess(df.assign(health="ok"), tolerance):  # the flagged networks counted in
+    for whole in _assess(with_flagged_counted(df), tolerance):
         f = trusted.get((whole.claim.key, whole.regime)) or (whole if not whole.tested else dataclasses.replace(
             whole, verdict="untestable", estimate=None, comparisons=whole.comparisons.iloc[:0],
             needs="trials that are not flagged"))

@@ -16,7 +16,7 @@ from scaling.spec import ArchSpec
 
 __all__ = ["FINISHED", "NOT_PLOTTED", "STATUSES", "ARCH_FIELDS", "normalize_trials",
            "finished_trials", "aggregate_seeds", "regime_order", "status_counts", "dataset_name", "chance_levels",
-           "flagged_summary"]
+           "flagged_summary", "with_flagged_counted"]
 
 #: Statuses that are results: "stopped" is an ASHA early stop (a real result with fewer epochs).
 FINISHED = TRIAL_STATUSES[:2]
@@ -108,6 +108,12 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
     df["trusted"] = df["finished"] & ~network_flagged
     df.attrs[_NORMALISED] = True  # kept by copies and row selections, so normalising again is a copy
     return df
+
+
+def with_flagged_counted(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials normalised as if every verdict were ok: the flagged networks counted in, as a
+    finding would use them were they healthy (``reports.findings.assess_claims``)."""
+    return _normalise(trials.assign(health=HEALTH_VALUES[0]))
 
 
 def finished_trials(trials: pd.DataFrame, *, flagged: bool = False) -> pd.DataFrame:
