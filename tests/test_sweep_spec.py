@@ -152,3 +152,17 @@ def test_a_sweep_names_a_bad_image_in_one_line_before_ray_and_skip_records_it_in
     check = read_manifest(tmp_path / "out")["data_check"]
     assert check["bad_files_skipped"] == 1 and check["skipped"][0]["path"] == str(bad) and check["train_images"] == 7
     assert trials[0]["config"]["dataset"]["on_bad_file"] == "skip"
+
+
+def test_trials_start_longest_first_with_a_networks_seeds_back_to_back(tmp_path):
+    from experiments.sweep.spec import launch_order
+
+    sweep = load_sweep(tiny_sweep(tmp_path, widths=(0.5, 2.0, 1.0), depths=(8, 14), seeds=(0, 1, 2)))
+    trials, _ = make_plan(sweep)
+    order = launch_order(trials)
+    assert sorted(t["trial_id"] for t in order) == sorted(t["trial_id"] for t in trials)
+    names = [t["name"] for t in order]
+    assert names == [n for n in dict.fromkeys(names) for _ in range(3)]  # each network's 3 seeds together
+    flops = [t["train_flops"] for t in order]
+    assert flops == sorted(flops, reverse=True) and flops[0] > flops[-1]
+    assert [t["seed"] for t in order[:3]] == [0, 1, 2]

@@ -42,11 +42,12 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
     calls = []
 
     def report(m, ckpt):  # the checkpoint exists while the reporter runs (Tune copies it then)
-        calls.append((m, ckpt, (Path(ckpt) / "state.pt").is_file()))
+        calls.append((m, ckpt, ckpt is not None and (Path(ckpt) / "state.pt").is_file()))
 
     result = train_trial(config(checkpoint_interval_s=0), report=report)
     assert [m["epoch"] for m, _, _ in calls] == [1, 2, 3]
-    for m, ckpt, existed in calls:
+    assert calls[-1][1] is None  # nothing resumes a finished trial: no checkpoint after the last epoch
+    for m, ckpt, existed in calls[:-1]:
         assert {"train_loss", "val_loss", "val_top1", "val_top5", "lr", "images_per_s", "epoch_time_s"} <= set(m)
         assert existed and not Path(ckpt).exists()  # temporary: removed once reported
     assert result["status"] == "done" and result["epochs_done"] == 3
@@ -55,7 +56,7 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
     assert all(m["workers"] == 1 and m["devices"] == 1 for m, _, _ in calls) and result["workers"] == 1
 
 
-def _checkpointed_epochs(monkeypatch, epoch_s: float, **kw) -> list[int]:
+def _checkpointed_epochs(monkeypatch, epoch_s: float, checkpoint_dir=None, **kw) -> list[int]:
     """The epochs that end with a checkpoint when each epoch takes ``epoch_s`` on the trainer's clock."""
     from experiments.train import trial as trainer
 
@@ -70,22 +71,26 @@ def _checkpointed_epochs(monkeypatch, epoch_s: float, **kw) -> list[int]:
     # the clock moves in the report, after the epoch's checkpoint decision: the decision at epoch
     # n sees (n - 1) * epoch_s
     train_trial(config(regime={"name": "rs-10", "epochs": 7}, max_steps_per_epoch=1, measure_inference=False, **kw),
-                report=report)
+                report=report, checkpoint_dir=checkpoint_dir)
     return [i + 1 for i, s in enumerate(saved) if s]
 
 
-def test_checkpoints_go_by_time_and_always_after_the_last_epoch(monkeypatch):
+def test_checkpoints_go_by_time_and_a_sweeps_trial_writes_none_after_its_last_epoch(monkeypatch, tmp_path):
     # 25 s epochs, at most one checkpoint a minute: the clock reads 0, 25, 50, 75 (save), 100, 125,
-    # 150 (save) at the ends of epochs 1-7; the last epoch always saves
-    assert _checkpointed_epochs(monkeypatch, 25.0) == [4, 7]
-    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=30) == [3, 5, 7]
-    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=0) == [1, 2, 3, 4, 5, 6, 7]
-    assert _checkpointed_epochs(monkeypatch, 0.5) == [7]  # fast epochs: one checkpoint, at the end
+    # 150 at the ends of epochs 1-7; a sweep's trial (a reporter, no checkpoint_dir) does not save
+    # after its last epoch, as nothing resumes a finished trial; a standalone run keeps its weights
+    assert _checkpointed_epochs(monkeypatch, 25.0) == [4]
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=30) == [3, 5]
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=0) == [1, 2, 3, 4, 5, 6]
+    assert _checkpointed_epochs(monkeypatch, 0.5) == []  # fast epochs: nothing to resume from
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_dir=tmp_path / "c") == [4, 7]
+    assert _checkpointed_epochs(monkeypatch, 0.5, checkpoint_dir=tmp_path / "d") == [7]
 
 
-def test_checkpoint_every_replaces_the_time_rule(monkeypatch):
-    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3) == [3, 6, 7]
-    assert _checkpointed_epochs(monkeypatch, 0.5, checkpoint_every=1) == [1, 2, 3, 4, 5, 6, 7]
+def test_checkpoint_every_replaces_the_time_rule(monkeypatch, tmp_path):
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3) == [3, 6]
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3, checkpoint_dir=tmp_path) == [3, 6, 7]
+    assert _checkpointed_epochs(monkeypatch, 0.5, checkpoint_every=1) == [1, 2, 3, 4, 5, 6]
     assert _checkpointed_epochs(monkeypatch, 100.0, checkpoint_every=0) == []
 
 

@@ -32,7 +32,7 @@ from .asha import RegimeASHA
 from .callbacks import ProgressCallback, StoreCallback, trial_id_of
 from .ray_runtime import DASHBOARD_HOST, DASHBOARD_PORT, LocalRay, check_dashboard, init_ray, live_nodes
 from .resources import Launch
-from .spec import SweepSpec, load_sweep, prepare, short_regimes
+from .spec import SweepSpec, launch_order, load_sweep, prepare, short_regimes
 from .stopping import STOP, StopCallback, journal_interruption, stop_on_signals
 from .trackers import build_callbacks
 from .trainable import archscale_trial
@@ -150,7 +150,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
                                      concurrency),
                        ProgressCallback(len(trials), concurrency), StopCallback(), *extra_callbacks])
         param_space = {"trial": tune.grid_search([{"trial_id": t["trial_id"], "config": t["config"],
-                                                    "cpus": res["cpu"]} for t in trials])}
+                                                    "cpus": res["cpu"]} for t in launch_order(trials)])}
         tuner = tune.Tuner(trainable, param_space=param_space, run_config=run_config,
                            tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=concurrency,
                                                        reuse_actors=True, trial_dirname_creator=_dirname,

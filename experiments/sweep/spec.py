@@ -263,6 +263,18 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True, table: SpaceTable | No
     return trials, expansion
 
 
+def launch_order(trials: list[dict]) -> list[dict]:
+    """The order a sweep starts its trials in: the longest network first (by planned training
+    FLOPs), so the last to start are short and the sweep does not end waiting on one long trial;
+    the seeds of one network (and regime) back to back, so a worker that ends one starts the next
+    with the same shapes (its data set resident and its kernels warm). Ties keep the plan's order."""
+    groups: dict[tuple, list[dict]] = {}
+    for t in trials:
+        groups.setdefault((t["name"], t["regime"]), []).append(t)
+    ordered = sorted(groups.values(), key=lambda g: -max(t["train_flops"] for t in g))
+    return [t for g in ordered for t in g]
+
+
 def _check_batches_split(sweep: SweepSpec, images: int) -> None:
     """Every regime's global batch (as capped for the data set) splits over the trial's workers."""
     workers = sweep.resources.workers

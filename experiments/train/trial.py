@@ -4,8 +4,9 @@ The trial reports once per epoch through a callback, ``report(epoch_report, chec
 is where the sweep plugs Ray Tune in (an ``EpochReport`` of experiments.results.schema; it returns a
 ``TrialResult``, and the sweep turns both into dicts only at Ray's edge); ``checkpoint_dir`` is a directory holding ``state.pt`` on the
 epochs a checkpoint is due, else None. Checkpoints go by time: at the end of the first epoch that
-ends ``checkpoint_interval_s`` (default 60 s) or more after the last one, and always after the last
-epoch, so that fast epochs do not each write the weights, momentum and EMA; ``checkpoint_every``,
+ends ``checkpoint_interval_s`` (default 60 s) or more after the last one, and after the last
+epoch when there is a ``checkpoint_dir`` (a sweep's trial, which nothing resumes once it has
+ended, writes none then), so that fast epochs do not each write the weights, momentum and EMA; ``checkpoint_every``,
 when given, checkpoints every N epochs instead.
 
 Determinism: every epoch reseeds the global and data generators from (seed, epoch), so a run
@@ -83,7 +84,7 @@ class TrialConfig:
     #: worker's (experiments.train.ranks); no effect on one worker.
     sync_bn: bool = False
     #: Checkpoint at the end of the first epoch that ends this many seconds (wall time) or more
-    #: after the last checkpoint (0: every epoch), and always after the last epoch.
+    #: after the last checkpoint (0: every epoch), and after the last epoch (in a sweep, not then: see train_trial).
     checkpoint_interval_s: float = 60.0
     #: When given, replaces the time rule: a checkpoint every N epochs and after the last (0 = never).
     checkpoint_every: int | None = None
@@ -200,7 +201,9 @@ def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> Trial
             if on_epoch:
                 on_epoch(trial.history)
             break
-        keep = checkpoint_dir is not None or report is not None
+        # A sweep's trial (Tune keeps its checkpoints) writes none after its last epoch: nothing
+        # resumes a finished trial. A standalone run keeps its final weights in checkpoint_dir.
+        keep = checkpoint_dir is not None or (report is not None and trial.epoch < trial.regime.epochs)
         ckpt = None
         if keep and trial.checkpoint_due() and trial.ranks.is_main:
             with trial.phases("checkpoint"):
@@ -363,8 +366,10 @@ class TrialRun:
         else:
             last = self.epoch == self.regime.epochs
             with self.phases("eval"):
+                # one batch shape on CUDA too: the odd last batch would run cuDNN's autotuning again
                 val = evaluate(self.eval_step_model, self.data, max(self.batch, 256), self.device, self.autocast,
-                               self.fmt, fixed_shape=self.eval_step_model is not self.eval_model, ranks=self.ranks)
+                               self.fmt, fixed_shape=self.cuda or self.eval_step_model is not self.eval_model,
+                               ranks=self.ranks)
                 timing = self.inference() if last else {}
             metrics = dataclasses.replace(metrics, **val, images_per_s=timed_steps * self.batch / timed_time,
                                           status="done" if last else "running", **timing)
