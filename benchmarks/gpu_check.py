@@ -423,9 +423,12 @@ def section_folder(s: dict, device: torch.device) -> dict:
     print(f"  losses per epoch, workers {['%.3f' % v for v in curves[0]]}, device {['%.3f' % v for v in curves[1]]}: "
           f"{'finite' if finite else 'NOT FINITE'}, {'the same curve' if same_curve else 'DIFFERENT curves'} "
           f"(within 5 %)")
+    faster = max(("workers", "device"), key=lambda k: rates[f"decode: {k}"]["images_per_s"])
+    chose = rates["decode: auto"]["decode"]
+    print(f"  decode: auto chose {chose}; the faster path in training here: {faster}")
     return {"ratio": ratios["decode: auto"], "ratios": ratios, "rates": rates, "setup_s": took, "agreement": agree,
-            "hazard": hazard, "finite": finite, "same_curve": same_curve,
-            "auto_chose": rates["decode: auto"]["decode"]}
+            "hazard": hazard, "finite": finite, "same_curve": same_curve, "auto_chose": chose,
+            "faster_in_training": faster}
 
 
 def worker(config: str) -> int:
