@@ -180,6 +180,11 @@ def test_no_training_batch_holds_a_single_image(tmp_path):
     assert effective_batch_size(rs10, 13) == 2 and effective_batch_size(rs10, 40) == 2  # was 1 for 13 images
     with pytest.raises(ArchScaleError, match="a batch needs at least 2"):
         effective_batch_size(rs10, 1)
+    from experiments.train.loop import split_batch
+
+    assert split_batch(4, 2, "workers") == 2
+    with pytest.raises(ArchScaleError, match="gives each of 2 workers one image.*use at most 1 worker"):
+        split_batch(2, 2, "workers")  # data-parallel: no worker steps on one image either
     write_folder(tmp_path, n=2)
     (tmp_path / "train" / "cat" / "0.jpg").write_bytes(b"\xff\xd8\xff broken")
     (tmp_path / "train" / "cat" / "1.jpg").write_bytes(b"\xff\xd8\xff broken too")

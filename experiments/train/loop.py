@@ -153,10 +153,16 @@ def effective_batch_size(regime: Regime, train_size: int) -> int:
 
 def split_batch(batch: int, workers: int, field: str, whose: str = "the") -> int:
     """Images per worker of a global ``batch`` split over ``workers``; ArchScaleError(field) when
-    it does not split evenly (``whose``: the batch's owner in the message, e.g. "regime rs-10's")."""
+    it does not split evenly or leaves a worker one image (``whose``: the batch's owner in the
+    message, e.g. "regime rs-10's")."""
     if batch % workers:
         raise ArchScaleError(field, f"{whose} global batch of {batch} does not split over {workers} workers; "
                                     f"use a worker count that divides it")
+    if workers > 1 and batch // workers < 2:
+        most = batch // 2
+        raise ArchScaleError(field, f"{whose} global batch of {batch} gives each of {workers} workers one image, "
+                                    f"and batch norm cannot normalise one; use at most {most} "
+                                    f"worker{'' if most == 1 else 's'}")
     return batch // workers
 
 
