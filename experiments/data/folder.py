@@ -19,12 +19,15 @@ them; where the JPEGs are decoded is ``decode``:
   choice and both rates are printed in the trial's log and recorded (``decode`` in its records).
 
 Both paths crop each image from the same draws (a seed per image from the epoch's generator), so
-for the same files, crops and flips they give the same batches up to the decoders and resize
-rounding (tests/test_folder.py; on a GPU, benchmarks/gpu_check.py's ``folder`` section).
+for the same files, crops and flips they give the same batches up to the two decoders' difference:
+on a CPU, where both decode with libjpeg-turbo, exactly (tests/test_folder.py); on a GPU,
+nvJPEG's (benchmarks/gpu_check.py's ``folder`` section).
 
 Bad files: an image that cannot be opened or decoded stops the run with one line naming its path,
-unless ``on_bad_file: skip``. Then the files whose first bytes are not an image are left out before
-training (``check_files``, also run when a sweep is planned and recorded in its manifest), and a
+unless ``on_bad_file: skip``. Planning a sweep reads each file's first bytes either way, so a file
+that is not an image is named (or counted) before Ray starts. Then the files whose first bytes are not an image are left out before
+training (``check_files``: 12 bytes a file, 16 threads, remembered by the process while the folders
+are unchanged; also run when a sweep is planned, and recorded in its manifest), and a
 training file that fails later (a truncated JPEG) gives its place in the batch to another image of
 the same batch (the batch keeps its size; a validation file is just left out); each skipped file
 is printed once and counted in the trial's records (``bad_files_skipped``).
