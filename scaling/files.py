@@ -15,7 +15,49 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_dir"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_dir", "check_writable_dir", "check_writable_file",
+           "first_missing"]
+
+
+def first_missing(path: str | Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (what creating it makes), or None."""
+    path = Path(path).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def check_writable_dir(path: str | Path, field: str) -> None:
+    """Refuse a folder that cannot be created or written: ``path`` or one of its parents is a
+    file, or the nearest existing folder refuses a new entry (tried with a temporary folder,
+    removed at once). Raises ArchScaleError(``field``) on one line; writes nothing that stays."""
+    from .errors import ArchScaleError
+
+    path = Path(path).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = f"{path} is a file" if existing == path else f"{existing} is a file, so {path} cannot be made"
+        raise ArchScaleError(field, f"{what}; name a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".archscale-probe-"))
+    except OSError as e:
+        raise ArchScaleError(field, f"{path} cannot be written ({e.strerror} in {existing}); name a folder you "
+                                    f"can write") from None
+
+
+def check_writable_file(path: str | Path, field: str) -> None:
+    """Refuse a file path that names a folder, or whose folder cannot be created or written
+    (``check_writable_dir``). Raises ArchScaleError(``field``) on one line."""
+    from .errors import ArchScaleError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ArchScaleError(field, f"{path} is a folder; name a file (e.g. {path / 'next.yaml'})")
+    check_writable_dir(path.parent, field)
 
 
 def _publish(tmp: str | Path, path: str | Path) -> None:

@@ -28,7 +28,7 @@ import yaml
 
 from .errors import ArchScaleError, did_you_mean
 from .spec import ArchSpec, check_fields, override
-from .yamlio import load_yaml, yaml_problem
+from .yamlio import load_yaml, read_text, yaml_problem
 
 #: ResNet-RS's architecture (see the module docstring for the official files each value is from).
 _RS = dict(stem="deep", stem_pool="conv", downsample="d", se_ratio=0.25, zero_init_residual=True)
@@ -102,7 +102,7 @@ def load_spec(path: str | Path) -> ArchSpec:
     p = Path(path)
     if not p.is_file():
         raise ArchScaleError("spec", f"no such file: {p}")
-    text = p.read_text()
+    text = read_text(p, "spec")
     if p.suffix == ".json":
         try:
             data = json.loads(text)

@@ -36,12 +36,25 @@ def read_mapping(path, field: str, holds: str) -> dict:
     from .errors import ArchScaleError
 
     try:
-        data = load_yaml(Path(path).read_text())
+        data = load_yaml(read_text(path, field))
     except yaml.YAMLError as e:
         raise ArchScaleError(field, f"{path} is not valid YAML ({yaml_problem(e)})") from None
     if not isinstance(data, dict):
         raise ArchScaleError(field, f"{path} must hold a mapping with {holds}")
     return data
+
+
+def read_text(path, field: str) -> str:
+    """A spec file's text; ArchScaleError(field) on one line when it is not UTF-8 or cannot be read."""
+    from .errors import ArchScaleError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ArchScaleError(field, f"{path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                                    f"save it as UTF-8") from None
+    except OSError as e:
+        raise ArchScaleError(field, f"{path} cannot be read ({e.strerror})") from None
 
 
 def yaml_problem(error) -> str:

@@ -96,8 +96,11 @@ def test_a_sweep_stopped_by_a_signal_counts_its_interrupted_trials_and_is_not_fi
 
 
 def test_archscale_status_prints_trials_then_counts_best_and_eta(tmp_path, capsys):
+    from experiments.results.lock import DriverLock
+
     write_run(tmp_path, MID_SWEEP)
-    assert main(["status", str(tmp_path)]) == 0
+    with DriverLock(tmp_path):  # its driver runs
+        assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["trial", "regime", "seed", "status", "epoch", "top-1", "best", "time", "health"]
     assert out[1].split()[:7] == ["c0", "rs-10", "0", "done", "4/4", "70.00", "70.00"]
@@ -137,3 +140,23 @@ def test_status_reads_nothing_but_the_folder(tmp_path):
     assert s.counts == {"pending": 3} and s.eta_s is None and s.best is None
     with pytest.raises(ArchScaleError):
         sweep_status(tmp_path / "missing")
+
+
+def test_a_sweep_whose_driver_is_gone_says_driver_not_running_not_pending(tmp_path, capsys):
+    from experiments.results.lock import DriverLock
+
+    write_run(tmp_path, MID_SWEEP)
+    with DriverLock(tmp_path):  # a live driver: the trials run or wait for Ray
+        status = sweep_status(tmp_path, now=1060.0)
+        assert status.driver_running and status.to_dict()["driver_running"] is True
+        rows = render(status).splitlines()[1:4]
+        assert "driver not running" not in render(status) and [r.split()[3] for r in rows] == ["done", "running",
+                                                                                               "pending"]
+    status = sweep_status(tmp_path, now=1060.0)  # the driver was killed: its lock is free
+    assert not status.driver_running and status.counts == {"done": 1, "running": 1, "pending": 1}
+    lines = render(status).splitlines()
+    assert [ln.split()[3:6] for ln in lines[2:4]] == [["driver", "not", "running"]] * 2
+    assert lines[-1] == ("driver not running: 2 trials wait; rerun 'archscale sweep SPEC' to resume them (with "
+                         "--restart when Tune's saved state cannot be restored)")
+    assert main(["status", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["driver_running"] is False

@@ -97,15 +97,16 @@ def _wait_for_epochs(driver, out, until, on_first_epoch=None) -> dict[str, int]:
     raise AssertionError("the sweep did not get that far in 300 s")
 
 
-def _kill_mid_sweep(tmp_path, on_first_epoch=None, kill_guard=False):
+def _kill_mid_sweep(tmp_path, on_first_epoch=None, kill_guard=False, **spec_extra):
     """Start an 8-trial sweep in a subprocess and SIGKILL it once two trials have ended while
     another has reported 2 or 3 of its 5 epochs (Tune saves its state after every second
     checkpoint, so that trial's checkpoint is on record); with ``kill_guard``, SIGKILL the
-    process that ends the driver's Ray with it too. Returns (command, env, output dir, trials
-    that had ended, number of events so far, the killed driver's Ray session directory)."""
+    process that ends the driver's Ray with it too. ``spec_extra``: more sweep-spec keys. Returns
+    (command, env, output dir, trials that had ended, number of events so far, the killed
+    driver's Ray session directory)."""
     out = tmp_path / "out"
     spec = tiny_sweep(out, widths=(0.5, 1.0, 1.5, 2.0), depths=(8, 14), epochs=5, steps=24,
-                      trial={"max_steps_per_epoch": 24, "checkpoint_every": 1})
+                      trial={"max_steps_per_epoch": 24, "checkpoint_every": 1}, **spec_extra)
     cmd, env = _sweep_command(tmp_path, spec)
     driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for_epochs(driver, out, lambda ended, reached: len(ended) >= 2 and any(2 <= n <= 3 for n in reached.values()),

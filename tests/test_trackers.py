@@ -7,12 +7,7 @@ from sweep_helpers import tiny_sweep
 
 from experiments.cli import main
 from experiments.sweep.spec import load_sweep
-from experiments.sweep.trackers import (
-    TRACKERS,
-    CallbackSpec,
-    build_callbacks,
-    callbacks_from,
-)
+from experiments.sweep.trackers import TRACKERS, CallbackSpec, build_callbacks, callbacks_from
 from scaling import ArchScaleError
 
 

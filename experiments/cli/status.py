@@ -16,6 +16,8 @@ import sys
 import time
 
 NAME = "status"
+#: What a pending or running trial of a sweep without a live driver shows.
+NOT_RUNNING = "driver not running"
 
 
 def add_parser(sub) -> None:
@@ -52,8 +54,10 @@ def run(args) -> int:
 def render(status) -> str:
     """The status as text: a table of trials, then the sweep's counts, best top-1 and ETA."""
     rows = [("trial", "regime", "seed", "status", "epoch", "top-1", "best", "time", "health")]
+    waiting = not status.driver_running and not status.finished
     for t in status.trials:
-        rows.append((t.name, t.regime, str(t.seed), t.status, f"{t.epoch}/{t.epochs}", _pct(t.top1),
+        shown = NOT_RUNNING if waiting and t.status in ("pending", "running") else t.status
+        rows.append((t.name, t.regime, str(t.seed), shown, f"{t.epoch}/{t.epochs}", _pct(t.top1),
                      _pct(t.best_top1), _clock(t.time_s) if t.time_s else "-", t.health or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {2, 4, 5, 6, 7}
@@ -70,6 +74,10 @@ def render(status) -> str:
                  if best else "best top-1 so far: none yet")
     if status.finished:
         lines.append("finished: no trial pending or running")
+    elif waiting:
+        left = sum(status.counts.get(k, 0) for k in ("pending", "running", "interrupted"))
+        lines.append(f"{NOT_RUNNING}: {left} trials wait; rerun 'archscale sweep SPEC' to resume them (with "
+                     f"--restart when Tune's saved state cannot be restored)")
     else:
         eta = _clock(status.eta_s) if status.eta_s is not None else "not known until a trial has finished"
         idle = f"; journal last written {_clock(status.idle_s)} ago" if status.idle_s is not None else ""

@@ -26,11 +26,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Write the suggested spec and print it; returns the exit status."""
-    from scaling.files import atomic_write_text
+    from scaling.files import atomic_write_text, check_writable_file
 
     from ..sweep.suggest import suggest
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "next.yaml"
+    check_writable_file(out, "out")
     suggestion = suggest(args.run_dir, args.budget, out_name=str(out))
     atomic_write_text(out, suggestion.text)
     print(suggestion.text, end="")

@@ -1,6 +1,7 @@
 """archscale sweep: run (or resume) a scaling sweep on Ray Tune, or price it with --dry-run.
 
     archscale sweep SPEC.yaml [--dry-run] [--address HOST:PORT | auto | ray://...] [--quiet] [--dashboard]
+    archscale sweep SPEC.yaml --restart           # keep the ended trials, drop Tune's saved state
     archscale status OUTPUT_DIR [--watch]         # from any terminal, while it runs or after
 
 A dry run prices the sweep (with --throughput: device-hours, and for data-parallel trials wall
@@ -8,7 +9,10 @@ time and GPU-hours = workers x wall time) and warns when the cluster (--address,
 this machine) cannot place a trial's workers.
 
 Running the same sweep command again on the same output directory resumes it: finished trials
-are kept, unfinished ones continue from their last checkpoint. Ctrl-C or SIGTERM stops a sweep
+are kept, unfinished ones continue from their last checkpoint. When Tune's saved state cannot be
+restored, or the spec changed what it keeps (scheduler, resources, retries), the rerun says so;
+--restart then keeps the ended trials and starts the others afresh. One sweep at a time runs on
+an output directory (OUTPUT_DIR/driver.lock). Ctrl-C or SIGTERM stops a sweep
 gracefully (exit status 130 or 143); a second one stops it at once. Tune writes TensorBoard
 files for every trial: tensorboard --logdir OUTPUT_DIR/ray. Trackers: callbacks: [mlflow] in
 the spec, or --callback mlflow.
@@ -28,6 +32,10 @@ def add_parser(sub) -> None:
     p.add_argument("spec", metavar="SPEC.yaml", help="a sweep spec (see experiments/configs/)")
     p.add_argument("--dry-run", action="store_true", help="validate, expand and price the sweep, print the plan, stop")
     p.add_argument("--output-dir", help="override the spec's output_dir")
+    p.add_argument("--restart", action="store_true",
+                   help="keep the trials that ended and drop Tune's saved state (and its checkpoints): the others "
+                        "start afresh; for a folder whose Tune state cannot be restored or whose spec changed "
+                        "scheduler, resources or retries")
     p.add_argument("--data-root", help="override the data set's root (cifar10/cifar100/imagefolder)")
     p.add_argument("--address", help="join the Ray cluster whose head runs at HOST:PORT, with the cluster's token "
                                      "when it uses one (default: RAY_ADDRESS, else a local Ray)")
@@ -52,6 +60,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     """Run the sweep, or print its plan with --dry-run; returns the exit status (1: trials failed,
     128 + the signal's number when SIGINT or SIGTERM stopped it)."""
+    from scaling.files import check_writable_dir
+
     from ..sweep.spec import load_sweep, make_plan
     from ..sweep.trackers import build_callbacks, callbacks_from
 
@@ -61,7 +71,9 @@ def run(args) -> int:
         from ..sweep.spec import plan_table
         from .space import SUMMARY_ABOVE
 
-        build_callbacks([*sweep.callbacks, *extra], experiment=sweep.name)  # checked, not run
+        check_writable_dir(sweep.output_dir, "output_dir")  # as the run checks it
+        build_callbacks([*sweep.callbacks, *extra], experiment=sweep.name, output_dir=sweep.output_dir,
+                        dry_run=True)  # checked, not run
         table = plan_table(sweep)
         if len(table.rows) > SUMMARY_ABOVE and not args.all:
             return _print_plan_summary(sweep, table, args)
@@ -70,7 +82,8 @@ def run(args) -> int:
     from ..sweep.run import run_sweep
 
     summary = run_sweep(sweep, address=args.address, quiet=args.quiet, num_cpus=args.num_cpus,
-                        num_gpus=args.num_gpus, callbacks=list(extra), dashboard=args.dashboard)
+                        num_gpus=args.num_gpus, callbacks=list(extra), dashboard=args.dashboard,
+                        restart=args.restart)
     counts = summary.counts
     from scaling.conventions import TRIAL_STATUSES
 
@@ -108,6 +121,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
     from search_spaces.pricing import exact_sum, rate_from_measurements
 
     from ..sweep.spec import short_regimes, train_size
+    from ..train.loop import batch_cut_note
 
     df = pd.DataFrame([{k: t[k] for k in ("trial_id", "name", "regime", "epochs", "seed", "params", "flops",
                                           "train_flops")} for t in trials])
@@ -141,9 +155,13 @@ def _print_plan(sweep, trials, expansion, args) -> int:
           f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {len(sweep.seeds)} seed(s); "
           f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
     print(f"  FLOPs per image, {FLOP_CONVENTION}; training cost = {TRAIN_FLOPS_PER_FORWARD} x FLOPs x images x epochs")
-    note = train_size(sweep.dataset, strict=False)[1]
+    images, note = train_size(sweep.dataset, strict=False)
     if note:
         print(f"  note: {note}")
+    for regime in sweep.regimes:
+        cut = batch_cut_note(regime, images)
+        if cut:
+            print(f"  {cut}")
     print(table.to_string())
     total_flops = exact_sum(df["train_flops"])
     unit, scale = _unit(total_flops)

@@ -49,11 +49,31 @@ def check_loader(cfg) -> None:
     if not callable(fn):
         raise ArchScaleError("dataset.loader", f"{cfg.loader!r} is not a function")
     try:
-        inspect.signature(fn).bind(**_kwargs(cfg))
+        signature = inspect.signature(fn)
+    except ValueError:  # a builtin without a signature: let the call tell
+        return
+    try:
+        signature.bind(**_kwargs(cfg))
     except TypeError as e:
         raise ArchScaleError("dataset.options", f"{cfg.loader} does not take these arguments ({e})") from None
-    except ValueError:  # a builtin without a signature: let the call tell
-        pass
+    for key, value in cfg.options.items():
+        _check_option(cfg.loader, key, value, signature.parameters.get(key))
+
+
+def _check_option(loader: str, key: str, value, param) -> None:
+    """An option whose parameter defaults to a number or a switch must be one (``n=abc`` for
+    ``def load(n=600)`` is refused here, not deep inside the loader)."""
+    default = getattr(param, "default", inspect.Parameter.empty)
+    kind = type(default)
+    if kind not in (bool, int, float):
+        return
+    fits = {bool: lambda v: isinstance(v, bool),
+            int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+            float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}[kind]
+    if not fits(value):
+        raise ArchScaleError(f"dataset.options.{key}", f"{value!r} is not a{'n' if kind is int else ''} "
+                                                       f"{kind.__name__}, as {loader} takes it ({key}={default!r} "
+                                                       f"by default); give e.g. {key}={default!r}")
 
 
 #: The last loader call of this process: (its config, what it returned). A sweep's driver asks for

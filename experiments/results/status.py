@@ -16,6 +16,7 @@ from pathlib import Path
 from scaling.errors import ArchScaleError
 
 from .health import flagged, health_counts
+from .lock import driver_running
 from .schema import (EVENTS, FINAL_STATUSES, TRIAL_STATUSES, UNFINISHED_STATUSES, SweepLaunch, SweepTimes, TrialEnd,
                      TrialStart, read_manifest)
 from .store import build_tables, health_rules, read_events, read_plan
@@ -61,13 +62,16 @@ class SweepStatus:
     extra: dict = field(default_factory=dict)
     #: Trials with a result per health verdict (experiments.results.health).
     health: dict[str, int] = field(default_factory=dict)
+    #: Where the last launch's time went (busy share, largest non-training phase, ...).
+    times: SweepTimes | None = None
+    #: Whether a live driver holds the output directory's lock (experiments.results.lock): when
+    #: not, its pending and running trials wait for a rerun, not for Ray.
+    driver_running: bool = False
 
     @property
     def flagged(self) -> list[TrialStatus]:
         """The trials whose health verdict is not ok."""
         return [t for t in self.trials if flagged(t.health)]
-    #: Where the last launch's time went (busy share, largest non-training phase, ...).
-    times: SweepTimes | None = None
 
     @property
     def finished(self) -> bool:
@@ -79,8 +83,9 @@ class SweepStatus:
         def clean(d):
             return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
-        return {"name": self.name, "counts": self.counts, "health": self.health, "eta_s": self.eta_s, "idle_s": self.idle_s,
-                "finished": self.finished, "launches": self.launches,
+        return {"name": self.name, "counts": self.counts, "health": self.health, "eta_s": self.eta_s,
+                "idle_s": self.idle_s, "finished": self.finished, "driver_running": self.driver_running,
+                "launches": self.launches,
                 "best": clean(vars(self.best)) if self.best else None,
                 "times": clean(self.times.to_dict()) if self.times is not None else None,
                 "trials": [clean(vars(t)) for t in self.trials]}
@@ -112,7 +117,8 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
     return SweepStatus(name=_name(out), trials=trials, counts=counts, best=best,
                        eta_s=_eta(plan, trials), idle_s=idle, launches=launches,
                        health=health_counts(t.health for t in trials),
-                       times=sweep_times(events, table, load_utilisation(out), now) if launches else None)
+                       times=sweep_times(events, table, load_utilisation(out), now) if launches else None,
+                       driver_running=driver_running(out))
 
 
 def _name(out: Path) -> str:

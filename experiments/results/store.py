@@ -43,8 +43,8 @@ from .schema import (EPOCH_COLUMNS, EVENTS, FINAL_STATUSES, MANIFEST, OUTCOME_CO
                      clean_value, parse_event, read_manifest)
 
 __all__ = ["PLAN", "EVENTS", "MANIFEST", "FINAL_STATUSES", "EPOCH_COLUMNS", "OUTCOME_COLUMNS", "Journal",
-           "journal_lines", "read_events", "ended_trials", "journaled_epochs", "read_plan", "build_tables",
-           "load_results", "write_tables", "health_rules"]
+           "journal_lines", "read_events", "ended_trials", "journaled_epochs", "read_plan", "read_plan_file",
+           "build_tables", "load_results", "write_tables", "health_rules"]
 
 
 class Journal:
@@ -122,11 +122,26 @@ def journaled_epochs(events: Iterable[Record | Mapping]) -> dict[str, int]:
 
 
 def read_plan(output_dir: str | Path) -> list[dict]:
+    """The planned trials of the sweep in ``output_dir`` (see ``read_plan_file``)."""
     path = Path(output_dir) / PLAN
     if not path.is_file():
         raise ArchScaleError("run_dir", f"{output_dir} holds no sweep (no {PLAN}); run 'archscale sweep SPEC' "
                                         f"with output_dir: {output_dir}")
-    return json.loads(path.read_text())["trials"]
+    return read_plan_file(path)["trials"]
+
+
+def read_plan_file(path: str | Path, field: str = "run_dir") -> dict:
+    """plan.json as written by the sweep ({"name", "trials"}); ArchScaleError(``field``) on one
+    line when it is not that (a half-copied or hand-edited file)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ArchScaleError(field, f"{path} is not readable JSON ({type(e).__name__}); restore it, or delete it "
+                                    f"and rerun the sweep (archscale sweep SPEC) to write it again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("trials"), list):
+        raise ArchScaleError(field, f"{path} does not hold a sweep plan (a JSON object with trials:); restore it, or "
+                                    f"delete it and rerun the sweep to write it again")
+    return data
 
 
 def build_tables(plan: list[dict], events: Iterable[Record | Mapping],

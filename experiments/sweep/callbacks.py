@@ -1,7 +1,10 @@
 """The sweep driver's Tune callbacks: the results store (journal and tables) and the live progress line.
 
-Tune pickles them with the experiment (``ray/NAME/tuner.pkl``) and restores them on resume, so
-they hold only plain data (paths, counts).
+Tune pickles a run's callbacks with the experiment (``ray/NAME/tuner.pkl``) and, on resume, runs
+the unpickled ones: a tracker since removed from the spec would come back, and one that cannot be
+built any more would break the resume. So Tune is handed only ``LaunchCallbacks``, which holds no
+callback: it forwards every hook to the callbacks this launch's driver built from the current
+spec (``LaunchCallbacks.installed``).
 """
 from __future__ import annotations
 
@@ -10,12 +13,48 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 
 from ray.tune import Callback
 
 from ..results.health import flagged
 from ..results.schema import PLAN, EpochReport, PhaseTimes, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
 from ..results.store import Journal, journaled_epochs, load_results, read_events, write_tables
+
+#: The hooks of ray.tune.Callback that LaunchCallbacks forwards.
+HOOKS = ("setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_restore", "on_trial_save",
+         "on_trial_result", "on_trial_complete", "on_trial_recover", "on_trial_error", "on_checkpoint",
+         "on_experiment_end")
+
+
+class LaunchCallbacks(Callback):
+    """The one callback Tune is given and pickles: it forwards each hook to the callbacks the
+    driver installed for this launch, so a restored experiment runs the current spec's callbacks,
+    never those it was started with. It keeps no state across launches (``get_state`` is None)."""
+
+    _live: list = []
+
+    @classmethod
+    @contextmanager
+    def installed(cls, callbacks: list):
+        """Forward to ``callbacks`` while the block runs (one sweep per driver process at a time)."""
+        cls._live = list(callbacks)
+        try:
+            yield cls()
+        finally:
+            cls._live = []
+
+
+def _forward(hook: str):
+    def forward(self, *args, **kwargs):
+        for callback in LaunchCallbacks._live:
+            getattr(callback, hook)(*args, **kwargs)
+    forward.__name__ = hook
+    return forward
+
+
+for _hook in HOOKS:
+    setattr(LaunchCallbacks, _hook, _forward(_hook))
 
 
 def trial_id_of(trial) -> str:

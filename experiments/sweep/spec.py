@@ -48,6 +48,7 @@ from search_spaces.table import SpaceTable, space_table
 from ..data.datasets import DatasetConfig, dataset_check, dataset_from, dataset_train_size
 from ..results.health import HealthRules
 from ..results.schema import MANIFEST, PLAN, Manifest
+from ..results.store import read_plan_file
 from ..train.loop import effective_batch_size, split_batch
 from ..train.regimes import Regime, regime_from, shortening_warning
 from ..train.sources import regime_sources
@@ -338,22 +339,35 @@ def _devices() -> list[str]:
     return devs
 
 
-def prepare(sweep: SweepSpec) -> tuple[list[dict], Any]:
-    """Plan the sweep and write manifest.json and plan.json; refuse an output dir of another sweep."""
-    trials, expansion = make_plan(sweep)
+def prepare(sweep: SweepSpec, planned: tuple[list[dict], Any] | None = None) -> tuple[list[dict], Any]:
+    """Plan the sweep (or take ``planned``, make_plan's answer) and write manifest.json and
+    plan.json; refuse an output dir of another sweep."""
+    trials, expansion = planned or make_plan(sweep)
+    check_rerun(sweep, trials)
+    write_plan(sweep, trials, expansion)
+    return trials, expansion
+
+
+def check_rerun(sweep: SweepSpec, trials: list[dict]) -> None:
+    """Refuse an output dir whose plan.json holds another sweep (another name, or trials that
+    were added or changed); the same trials in another order are fine. Writes nothing."""
     out = sweep.output_dir
     plan_file = out / PLAN
     if plan_file.is_file():
-        old = json.loads(plan_file.read_text())
+        old = read_plan_file(plan_file, "output_dir")
         by_id = {t["trial_id"]: t for t in json.loads(json.dumps(trials, default=str))}
         old_by_id = {t["trial_id"]: t for t in old["trials"]}
-        if old.get("name") != sweep.name or old_by_id != by_id:  # the same trials in another order are fine
+        if old.get("name") != sweep.name or old_by_id != by_id:
             changed = sum(1 for k in by_id if k in old_by_id and by_id[k] != old_by_id[k])
             raise ArchScaleError("output_dir", f"{out} holds a different sweep ({old.get('name')!r}, "
                                                f"{len(old_by_id)} trials; this spec: {sweep.name!r}, {len(by_id)} "
                                                f"trials, {len(by_id.keys() - old_by_id.keys())} new, {changed} "
                                                f"changed); use another output_dir, or delete it to start over")
+
+
+def write_plan(sweep: SweepSpec, trials: list[dict], expansion) -> None:
+    """Write plan.json and manifest.json into the output dir (made if missing)."""
+    out = sweep.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(plan_file, json.dumps({"name": sweep.name, "trials": trials}, default=str))
+    atomic_write_text(out / PLAN, json.dumps({"name": sweep.name, "trials": trials}, default=str))
     atomic_write_text(out / MANIFEST, manifest(sweep, expansion, len(trials)).to_json())
-    return trials, expansion
