@@ -13,6 +13,7 @@ leaves out the data set, the CUDA context and the loaded libraries.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -53,13 +54,28 @@ def _on(device: torch.device):
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
+def _benchmark_timer():
+    """(torch.utils.benchmark.Timer, its clock, which synchronises the accelerator), imported here:
+    torch.utils.benchmark loads torch's C++ extension tooling, which commands that time nothing
+    need not pay for. That tooling warns "No CUDA runtime is found, using CUDA_HOME=..." when it
+    finds a CUDA toolkit without a CUDA runtime; a CPU run compiles nothing, so the warning is
+    kept out of its output (it still shows when a CUDA runtime exists)."""
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    if not torch.cuda.is_available():
+        log.setLevel(logging.ERROR)
+    try:
+        from torch.utils.benchmark import Timer
+        from torch.utils.benchmark.utils.timer import timer as clock
+    finally:
+        log.setLevel(level)
+    return Timer, clock
+
+
 def _timed(fn, warmup: int, iters: int) -> float:
     """Median seconds of one call of ``fn``: ``warmup`` untimed calls (at least one, whose time
     sizes the run), then Timer.blocked_autorange for about ``iters`` calls' worth of time."""
-    # imported here: torch.utils.benchmark loads torch's C++ extension tooling, which commands
-    # that time nothing need not pay for (nor see its warnings)
-    from torch.utils.benchmark import Timer
-    from torch.utils.benchmark.utils.timer import timer as clock  # synchronises the accelerator
+    Timer, clock = _benchmark_timer()
 
     once = 0.0
     for _ in range(max(warmup, 1)):

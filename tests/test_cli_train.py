@@ -64,3 +64,18 @@ def test_loader_flag_errors_are_one_line(capsys):
         assert main(["train", *TINY, *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_a_cut_batch_is_one_notice_line_and_lr_is_settable(tmp_path, capsys):
+    """digits has 1,438 training images: rs-10's batch 4096 is cut to 64 (1/16 of them at most,
+    a power of two); --set lr gives the peak rate at the regime's batch, which the cut scales."""
+    assert main(["train", *TINY, "--epochs", "1", "--set", "lr=0.8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    notes = [ln for ln in out if ln.startswith("note: ")]
+    assert notes == ["note: rs-10's batch 4096 cut to 64 for 1438 training images (at most 1/16 of them, a power "
+                     "of two); lr follows it: 0.8 -> 0.0125"]
+    assert "batch 64, lr 0.0125)" in out[-1]
+    from experiments.train.loop import batch_cut_note
+    from experiments.train.regimes import get_regime
+
+    assert batch_cut_note(get_regime("rs-10", batch_size=64), 1438) is None  # a batch that fits: no notice

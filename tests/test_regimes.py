@@ -131,3 +131,18 @@ def test_the_old_weight_decay_flag_still_reads_with_its_meaning():
     assert regime_from({"name": "classic-90", "decay_norm_and_bias": False}).weight_decay_on == "weights"
     with pytest.raises(ArchScaleError, match="weight_decay_on"):
         get_regime("rs-10", weight_decay_on="biases")
+
+
+def test_lr_is_set_through_lr_per_256_and_shown_as_derived_from_it():
+    from experiments.train.sources import regime_sources
+
+    r = get_regime("rs-10", lr=0.8)
+    assert r.lr_per_256 == pytest.approx(0.8 * 256 / 4096) and r.lr == pytest.approx(0.8)
+    assert get_regime("rs-10", lr=0.8, batch_size=512).lr_per_256 == pytest.approx(0.4)  # at the batch given with it
+    assert regime_from(r.to_dict()) == r  # to_dict's lr agrees with its lr_per_256
+    with pytest.raises(ArchScaleError, match=r"^regime\.lr: lr 0\.8 and lr_per_256 0\.1 disagree at batch 4096"):
+        get_regime("rs-10", lr=0.8, lr_per_256=0.1)
+    with pytest.raises(ArchScaleError, match=r"^regime\.lr: "):
+        get_regime("rs-10", lr=-1)
+    [row] = [row for row in regime_sources(r) if row["field"] == "lr"]
+    assert row["value"] == pytest.approx(0.8) and row["where"].startswith("lr_per_256 x batch_size / 256 = 0.8")

@@ -151,6 +151,17 @@ def effective_batch_size(regime: Regime, train_size: int) -> int:
     return 2 ** int(math.log2(cap))
 
 
+def batch_cut_note(regime: Regime, train_size: int) -> str | None:
+    """One line saying that ``effective_batch_size`` cut the regime's batch, and what the learning
+    rate became; None when the batch stands."""
+    batch = effective_batch_size(regime, train_size)
+    if batch == regime.batch_size:
+        return None
+    return (f"note: {regime.name}'s batch {regime.batch_size} cut to {batch} for {train_size} training images (at "
+            f"most 1/16 of them, a power of two); lr follows it: {regime.lr:g} -> "
+            f"{regime.replace(batch_size=batch).lr:g}")
+
+
 def split_batch(batch: int, workers: int, field: str, whose: str = "the") -> int:
     """Images per worker of a global ``batch`` split over ``workers``; ArchScaleError(field) when
     it does not split evenly or leaves a worker one image (``whose``: the batch's owner in the

@@ -145,8 +145,12 @@ class Regime:
         """A copy with fields overridden (validated); ``epochs`` rescales the shape (with_epochs).
 
         The old boolean ``decay_norm_and_bias`` is read as ``weight_decay_on`` "all" (true) or
-        "weights" (false), what it meant, so older sweep plans and specs still load.
+        "weights" (false), what it meant, so older sweep plans and specs still load. ``lr``, the
+        peak learning rate at this (or the new) batch size, is set through the field it derives
+        from: lr_per_256 = lr x 256 / batch_size (with lr_per_256 too, the two must agree).
         """
+        if "lr" in changes:
+            changes = self._lr_as_lr_per_256(dict(changes))
         if "decay_norm_and_bias" in changes:
             legacy = changes.pop("decay_norm_and_bias")
             boolean(legacy, "regime.decay_norm_and_bias")
@@ -163,6 +167,18 @@ class Regime:
         out = dataclasses.replace(out, **changes)
         _validate(out)
         return out
+
+    def _lr_as_lr_per_256(self, changes: dict) -> dict:
+        lr = changes.pop("lr")
+        number(lr, "regime.lr", low=0, low_open=True)
+        batch = changes.get("batch_size", self.batch_size)
+        whole(batch, "regime.batch_size", low=1)
+        per_256 = lr * 256 / batch
+        given = changes.setdefault("lr_per_256", per_256)
+        if not math.isclose(given, per_256, rel_tol=1e-9):
+            raise ArchScaleError("regime.lr", f"lr {lr:g} and lr_per_256 {given:g} disagree at batch {batch} "
+                                              f"(lr = lr_per_256 x batch_size / 256); give one of them")
+        return changes
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
         """Learning rate at optimizer step ``step`` (0-based) of a run of ``epochs`` epochs."""

@@ -55,7 +55,8 @@ from ..data.datasets import DatasetConfig, dataset_from
 from ..data.resident import resident_dataset
 from ..results.schema import EpochReport, TrialResult
 from . import loop as training
-from .loop import Ema, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups, seed_epoch
+from .loop import (Ema, batch_cut_note, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups,
+                   seed_epoch)
 from .phases import PhaseClock
 from .ranks import SINGLE, RankContext
 from .regimes import Regime, regime_from
@@ -290,6 +291,8 @@ class TrialRun:
                                      stochastic_depth=self.reg["stochastic_depth"])
         self.data.set_randaugment(self.reg["randaugment_layers"], self.reg["randaugment_magnitude"])
         self.batch = effective_batch_size(cfg.regime, self.data.train_size)
+        if self.batch != cfg.regime.batch_size and self.ranks.rank == 0:
+            self.say(batch_cut_note(cfg.regime, self.data.train_size))
         self.ranks.worker_batch(self.batch)  # the global batch must split over the workers
         self.regime = cfg.regime if self.batch == cfg.regime.batch_size else cfg.regime.replace(batch_size=self.batch)
         self.steps_per_epoch = self.data.train_size // self.batch
