@@ -230,3 +230,15 @@ def test_folder_shards_split_each_batch_over_workers(tmp_path):
         assert torch.equal(torch.cat([p[b][1] for p in parts]), y)
     val = [torch.cat([y for _, y in d.val_batches(3, shard=(r, 2))]) for r in range(2)]
     assert sum(map(len, val)) == d.val_size
+
+
+def test_worker_processes_are_kept_across_epochs_and_give_what_in_process_loading_gives(tmp_path):
+    write_folder(tmp_path, n=4)
+    kept = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 1, "decode": "workers"}, 16, 3)
+    here = load_dataset({"name": "imagefolder", "root": str(tmp_path), "workers": 0, "decode": "workers"}, 16, 3)
+    for seed in (0, 1):  # two epochs through one DataLoader and its worker
+        for (a, ya), (b, yb) in zip(kept.train_batches(4, torch.Generator().manual_seed(seed)),
+                                    here.train_batches(4, torch.Generator().manual_seed(seed))):
+            assert torch.equal(a, b) and torch.equal(ya, yb)
+    assert len(kept._loaders) == 1 and next(iter(kept._loaders.values())).persistent_workers
+    assert len(torch.cat([y for _, y in kept.val_batches(3)])) == kept.val_size == 4

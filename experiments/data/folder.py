@@ -386,6 +386,19 @@ def loader_cpus(cpus: int | None, workers: int | None, cuda: bool, node_cpus: in
     return workers, max(1, cpus - workers), warning
 
 
+class NextKeys(torch.utils.data.Sampler):
+    """The keys a kept DataLoader reads on its next pass (``keys``, set before each)."""
+
+    def __init__(self):
+        self.keys: list = []
+
+    def __iter__(self):
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 # ----- the data set ------------------------------------------------------------------------------
 class FolderData:
     """An ImageNet-layout folder streamed as uint8 through DataLoader workers, decoded where
@@ -440,6 +453,7 @@ class FolderData:
         self.train_set = FolderImages(self.train_samples, self.classes, self.resolution, in_workers)
         self.val_set = FolderImages(self.val_samples, self.classes, self.resolution, in_workers)
         self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" and not in_workers else None
+        self._loaders = {}
         return self
 
     def _choose_decode(self) -> None:
@@ -468,14 +482,23 @@ class FolderData:
         return (x.float().div_(255) - self.mean) / self.std
 
     def _loader(self, dataset: FolderImages, batch_size: int, keys):
+        """The DataLoader of ``dataset`` in batches of ``batch_size``, set to read ``keys`` next. One
+        per split and batch size, kept with its worker processes (``persistent_workers``), so an
+        epoch does not wait for a new set of workers to start: the keys (order and crop seeds)
+        change, the dataset does not."""
         from torch.utils.data import DataLoader
 
-        # the draws travel in the keys; a generator of its own keeps the loader off torch's global one
-        return DataLoader(dataset, batch_size=batch_size, sampler=keys, num_workers=self.workers,
-                          pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          generator=torch.Generator().manual_seed(0),
-                          collate_fn=functools.partial(collate, stack=dataset.in_workers,
-                                                       refill=dataset is self.train_set))
+        key = (dataset is self.train_set, batch_size)
+        loader = self._loaders.get(key)
+        if loader is None:
+            # the draws travel in the keys; a generator of its own keeps the loader off torch's global one
+            loader = self._loaders[key] = DataLoader(
+                dataset, batch_size=batch_size, sampler=NextKeys(), num_workers=self.workers,
+                pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
+                generator=torch.Generator().manual_seed(0),
+                collate_fn=functools.partial(collate, stack=dataset.in_workers, refill=dataset is self.train_set))
+        loader.sampler.keys = list(keys)
+        return loader
 
     def _skip(self, bad) -> None:
         """Remember files that did not load (``on_bad_file: skip``) and print each once; raise
