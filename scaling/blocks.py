@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import StochasticDepth
 
 from .attention import SelectiveKernel, SplitAttn, SqueezeExcite
 from .cx import bottleneck_strides, inner_width
@@ -35,6 +34,15 @@ def make_shortcut(cin: int, cout: int, stride: int, *, downsample: str = "b", pr
     return nn.Sequential(conv2d(cin, cout, 1, stride), norm2d(cout))
 
 
+def _stochastic_depth(drop_prob: float) -> nn.Module:
+    """torchvision's per-sample stochastic depth, imported when a network uses it: torchvision's
+    import (its models, ops and torch._dynamo, seconds) stays off the path of processes that only
+    price networks, such as a sweep's driver."""
+    from torchvision.ops import StochasticDepth
+
+    return StochasticDepth(drop_prob, "row")
+
+
 class _Block(nn.Module):
     """What every residual block ends with: SE, stochastic depth, the shortcut, the addition
     (with ``shortcut=False``: SE and the branch alone, the plain network's block)."""
@@ -44,7 +52,7 @@ class _Block(nn.Module):
         self.preact, self.use_shortcut = preact, shortcut
         self.se = SqueezeExcite(cout, se_ratio) if se_ratio > 0 else None
         self.downsample = make_shortcut(cin, cout, stride, downsample=downsample, preact=preact) if shortcut else None
-        self.drop_path = StochasticDepth(drop_prob, "row") if drop_prob > 0 else nn.Identity()
+        self.drop_path = _stochastic_depth(drop_prob) if drop_prob > 0 else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
 
     def _finish(self, out, x, pre):
