@@ -390,6 +390,16 @@ def stream_hazard(paths: list[str], resolution: int, device: torch.device, iters
     return {"reductions": iters * tensors, **corrupted}
 
 
+def _part(name: str, run) -> dict:
+    """A check's figures, or {"error": ...} when it fails (the training figures still follow)."""
+    try:
+        return run()
+    except Exception as e:  # noqa: BLE001 - one broken check leaves the others standing
+        traceback.print_exc()
+        print(f"  {name} failed: {type(e).__name__}: {e}", flush=True)
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def section_folder(s: dict, device: torch.device) -> dict:
     import folder_pipeline as fp
 
@@ -399,16 +409,19 @@ def section_folder(s: dict, device: torch.device) -> dict:
         kb = sum(f.stat().st_size for f in files) / len(files) / 1024
         w, h = s["folder_size"]
         print(f"  set-up: wrote {len(files)} JPEGs of {w}x{h} px ({kb:.0f} KB each) in {took:.1f}s", flush=True)
-        agree = folder_agreement(root, s["folder_resolution"], device)
-        print(f"  agreement, grey levels: decoders alone mean {agree['decoder_mean_levels']:.2f} max "
-              f"{agree['decoder_max_levels']:.0f}; cropped batches mean {agree['batch_mean_levels']:.2f} max "
-              f"{agree['batch_max_levels']:.0f}: {'agree' if agree['agree'] else 'DISAGREE'}", flush=True)
+        agree = _part("agreement", lambda: folder_agreement(root, s["folder_resolution"], device))
+        if "error" not in agree:
+            print(f"  agreement, grey levels: decoders alone mean {agree['decoder_mean_levels']:.2f} max "
+                  f"{agree['decoder_max_levels']:.0f}; cropped batches mean {agree['batch_mean_levels']:.2f} max "
+                  f"{agree['batch_max_levels']:.0f}: {'agree' if agree['agree'] else 'DISAGREE'}", flush=True)
         hazard = None
         if device.type == "cuda":
-            hazard = stream_hazard([str(f) for f in files[:64]], s["folder_resolution"], device,
-                                   s["folder_hazard_iters"])
-            print(f"  stream hazard: of {hazard['reductions']} reductions, {hazard['bare decode_jpeg']} corrupted by "
-                  f"a bare decode_jpeg, {hazard['ours']} by ours", flush=True)
+            hazard = _part("stream hazard", lambda: stream_hazard([str(f) for f in files[:64]],
+                                                                  s["folder_resolution"], device,
+                                                                  s["folder_hazard_iters"]))
+            if "error" not in hazard:
+                print(f"  stream hazard: of {hazard['reductions']} reductions, {hazard['bare decode_jpeg']} corrupted "
+                      f"by a bare decode_jpeg, {hazard['ours']} by ours", flush=True)
         print(f"  training {'ResNet-50' if s['folder_images'] > 64 else 'a tiny ResNet'} at "
               f"{s['folder_resolution']} px, batch {s['folder_batch']}, {s['folder_epochs']} epochs per path "
               f"(the last timed):", flush=True)
