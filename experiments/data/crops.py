@@ -39,7 +39,8 @@ DRAWS = 2 * RRC_ATTEMPTS + 3
 CROP_PCT = 0.875
 #: torch's uint8 resize keeps its weights as int16 fixed point (``resample_weights``).
 WEIGHT_BITS = 15
-#: Bytes of float32 scratch one ``resample`` chunk may take (images padded to the largest).
+#: Bytes of float32 scratch one ``resample`` chunk may take (images padded to the largest). Ours:
+#: a 256-image batch of ImageNet-sized crops in one or two chunks, small beside a GPU's memory.
 RESAMPLE_CHUNK_BYTES = 512 * 2**20
 
 
