@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # local disk on the project's machines; elsewhere it downloads them).
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install run test test-slow bench clean
+.PHONY: install run docs test test-slow bench clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ run: install
 	$(VENV)/bin/archscale sweep $(DEMO)
 	$(VENV)/bin/archscale report $(RUNDIR)
 	$(VENV)/bin/archscale suggest $(RUNDIR) --out $(RUNDIR)/next.yaml
+
+# The README's figure, from the demo run (docs/demo_pareto_flops.png and its .json: the networks drawn).
+docs: run
+	$(PY) docs/make_figures.py $(RUNDIR)
 
 test: install
 	$(PY) -m pytest -q
