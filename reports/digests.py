@@ -260,7 +260,8 @@ def _regime_text(r: dict, trained: dict | None = None) -> str:
 
     nominal_lr = r["lr_per_256"] * r["batch_size"] / 256 if r.get("lr_per_256") is not None and r.get("batch_size") \
         else None
-    text = f"{r.get('epochs')} epochs, {r.get('schedule', '')} schedule, batch {values('batch_size', r.get('batch_size'))}"
+    text = (f"{r.get('epochs')} epochs, {r.get('schedule', '')} schedule, "
+            f"batch {values('batch_size', r.get('batch_size'))}")
     lr, warmup = values("lr_peak", nominal_lr), values("warmup_epochs", r.get("warmup_epochs"))
     if lr is not None:
         text += f" (peak lr {lr}" + (f", warm-up {warmup} epochs)" if warmup is not None else ")")

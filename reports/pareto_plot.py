@@ -85,7 +85,8 @@ def plot_pareto(trials: pd.DataFrame, cost: str = "flops", *, reference: pd.Data
     are joined by a line and labelled with their config names (minus the name parts common to all
     configurations, given in the title). Configurations whose seeds were all stopped early by
     ASHA are drawn hollow; configurations with a seed flagged by its health verdict are drawn hollow in
-    vermillion, left out of the front; a dash-dotted line marks chance. ``reference`` (``load_reference()``) adds published ImageNet points on
+    vermillion, left out of the front; a dash-dotted line marks chance. ``reference``
+    (``load_reference()``) adds published ImageNet points on
     FLOP and parameter panels of regimes of at least ``REFERENCE_MIN_EPOCHS`` epochs (all panels
     when no regime is that long): pass it only for ImageNet runs. Returns the Figure, or None when
     no finished trial has this cost.

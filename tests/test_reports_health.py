@@ -1,7 +1,6 @@
 """reports/ and trial health: chance lines, flagged configurations hollow and left out, inconclusive
 findings, the verdict box first, the report's order, and the next sweep never growing a flagged config."""
 import numpy as np
-import pandas as pd
 import pytest
 from test_reports import synthetic_trials
 

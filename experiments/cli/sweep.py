@@ -104,8 +104,8 @@ def run(args) -> int:
 
         verdicts = health_counts(summary.trials["health"])
         if verdicts:
-            print("health: " + ", ".join(f"{n} {h}" for h, n in verdicts.items())
-                  + ("" if set(verdicts) == {"ok"} else f" (the flagged trials: archscale status {summary.output_dir})"))
+            flagged = "" if set(verdicts) == {"ok"} else f" (the flagged trials: archscale status {summary.output_dir})"
+            print("health: " + ", ".join(f"{n} {h}" for h, n in verdicts.items()) + flagged)
     print(f"results: {summary.output_dir}/trials.parquet (and .csv), epochs.parquet; "
           f"report: archscale report {summary.output_dir}; TensorBoard: tensorboard --logdir {sweep.experiment_path}")
     if summary.stopped_by:

@@ -8,7 +8,8 @@ EMA of the weights (0.9999), and dropout, stochastic depth and RandAugment (2 op
 set per model by the official configs (``RS_CONFIGS``). Where the TF1 code and the TF2 configs
 (tensorflow/models imagenet_resnetrs*.yaml) differ, the recipe follows TF2, which matches the paper:
 the cosine schedule (TF1's resnet_main.py steps), plain momentum (TF1 uses Nesterov), and the
-5-epoch warm-up is TF2's (``experiments.train.sources`` says which file each value comes from). A network that is not one of those
+5-epoch warm-up is TF2's (``experiments.train.sources`` says which file each value comes from).
+A network that is not one of those
 configs takes the settings of the configs of its size (``size_table``: the bounds are the
 geometric midpoints between neighbouring groups of configs, in FLOPs of ``scaling.FLOP_CONVENTION``):
 

@@ -172,7 +172,8 @@ def regime_sources(regime: Regime, spec: ArchSpec | None = None) -> list[dict]:
     rows.append(_row("lr", regime.lr, Source(source_of(regime, "lr_per_256").kind,
                                              f"lr_per_256 x batch_size / 256 = {regime.lr:g}")))
     if regime.length_factor != 1:
-        why = f"x {regime.length_factor:.4g} = {regime.epochs} / {regime.named.epochs} epochs (regularization_by_length, ours)"
+        why = (f"x {regime.length_factor:.4g} = {regime.epochs} / {regime.named.epochs} epochs "
+               f"(regularization_by_length, ours)")
         rows.append(_row("effective_regularization_scale", regime.effective_regularization_scale,
                          Source(OURS, f"regularization_scale {regime.regularization_scale:g} {why}")))
         rows.append(_row("effective_ema_decay", regime.effective_ema_decay,
