@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.lines import Line2D
 
 from .binning import equal_flop_table
@@ -220,6 +221,7 @@ def plot_learning_curves(epochs: pd.DataFrame, configs: dict[str, list[str]], *,
         ax.set_title(regime_title(regime, pd.to_numeric(ep.loc[ep["regime"] == regime, "epoch"]).max()
                                   if epochs_of is None else epochs_of.get(regime)))
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # epochs are whole: no 1.5 tick
         ax.set_ylabel("validation top-1 accuracy (%)")
         chance_line(ax, chances)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=7, ncols=2)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from scaling.wording import plural
+
 from .binning import format_flops
 from .dimension_steps import DIMENSIONS, dimension_members, scaling_law_fits
 from .findings import dimension_gains
@@ -75,7 +77,7 @@ class NextSweep:
         """The decision in short lines (for YAML comments)."""
         lines = []
         if self.ranking:
-            lines.append(f"In `{self.regime}` ({self.regime_epochs} epochs), top-1 gained per doubling of FLOPs:")
+            lines.append(f"In `{self.regime}` ({plural(self.regime_epochs, 'epoch')}), top-1 gained per doubling of FLOPs:")
             lines += [f"- {r.text()}" for r in self.ranking]
             lines.append(f"so the next FLOPs go to {self.ranking[0].dimension} first." if self.gains else
                          "no dimension gained accuracy with more FLOPs, so this run gives no reason to grow any; "
@@ -134,7 +136,7 @@ def _ranking(trials: pd.DataFrame, regime: str, configs: pd.DataFrame) -> tuple[
         gains = dimension_gains(trials)
         for _, r in gains[gains["regime"] == regime].iterrows():
             ranked.append(Ranked(r["dimension"], float(r["gain"]), float(r["low"]), float(r["high"]),
-                                 f"{int(r['n_steps'])} one-dimension steps", int(r["n_steps"])))
+                                 plural(int(r['n_steps']), "one-dimension step"), int(r["n_steps"])))
     ranked = [r for r in ranked if r.dimension in DIMENSIONS]
     return tuple(sorted(ranked, key=lambda r: -r.gain))
 

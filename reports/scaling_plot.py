@@ -7,7 +7,6 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from .dimension_steps import DIMENSIONS, dimension_members, scaling_law_fits
-from .powerlaw import MIN_SPAN
 from .style import (
     MARKERS,
     OKABE_ITO,
@@ -183,8 +182,8 @@ def plot_dimension_curves(trials: pd.DataFrame, fits: pd.DataFrame | None = None
                 fitted = True
             elif len(fit):
                 label += f": no fit ({_why(fit.iloc[0])})"
-            joined = x.max() >= MIN_SPAN * x.min()  # a line across a few % of FLOPs is only noise
-            ax.errorbar(x, y, yerr=err, color=colour, lw=1.0 if joined else 0, alpha=0.9, marker="o", ms=4,
+            # every dimension's steps joined from the base, however short (only the fit needs a span)
+            ax.errorbar(x, y, yerr=err, color=colour, lw=1.0, alpha=0.9, marker="o", ms=4,
                         elinewidth=0.7, label=label, zorder=3)
         for name in base_names:
             b = configs.loc[(regime, name)]

@@ -20,6 +20,7 @@ from matplotlib.transforms import Bbox
 
 from scaling.conventions import FLOP_CONVENTION
 from scaling.files import atomic_write
+from scaling.wording import plural
 
 from .binning import flop_unit
 
@@ -98,7 +99,7 @@ def regime_title(regime: str, epochs=None) -> str:
     """Panel title of a regime: 'rs-100 (100 epochs)', or the name alone when it carries no count."""
     if epochs is None or not np.isfinite(epochs):
         return str(regime)
-    return f"{regime} ({int(epochs)} epochs)"
+    return f"{regime} ({plural(int(epochs), 'epoch')})"
 
 
 #: Inches a figure needs for a two-line title and a legend row when it has one or two panels.

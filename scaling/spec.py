@@ -178,7 +178,8 @@ class ArchSpec:
         return stage_planes(self)
 
     def slug(self) -> str:
-        """A short readable name, usable as a directory name: ``d50-w1-c32x4-r224``."""
+        """A short readable name, usable as a directory name: ``d50-w1-c32x4-r224`` (``d18-w1-r224``
+        for basic blocks, which have no groups)."""
         return "-".join(p for p in (show(*(getattr(self, f) for f in shown)) for shown, show in SLUG_PARTS) if p)
 
     # ----- serialisation ----------------------------------------------------------------
@@ -248,7 +249,18 @@ def _depth_part(depth) -> str:
 
 
 def _groups_part(block: str, cardinality: int, bottleneck_width: int) -> str:
-    return f"c{cardinality}x{bottleneck_width}"
+    """ResNeXt's C x d, for the kinds of block that have groups (a basic block's name has none)."""
+    return f"c{cardinality}x{bottleneck_width}" if block_kinds()[block].grouped else ""
+
+
+def legacy_name(name: str, block: str, cardinality: int, bottleneck_width: int) -> str:
+    """The name a config had before names left out C x d for blocks without groups (basic blocks
+    were ``d18-w1-c1x64-r224``): ``name`` with ``c1x64`` put back after its width part; ``name``
+    itself for blocks with groups. Lets a sweep folder of that time resume."""
+    if block_kinds()[block].grouped:
+        return name
+    parts = name.split("-")
+    return "-".join(parts[:2] + [f"c{cardinality}x{bottleneck_width}"] + parts[2:])
 
 
 #: The parts of ``ArchSpec.slug``, in order: (the fields a part shows, their formatter); an empty part

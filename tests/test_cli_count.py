@@ -38,7 +38,7 @@ def test_count_from_flags_and_spec_file(capsys, tmp_path):
     f.write_text("preset: resnet18\nresolution: 128\n")
     assert main(["count", "--spec", str(f), "resnet18", "--counter", "analytic"]) == 0
     out = capsys.readouterr().out
-    assert f"GFLOPs ({FLOP_CONVENTION})" in out and "resnet18" in out and "d18-w1-c1x64-r128" in out
+    assert f"GFLOPs ({FLOP_CONVENTION})" in out and "resnet18" in out and "d18-w1-r128" in out
 
 
 def test_count_depth_list_flag(capsys):

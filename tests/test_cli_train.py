@@ -79,3 +79,10 @@ def test_a_cut_batch_is_one_notice_line_and_lr_is_settable(tmp_path, capsys):
     from experiments.train.regimes import get_regime
 
     assert batch_cut_note(get_regime("rs-10", batch_size=64), 1438) is None  # a batch that fits: no notice
+
+
+def test_a_top5_of_five_classes_or_fewer_is_noted_as_trivial():
+    from experiments.cli.train import top5_note
+
+    assert top5_note(5) == " (trivially: 5 classes, top-5 holds them all)" and top5_note(1).startswith(" (trivially: 1 class,")
+    assert top5_note(6) == "" and top5_note(None) == ""

@@ -331,3 +331,28 @@ def test_one_seed_runs_say_nothing_about_seeds_and_tables_use_the_figures_flop_u
     assert "| regime `rs-10` | 10 epochs, cosine schedule, batch 64 (peak lr 0.025) |" in run
     assert "| git commit | 0123456789ab |" in run and "| software | torch 2.14.1 |" in run
     assert "`/runs/tiny/manifest.json`" in run and "{" not in run
+
+
+def test_a_short_resolution_step_is_drawn_as_a_line_like_the_width_step():
+    # resolution 32 -> 36 px is 1.27x the FLOPs: a step too short to fit, still drawn from the base
+    trials, _ = synthetic_trials(depths=(26,), widths=(0.5, 1.0), resolutions=(32, 36), regimes=(("rs-10", 10),),
+                                 failures=False)
+    fig = plot_dimension_curves(trials)
+    ax = fig.axes[0]
+    lines = {c.get_label().split(":")[0]: c.lines[0] for c in ax.containers}
+    assert set(lines) == {"width", "resolution"}
+    for dim in ("width", "resolution"):
+        assert len(lines[dim].get_xdata()) == 2 and lines[dim].get_linewidth() > 0, dim
+
+
+def test_learning_curves_tick_whole_epochs():
+    from reports.compare_plot import plot_learning_curves
+
+    trials, epochs = synthetic_trials(depths=(26,), widths=(1.0,), resolutions=(32,), regimes=(("short", 3),),
+                                      failures=False)
+    fig = plot_learning_curves(epochs, {"short": list(trials["name"].unique())})
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+    assert ax.get_title() == "short (3 epochs)"

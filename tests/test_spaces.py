@@ -170,7 +170,7 @@ def test_scaling_space_drops_and_counts_unreachable_multipliers():
     assert not any(isinstance(x, BaseException) for p in points for x in (p if isinstance(p, tuple) else (p,)))
     e = space.expand(epochs=[350])
     assert [(c.tags["strategy"], c.tags["flop_multiplier"]) for c in e.configs] == [("base", 1.0), ("resnet_rs", 2.0)]
-    assert e.dropped["multipliers"] == (1, "resnet_rs scaling cannot reach 0.01x the FLOPs of d18-w1-c1x64-r24")
+    assert e.dropped["multipliers"] == (1, "resnet_rs scaling cannot reach 0.01x the FLOPs of d18-w1-r24")
     assert e.dropped["strategies"][0] == 2 and "bottleneck" in e.dropped["strategies"][1]
     assert "3 dropped: 1 by multipliers" in e.summary()
 

@@ -208,3 +208,13 @@ def test_specs_presets_and_closed_form_counts_import_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "[]"
+
+
+def test_basic_blocks_are_named_without_groups_and_bottlenecks_keep_theirs():
+    from scaling.spec import legacy_name
+
+    assert get_preset("resnet18").slug() == "d18-w1-r224"  # cardinality does not apply to basic blocks
+    assert get_preset("resnext50_32x4d").slug() == "d50-w1-c32x4-r224" and get_preset("resnet50").slug() == \
+        "d50-w1-c1x64-r224"
+    assert legacy_name("d18-w1-r224-se0.25", "basic", 1, 64) == "d18-w1-c1x64-r224-se0.25"
+    assert legacy_name("d50-w1-c32x4-r224", "bottleneck", 32, 4) == "d50-w1-c32x4-r224"

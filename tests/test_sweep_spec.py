@@ -15,7 +15,7 @@ def test_plan_is_every_config_regime_and_seed(tmp_path):
     trials, expansion = make_plan(load_sweep(spec))
     assert len(expansion.configs) == 4 and len(trials) == 4 * 2 * 2
     ids = [t["trial_id"] for t in trials]
-    assert len(set(ids)) == len(ids) and "d14-w2-c1x64-r12__classic-90__s1" in ids
+    assert len(set(ids)) == len(ids) and "d14-w2-r12__classic-90__s1" in ids
     t = trials[0]
     assert {"params", "flops", "activations", "train_flops", "width_multiplier", "depth", "regime", "seed",
             "config"} <= set(t)
@@ -27,7 +27,7 @@ def test_trial_overrides_apply_by_config_name(tmp_path):
     spec = tiny_sweep(tmp_path, widths=(1.0, 2.0), trial_overrides={"*-w2-*": {"fail_at_epoch": 1}})
     trials, _ = make_plan(load_sweep(spec))
     fails = {t["name"]: t["config"].get("fail_at_epoch") for t in trials}
-    assert fails == {"d8-w1-c1x64-r12": None, "d8-w2-c1x64-r12": 1}
+    assert fails == {"d8-w1-r12": None, "d8-w2-r12": 1}
 
 
 def test_prepare_writes_plan_and_manifest_and_refuses_another_sweep(tmp_path):
@@ -166,3 +166,19 @@ def test_trials_start_longest_first_with_a_networks_seeds_back_to_back(tmp_path)
     flops = [t["train_flops"] for t in order]
     assert flops == sorted(flops, reverse=True) and flops[0] > flops[-1]
     assert [t["seed"] for t in order[:3]] == [0, 1, 2]
+
+
+def test_a_folder_from_when_basic_blocks_were_named_c1x64_resumes_under_its_names(tmp_path):
+    spec = load_sweep(tiny_sweep(tmp_path / "out", widths=(1.0, 2.0)))
+    trials, _ = prepare(spec)
+    assert [t["name"] for t in trials] == ["d8-w1-r12", "d8-w2-r12"]  # basic blocks: no C x d
+    plan = tmp_path / "out" / "plan.json"
+    old = json.loads(plan.read_text())
+    for t in old["trials"]:  # the plan as written before: d8-w1-c1x64-r12
+        t["name"] = t["name"].replace("-r12", "-c1x64-r12")
+        t["trial_id"] = f"{t['name']}__{t['regime']}__s{t['seed']}"
+        t["config"]["name"] = t["name"]
+    plan.write_text(json.dumps(old))
+    trials, _ = prepare(spec)
+    assert [t["trial_id"] for t in trials] == ["d8-w1-c1x64-r12__rs-10__s0", "d8-w2-c1x64-r12__rs-10__s0"]
+    assert [t["trial_id"] for t in json.loads(plan.read_text())["trials"]] == [t["trial_id"] for t in trials]

@@ -177,7 +177,7 @@ def test_a_sweep_logs_to_mlflow_and_tensorboard_read_back_through_their_own_apis
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     ids = sorted(r.data.params["trial/trial_id"] for r in runs)
-    assert ids == sorted(trials.trial_id) == ["d8-w0.5-c1x64-r12__rs-10__s0", "d8-w1-c1x64-r12__rs-10__s0"]
+    assert ids == sorted(trials.trial_id) == ["d8-w0.5-r12__rs-10__s0", "d8-w1-r12__rs-10__s0"]
     assert sorted(r.info.run_name for r in runs) == ids  # runs are named by the trial ids
     for run in runs:
         assert {"val_top1", "val_top5", "train_loss", "lr", "epoch"} <= set(run.data.metrics)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from scaling.conventions import FLOP_CONVENTION
 from scaling.errors import ArchScaleError
+from scaling.wording import plural
 
 from .specargs import add_spec_flags, parse_pairs, spec_overrides, specs_from_args
 
@@ -119,7 +120,7 @@ def run(args) -> int:
                       **({} if args.checkpoint_interval_s is None else
                          {"checkpoint_interval_s": args.checkpoint_interval_s}))
     if not args.json:
-        print(f"training {name} ({spec.slug()}) under {regime.name} ({regime.epochs} epochs) on "
+        print(f"training {name} ({spec.slug()}) under {regime.name} ({plural(regime.epochs, 'epoch')}) on "
               f"{dataset.display_name}, seed {args.seed}")
     shortened = shortening_warning(regime)
     if shortened:
@@ -138,7 +139,7 @@ def run(args) -> int:
         print(json.dumps(strict_json({k: v for k, v in result.items() if k != "history"}), default=str))
         return 0
     print(f"{result['status']}: final top-1 {result['final_top1']:.2f}%  best top-1 {result['best_top1']:.2f}%  "
-          f"top-5 {result['final_top5']:.2f}%  in {result['train_time_s']:.1f}s training "
+          f"top-5 {result['final_top5']:.2f}%{top5_note(result.get('classes'))}  in {result['train_time_s']:.1f}s training "
           f"({result['images_per_s']:.0f} img/s, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
           f"{result['device']}{_times(result.get('workers', 1))}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
           f"({FLOP_CONVENTION}); peak memory {_mb(result.get('peak_memory_bytes'))}")
@@ -181,6 +182,12 @@ def _train_data_parallel(cfg, args) -> dict:
     split_batch(effective_batch_size(cfg.regime, dataset_train_size(cfg.dataset)), args.workers, "workers")
     return train_on_workers(cfg, args.workers, cpus=args.cpus or 1, gpu=args.device != "cpu", address=args.address,
                             checkpoint_dir=args.checkpoint_dir, resume=args.resume, progress=not args.json)
+
+
+def top5_note(classes) -> str:
+    """A note after a top-5 accuracy that is 100 % by construction: with 5 classes or fewer every
+    label is among the top 5."""
+    return f" (trivially: {plural(classes, 'class', 'classes')}, top-5 holds them all)" if classes and classes <= 5 else ""
 
 
 def _times(workers) -> str:

@@ -190,7 +190,7 @@ def _plan_and_data(sweep: SweepSpec) -> tuple[list[dict], Any, dict]:
     written, so a launch that fails leaves the folder as it was), and the arrays of each in-memory
     data set its trials train on (experiments.data.resident.build_shared; {} for folders)."""
     trials, expansion = make_plan(sweep)
-    check_rerun(sweep, trials)
+    trials = check_rerun(sweep, trials)
     shapes = {(t["resolution"], t["in_channels"], t["seed"]) for t in trials}
     return trials, expansion, build_shared(sweep.dataset, shapes)
 

@@ -40,6 +40,7 @@ from typing import Any
 from scaling.conventions import DATASET_TRAIN_SIZES, FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
 from scaling.errors import ArchScaleError
 from scaling.files import atomic_write_text
+from scaling.spec import legacy_name
 from scaling.validate import boolean, check_keys, is_whole, whole
 from scaling.yamlio import read_mapping
 from search_spaces import load_space, parse_space, trains_under
@@ -220,9 +221,10 @@ def flatten_spec(spec_dict: dict) -> dict:
             for k, v in spec_dict.items()}
 
 
-def plan_table(sweep: SweepSpec) -> SpaceTable:
-    """The sweep's configs as one priced table (``search_spaces.table``), for its regimes."""
-    return space_table(sweep.space, epochs=[r.epochs for r in sweep.regimes])
+def plan_table(sweep: SweepSpec, progress=None) -> SpaceTable:
+    """The sweep's configs as one priced table (``search_spaces.table``), for its regimes;
+    ``progress(line)`` as ``space_table``'s."""
+    return space_table(sweep.space, epochs=[r.epochs for r in sweep.regimes], progress=progress)
 
 
 def check_data(sweep: SweepSpec, strict_data: bool = True) -> int:
@@ -254,7 +256,7 @@ def make_plan(sweep: SweepSpec, strict_data: bool = True, table: SpaceTable | No
                         options.update(extra)
                 trial = TrialConfig(spec=config.spec, regime=regime, dataset=sweep.dataset, seed=seed,
                                     name=config.name, **options)
-                row = {"trial_id": f"{config.name}__{regime.name}__s{seed}", "name": config.name,
+                row = {"trial_id": trial_id(config.name, regime.name, seed), "name": config.name,
                        "regime": regime.name, "epochs": regime.epochs, "dataset": sweep.dataset.display_name,
                        "seed": seed, **flatten_spec(config.spec.to_dict()), "depth_number": config.spec.depth_number,
                        "params": int(cx["params"]), "flops": int(cx["flops"]), "activations": int(cx["activations"]),
@@ -353,26 +355,50 @@ def prepare(sweep: SweepSpec, planned: tuple[list[dict], Any] | None = None) -> 
     """Plan the sweep (or take ``planned``, make_plan's answer) and write manifest.json and
     plan.json; refuse an output dir of another sweep."""
     trials, expansion = planned or make_plan(sweep)
-    check_rerun(sweep, trials)
+    trials = check_rerun(sweep, trials)
     write_plan(sweep, trials, expansion)
     return trials, expansion
 
 
-def check_rerun(sweep: SweepSpec, trials: list[dict]) -> None:
+def check_rerun(sweep: SweepSpec, trials: list[dict]) -> list[dict]:
     """Refuse an output dir whose plan.json holds another sweep (another name, or trials that
-    were added or changed); the same trials in another order are fine. Writes nothing."""
+    were added or changed); the same trials in another order are fine. Writes nothing. Returns
+    the trials to run: ``trials``, or them under the folder's old names (``legacy_named``) when
+    it was planned before basic blocks' names dropped ``c1x64``."""
     out = sweep.output_dir
     plan_file = out / PLAN
     if plan_file.is_file():
         old = read_plan_file(plan_file, "output_dir")
         by_id = {t["trial_id"]: t for t in json.loads(json.dumps(trials, default=str))}
         old_by_id = {t["trial_id"]: t for t in old["trials"]}
+        if old_by_id != by_id:
+            legacy = legacy_named(trials)
+            legacy_by_id = {t["trial_id"]: t for t in json.loads(json.dumps(legacy, default=str))}
+            if legacy_by_id == old_by_id:
+                trials, by_id = legacy, legacy_by_id
         if old.get("name") != sweep.name or old_by_id != by_id:
             changed = sum(1 for k in by_id if k in old_by_id and by_id[k] != old_by_id[k])
             raise ArchScaleError("output_dir", f"{out} holds a different sweep ({old.get('name')!r}, "
                                                f"{len(old_by_id)} trials; this spec: {sweep.name!r}, {len(by_id)} "
                                                f"trials, {len(by_id.keys() - old_by_id.keys())} new, {changed} "
                                                f"changed); use another output_dir, or delete it to start over")
+    return trials
+
+
+def trial_id(name: str, regime: str, seed: int) -> str:
+    """A trial's id: its config's name, regime and seed (``d26-w1-c1x64-r224__rs-10__s0``)."""
+    return f"{name}__{regime}__s{seed}"
+
+
+def legacy_named(trials: list[dict]) -> list[dict]:
+    """``trials`` under the names configs had before basic blocks' names dropped ``c1x64``
+    (``scaling.spec.legacy_name``): trial ids, names and the trials' own configs."""
+    out = []
+    for t in trials:
+        name = legacy_name(t["name"], t["block"], t["cardinality"], t["bottleneck_width"])
+        out.append({**t, "trial_id": trial_id(name, t["regime"], t["seed"]), "name": name,
+                    "config": {**t["config"], "name": name}})
+    return out
 
 
 def write_plan(sweep: SweepSpec, trials: list[dict], expansion) -> None:
