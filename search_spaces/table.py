@@ -11,7 +11,9 @@ field per config (``match``) or grow a base (the scaling kind), which ``Space.ex
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ import pandas as pd
 from scaling import ArchScaleError, ArchSpec, analytic_counts, check_fits
 from scaling.batch import NEUTRAL, SpecBatch, count_batch
 from scaling.spec import NUMERIC_FIELDS
+from scaling.wording import plural
 
 from .pricing import price, price_columns
 from .space import IN_SLUG, SPEC_FIELDS, Config, Space, expansion_summary, name_parts
@@ -58,27 +61,41 @@ class SpaceTable:
         return self._configs
 
 
-def space_table(space: Space, epochs=None) -> SpaceTable:
+def space_table(space: Space, epochs=None, progress: Callable[[str], None] | None = None) -> SpaceTable:
     """The configs of ``space`` as a table (see the module docstring); ``epochs`` as ``Space.expand``.
+    ``progress(line)`` is told each step's outcome (points made, networks priced, configs named).
     ArchScaleError("space") when no config is left."""
     if space.kind == "scaling" or space.match:
         e = space.expand(epochs)
         return SpaceTable(space, price(e.configs), e.dropped, e.duplicates, _configs=e.configs)
+    say = _timed(progress)
     if space.kind == "grid":
-        table = _table(space, _grid_columns(space), limit=None)
+        points = _grid_columns(space)
+        say(f"space {space.name}: {len(points):,} grid points")
+        table = _table(space, points, limit=None, say=say)
     else:
         draws = space._random_points()
         table, drawn = None, []
         while True:
             chunk = [p for _, p in zip(range(CHUNK), draws)]
             drawn += chunk
-            table = _table(space, pd.DataFrame(drawn), limit=space.samples)
+            say(f"space {space.name}: {len(drawn):,} random points drawn")
+            table = _table(space, pd.DataFrame(drawn), limit=space.samples, say=say)
             if len(table.rows) >= space.samples or len(chunk) < CHUNK:
                 break
     if not len(table.rows):
         raise ArchScaleError("space", f"space {space.name!r} is empty after validation and constraints "
                                       f"({table.summary()}); loosen the constraints or change the axes")
     return table
+
+
+def _timed(progress: Callable[[str], None] | None) -> Callable[[str], None]:
+    start = time.perf_counter()
+
+    def say(line: str) -> None:
+        if progress:
+            progress(f"{line} ({time.perf_counter() - start:.1f} s)")
+    return say
 
 
 def _grid_columns(space: Space) -> pd.DataFrame:
@@ -95,7 +112,7 @@ def _grid_columns(space: Space) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _table(space: Space, points: pd.DataFrame, limit: int | None) -> SpaceTable:
+def _table(space: Space, points: pd.DataFrame, limit: int | None, say: Callable[[str], None]) -> SpaceTable:
     """Check, price, deduplicate, constrain and name ``points`` (one column per varied field)."""
     n = len(points)
     base = space.base
@@ -130,7 +147,10 @@ def _table(space: Space, points: pd.DataFrame, limit: int | None) -> SpaceTable:
         layout_id[rows] = layouts.setdefault(key, len(layouts))
         if layout_id[rows[0]] == len(layout_of):
             layout_of.append(layout)
-    return _finish(space, points, fault, counts, values, layout_id, layout_of, numeric, limit)
+    say(f"space {space.name}: {n:,} networks checked and priced in {plural(len(bounds) + 1 if n else 0, 'layout', fmt=',')}")
+    table = _finish(space, points, fault, counts, values, layout_id, layout_of, numeric, limit)
+    say(f"space {space.name}: {len(table.rows):,} configs named")
+    return table
 
 
 def _grouped_form(space: Space) -> bool:

@@ -66,3 +66,21 @@ def test_json_lines_of_count_are_written_whole_under_a_bar(terminal, capsys):
 
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["name"] for r in rows] == ["resnet18", "resnet34"]
+
+
+def test_off_a_terminal_long_steps_print_a_line_per_finished_item(capsys, tmp_path):
+    import yaml
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text(yaml.safe_dump({"base": {"block": "basic", "depth": 8, "widths": [8, 16, 32], "stem": "cifar",
+                                              "stem_width": 8, "resolution": 12},
+                                     "axes": {"width_multiplier": [0.5, 1.0]}}))
+    assert main(["space", str(space), "--verify", "2"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[0] for line in err] == ["fvcore 1/2", "fvcore 2/2"]
+    assert {line.split(": ")[1].split(" (")[0] for line in err} == {"d8-w0.5-r12", "d8-w1-r12"}
+    assert main(["count", *TINY, "--measure", "--iters", "1", "--batch-size", "2", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("measure 1/1: ") and err[0].endswith(" s)")
+    assert main(["count", "resnet18", "resnet34", "--counter", "analytic"]) == 0
+    assert capsys.readouterr().err == ""  # a quick step stays silent

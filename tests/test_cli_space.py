@@ -138,7 +138,10 @@ def test_a_big_space_prints_a_summary_and_all_prints_every_row(tmp_path, capsys,
     n = len(rows)
     assert n > 30
     assert main(["space", space, "--regimes", "rs-10"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    steps = [line.split(" (")[0] for line in err.splitlines()]  # a big space says each step in a log
+    assert steps == ["space big: 72 grid points", "space big: 72 networks checked and priced in 1 layout",
+                     f"space big: {n} configs named"]
     lines = out.splitlines()
     assert f"summary of {n} configs" in out and len(lines) < 30 and max(map(len, lines)) < 200
     cheapest, dearest = rows.loc[rows["flops"].idxmin(), "name"], rows.loc[rows["flops"].idxmax(), "name"]
@@ -170,3 +173,10 @@ def test_a_big_dry_run_prints_a_summary_with_the_same_totals_as_every_trial(tmp_
     assert main(["sweep", str(spec), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"{every['n_trials']:,} trials over {every['n_trials'] // 4} configs" in out and "--all lists every config" in out and len(out.splitlines()) < 30
+
+
+def test_space_scale_wraps_its_notes(capsys):
+    assert main(["space", "scale", "--base", "resnetrs50", "--multipliers", "2,4", "--regime", "rs-10"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 130  # the placement notes were 346-character lines
+    assert any(line.startswith("[1] ") for line in lines) and "[1]" in lines[1 + 10]  # a table row points at it

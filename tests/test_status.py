@@ -160,3 +160,37 @@ def test_a_sweep_whose_driver_is_gone_says_driver_not_running_not_pending(tmp_pa
             "Tune's saved state cannot be restored)") in lines
     assert main(["status", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["driver_running"] is False
+
+
+def test_watch_off_a_terminal_prints_the_status_once_then_a_line_per_change(tmp_path, capsys, monkeypatch):
+    from experiments.cli import status as status_cli
+
+    write_run(tmp_path, MID_SWEEP)
+    from experiments.results.lock import DriverLock
+
+    with DriverLock(tmp_path):
+        first = len(render(sweep_status(tmp_path)).splitlines())
+    journal = Journal(tmp_path)
+    steps = iter([[],  # a refresh where nothing changed: no output
+                  [ep("c1__rs-10__s0", 2, 50.0, seconds=2.0)],
+                  [ep("c1__rs-10__s0", 3, 60.0, seconds=2.0), ep("c1__rs-10__s0", 4, 80.0, seconds=2.0),
+                   {"event": "end", "trial_id": "c1__rs-10__s0", "status": "done", "time": 1100.0},
+                   {"event": "start", "trial_id": "c2__rs-10__s0", "time": 1100.0},
+                   {"event": "end", "trial_id": "c2__rs-10__s0", "status": "error", "error": "boom", "time": 1101.0}]])
+
+    def next_step(seconds):
+        for event in next(steps):
+            journal.append(event)
+
+    monkeypatch.setattr(status_cli.time, "sleep", next_step)
+    from experiments.results.lock import DriverLock
+
+    with DriverLock(tmp_path):  # a live driver
+        assert main(["status", str(tmp_path), "--watch", "5"]) == 0  # capsys' stdout is not a terminal
+    out = capsys.readouterr().out.splitlines()
+    assert sum(line.split()[:2] == ["trial", "regime"] for line in out) == 1  # the table once, no redraw
+    assert out[first:] == ["c1 rs-10 seed 0: running, epoch 2/4, top-1 50.00",
+                     "sweep tiny: done 1, running 1, pending 1",
+                     "c1 rs-10 seed 0: done, epoch 4/4, top-1 80.00, ok",
+                     "c2 rs-10 seed 0: error, epoch 0/4, top-1 -",
+                     "sweep tiny: done 2, error 1; finished: no trial pending or running"]

@@ -34,7 +34,8 @@ def run(args) -> int:
 
     specs = specs_from_args(args.presets, args.spec or [], spec_overrides(args))
     rows = []
-    for name, spec in bar(specs, total=len(specs), desc="measure" if args.measure else "count", unit="net"):
+    for name, spec in bar(specs, total=len(specs), desc="measure" if args.measure else "count", unit="net",
+                          lines=args.measure, label=lambda item: item[0]):
         cx = complexity(spec, counter=args.counter)
         row = {"name": name, "params": cx.params, "flops": cx.flops, "activations": cx.activations,
                "resolution": cx.resolution, "counter": cx.counter, "flop_convention": FLOP_CONVENTION}

@@ -12,10 +12,12 @@ import itertools
 import json
 import math
 import sys
+import textwrap
 
 from scaling.conventions import DATASET_TRAIN_SIZES, FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
 from scaling.errors import ArchScaleError
 from scaling.validate import check_choice, is_number
+from scaling.wording import plural
 
 from .specargs import parse_pairs, parse_value, spec_fields
 
@@ -27,6 +29,8 @@ COST_NOTE = f"training cost = {TRAIN_FLOPS_PER_FORWARD} x forward FLOPs x traini
 #: Above this many configs, the table and json formats print a summary instead of every row (--all:
 #: every row). Ours: the largest preset space (ResNet-RS, 175 configs) still prints whole.
 SUMMARY_ABOVE = 300
+#: Width the notes under a table are wrapped to (characters).
+NOTE_WIDTH = 100
 #: Rows shown at each end (cheapest, dearest) of a summary.
 SUMMARY_ENDS = 5
 
@@ -157,15 +161,16 @@ def _show(args) -> int:
     from search_spaces.pricing import add_training_cost, exact_sum, rate_from_measurements
     from search_spaces.table import space_table
 
-    from .progress import bar
+    from .progress import log_lines
 
     space = load_space_arg(args.space)
     regimes = regime_epochs(args.regimes)
-    table = space_table(space, epochs=list(regimes.values()))
+    table = space_table(space, epochs=list(regimes.values()), progress=big_space_note(space))
     size, size_label = dataset_size(args.dataset_size, space)
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
     df = add_training_cost(table.rows, regimes, size, rate)
-    verified = verify_against_fvcore(table.configs, args.verify, progress=bar) if args.verify > 0 else None
+    verified = (verify_against_fvcore(table.configs, args.verify, progress=log_lines(lambda c: c.name))
+                if args.verify > 0 else None)
     whole = args.all or len(df) <= SUMMARY_ABOVE
     meta = {"space": space.name, "summary": table.summary(), "flop_convention": FLOP_CONVENTION,
             "cost_convention": COST_NOTE, "dataset_size": size, "dataset_size_source": size_label,
@@ -208,6 +213,17 @@ def _show(args) -> int:
     if verified:
         print(_verify_line(verified))
     return 0
+
+
+def big_space_note(space):
+    """Where a big space's expansion tells its steps: a line each on stderr (for grids and random
+    spaces above ``SUMMARY_ABOVE`` points), else nowhere."""
+    from .progress import note
+
+    points = math.prod(len(v) for v in space.axes.values()) * math.prod(len(next(iter(g.values())))
+                                                                      for g in space.paired)
+    big = space.samples if space.kind == "random" else points if space.kind == "grid" else 0
+    return note if big > SUMMARY_ABOVE else None
 
 
 def load_space_arg(text: str):
@@ -405,13 +421,19 @@ def _scale(args) -> int:
         df.to_csv(sys.stdout, index=False)
         return 0
     print(f"scaling {args.base} ({FLOPS_NOTE}); tolerance on the FLOP target: +-{args.tolerance:.0%}; "
-          f"for {args.regime} ({epochs} epochs)")
+          f"for {args.regime} ({plural(epochs, 'epoch')})")
     shown = df.assign(**{"params (M)": (df["params"] / 1e6).map("{:.2f}".format),
                          "target GFLOPs": (df["target_flops"] / 1e9).map("{:.3f}".format),
                          "GFLOPs": (df["flops"] / 1e9).map("{:.3f}".format),
                          "ratio": df["ratio"].map("{:.3f}".format),
                          "ok": df["within_tolerance"].map({True: "yes", False: "NO"})})
-    print(shown.drop(columns=["params", "target_flops", "flops", "within_tolerance"]).to_string(index=False))
+    details = [d for d in dict.fromkeys(df["detail"]) if d]  # how each was placed: long, so notes below
+    number = {d: i for i, d in enumerate(details, 1)}
+    shown["detail"] = df["detail"].map(lambda d: f"[{number[d]}]" if d else "")
+    print(shown.drop(columns=["params", "target_flops", "flops", "within_tolerance"])
+          .rename(columns={"detail": "note"}).to_string(index=False))
+    for d, i in number.items():
+        print(textwrap.fill(f"[{i}] {d}", width=NOTE_WIDTH, subsequent_indent="    "))
     return 0
 
 

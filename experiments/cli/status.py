@@ -25,8 +25,10 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="OUTPUT_DIR", help="a sweep's output directory")
     p.add_argument("--watch", nargs="?", type=float, const=2.0, default=None, metavar="SECONDS",
-                   help="redraw every SECONDS (default 2) until no trial is pending or running; Ctrl-C stops")
-    p.add_argument("--json", action="store_true", help="one JSON object (with --watch: one per refresh)")
+                   help="redraw every SECONDS (default 2) until no trial is pending or running; Ctrl-C stops. "
+                        "Off a terminal (a log, a pipe): the status once, then a line per trial that changed")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object (with --watch: one per refresh, or off a terminal one per change)")
     p.set_defaults(func=run)
 
 
@@ -38,12 +40,19 @@ def run(args) -> int:
 
     if args.watch is not None and not args.watch > 0:
         raise ArchScaleError("watch", f"seconds between refreshes must be > 0, got {args.watch:g}")
-    clear = args.watch is not None and sys.stdout.isatty() and not args.json
+    tty = sys.stdout.isatty()
+    clear = args.watch is not None and tty and not args.json
+    shown = None  # off a terminal, --watch prints what changed since the last state shown
     try:
         while True:
             status = sweep_status(args.run_dir)
-            text = json.dumps(status.to_dict()) if args.json else render(status)
-            print(("\033[H\033[J" if clear else "") + text, flush=True)
+            if args.watch is None or clear or shown is None:
+                text = json.dumps(status.to_dict()) if args.json else render(status)
+                print(("\033[H\033[J" if clear else "") + text, flush=True)
+            elif state(status) != state(shown):
+                print(json.dumps(status.to_dict()) if args.json else "\n".join(changes(shown, status)), flush=True)
+            if state(status) != state(shown):
+                shown = status
             if args.watch is None or status.finished:
                 return 0
             time.sleep(args.watch)
@@ -51,13 +60,39 @@ def run(args) -> int:
         return 0
 
 
+def state(status) -> tuple | None:
+    """What a change of is worth a line in a log: each trial's status, epoch and health, and whether
+    the driver runs (not the clocks, which move every second)."""
+    if status is None:
+        return None
+    return (tuple((t.trial_id, shown_status(status, t), t.epoch, t.health) for t in status.trials), status.finished,
+            tuple(status.counts.items()))
+
+
+def changes(old, new) -> list[str]:
+    """A line per trial whose state changed from ``old`` to ``new``, then the counts (and the end)."""
+    before = {t.trial_id: (shown_status(old, t), t.epoch, t.health) for t in old.trials}
+    lines = [f"{t.name} {t.regime} seed {t.seed}: {shown_status(new, t)}, epoch {t.epoch}/{t.epochs}, "
+             f"top-1 {_pct(t.top1)}{f', {t.health}' if t.health else ''}"
+             for t in new.trials if before.get(t.trial_id) != (shown_status(new, t), t.epoch, t.health)]
+    counts = ", ".join(f"{k} {v}" for k, v in new.counts.items())
+    lines.append(f"sweep {new.name}: {counts}" + ("; finished: no trial pending or running" if new.finished else ""))
+    return lines
+
+
+def shown_status(status, trial) -> str:
+    """A trial's status as shown: a pending or running trial of a sweep whose driver is gone is
+    ``NOT_RUNNING``."""
+    waiting = not status.driver_running and not status.finished
+    return NOT_RUNNING if waiting and trial.status in ("pending", "running") else trial.status
+
+
 def render(status) -> str:
     """The status as text: a table of trials, then the sweep's counts, best top-1 and ETA."""
     rows = [("trial", "regime", "seed", "status", "epoch", "top-1", "best", "time", "health")]
     waiting = not status.driver_running and not status.finished
     for t in status.trials:
-        shown = NOT_RUNNING if waiting and t.status in ("pending", "running") else t.status
-        rows.append((t.name, t.regime, str(t.seed), shown, f"{t.epoch}/{t.epochs}", _pct(t.top1),
+        rows.append((t.name, t.regime, str(t.seed), shown_status(status, t), f"{t.epoch}/{t.epochs}", _pct(t.top1),
                      _pct(t.best_top1), _clock(t.time_s) if t.time_s else "-", t.health or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {2, 4, 5, 6, 7}

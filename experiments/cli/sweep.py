@@ -24,6 +24,7 @@ import json
 import signal
 
 from scaling.conventions import FLOP_CONVENTION, TRAIN_FLOPS_PER_FORWARD
+from scaling.wording import plural
 
 
 def add_parser(sub) -> None:
@@ -69,12 +70,12 @@ def run(args) -> int:
     extra = callbacks_from(args.callback, "callback")
     if args.dry_run:
         from ..sweep.spec import plan_table
-        from .space import SUMMARY_ABOVE
+        from .space import SUMMARY_ABOVE, big_space_note
 
         check_writable_dir(sweep.output_dir, "output_dir")  # as the run checks it
         build_callbacks([*sweep.callbacks, *extra], experiment=sweep.name, output_dir=sweep.output_dir,
                         dry_run=True)  # checked, not run
-        table = plan_table(sweep)
+        table = plan_table(sweep, progress=big_space_note(sweep.space))
         if len(table.rows) > SUMMARY_ABOVE and not args.all:
             return _print_plan_summary(sweep, table, args)
         trials, expansion = make_plan(sweep, strict_data=False, table=table)
@@ -152,7 +153,7 @@ def _print_plan(sweep, trials, expansion, args) -> int:
                           f"train {unit}": (per_config["train_flops"] / scale).map("{:.4g}".format)})
     print(f"sweep {sweep.name} (dry run): space {sweep.space.name}: {expansion.summary()}")
     print(f"  {len(df)} trials = {len(per_config)} configs x {len(sweep.regimes)} regime(s) "
-          f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {len(sweep.seeds)} seed(s); "
+          f"({_lengths(sweep)}) x {len(sweep.seeds)} seed(s); "
           f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
     print(f"  FLOPs per image, {FLOP_CONVENTION}; training cost = {TRAIN_FLOPS_PER_FORWARD} x FLOPs x images x epochs")
     images, note = train_size(sweep.dataset, strict=False)
@@ -188,6 +189,7 @@ def _print_plan_summary(sweep, table, args) -> int:
     from search_spaces.pricing import exact_sum, rate_from_measurements
 
     from ..sweep.spec import check_data, train_size
+    from ..train.loop import batch_cut_note
     from .space import SUMMARY_ABOVE, budget_counts, summarise
 
     images = check_data(sweep, strict_data=False)
@@ -207,6 +209,7 @@ def _print_plan_summary(sweep, table, args) -> int:
     rate, device = rate_from_measurements(args.throughput) if args.throughput else (None, None)
     placement = _placement_warning(sweep, args)
     note = train_size(sweep.dataset, strict=False)[1]
+    cuts = [c for c in (batch_cut_note(r, images) for r in sweep.regimes) if c]
     if args.format == "json":
         ends = per_config.sort_values("flops", kind="stable")
         print(json.dumps({"name": sweep.name, "space": table.summary(), "n_trials": int(trials.sum()),
@@ -227,11 +230,13 @@ def _print_plan_summary(sweep, table, args) -> int:
 
     print(f"sweep {sweep.name} (dry run): space {sweep.space.name}: {table.summary()}")
     print(f"  {int(trials.sum()):,} trials over {len(per_config):,} configs x {len(sweep.regimes)} regime(s) "
-          f"({', '.join(f'{r.name}: {r.epochs} epochs' for r in sweep.regimes)}) x {seeds} seed(s); "
+          f"({_lengths(sweep)}) x {seeds} seed(s); "
           f"dataset {sweep.dataset.display_name}; output {sweep.output_dir}")
     print(f"  FLOPs per image, {FLOP_CONVENTION}; training cost = {TRAIN_FLOPS_PER_FORWARD} x FLOPs x images x epochs")
     if note:
         print(f"  note: {note}")
+    for cut in cuts:
+        print(f"  {cut}")
     print(summarise(per_config, render, f"more than {SUMMARY_ABOVE}: --all lists every config"))
     unit, scale = _unit(total_flops)
     total = f"total training compute {total_flops / scale:.4g} {unit}"
@@ -241,6 +246,11 @@ def _print_plan_summary(sweep, table, args) -> int:
     if placement:
         print(f"warning: {placement}")
     return 0
+
+
+def _lengths(sweep) -> str:
+    """Each regime and its length: 'rs-10: 10 epochs, short: 1 epoch'."""
+    return ", ".join(f"{r.name}: {plural(r.epochs, 'epoch')}" for r in sweep.regimes)
 
 
 def _placement_warning(sweep, args) -> str | None:
