@@ -60,16 +60,17 @@ def normalize_trials(trials: pd.DataFrame) -> pd.DataFrame:
     ok) and ``trusted`` (finished, and no finished seed of its network, the same name and regime, is
     flagged: what fronts, fits, equal-FLOP tables and findings use). A missing ``status`` is inferred:
     "done" when the row has a top-1, else "pending"; a finished row without a verdict (a table from
-    before verdicts) counts as ok. Idempotent, and a table it normalised (or rows of one) is only
-    copied again, so plots given the normalised table do not redo the work (``tables_of``).
+    before verdicts) counts as ok. Idempotent; on a table it normalised (or rows of one) it only
+    recomputes the derived columns (top1 to trusted), so plots given the normalised table do not
+    type it again (``tables_of``), and a verdict changed since is judged anew.
     """
     if trials.attrs.get(_NORMALISED):
-        return trials.copy()  # read once: every plot after the first gets the normalised table as it is
+        return _derive(trials.copy())  # typed already (read once): only what derives from status and health
     return _normalise(trials.copy())
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
-    """``normalize_trials``'s work, on a copy it owns."""
+    """``normalize_trials``'s work, on a copy it owns: the columns typed, then the derived ones."""
     df.columns = [str(c) for c in df.columns]
     if "trial_id" not in df:
         df["trial_id"] = [f"trial-{i}" for i in range(len(df))]
@@ -84,10 +85,8 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else np.nan
     if "seed" in df:
         df["seed"] = df["seed"].fillna(0)
-    df["top1"] = df["final_top1"].where(df["final_top1"].notna(), df["best_top1"])
-    df["error_pct"] = 100.0 - df["top1"]
     if "status" not in df:
-        df["status"] = np.where(df["top1"].notna(), "done", "pending")
+        df["status"] = np.where(df["final_top1"].notna() | df["best_top1"].notna(), "done", "pending")
     df["status"] = df["status"].fillna("pending").astype(str).str.strip().str.lower()
     if "error" not in df:
         df["error"] = ""
@@ -97,23 +96,30 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
             df[col] = np.nan
     if df["depth_number"].isna().all() and df["depth"].notna().any():
         df["depth_number"] = pd.to_numeric(df["depth"], errors="coerce")
-    df["finished"] = df["status"].isin(FINISHED) & df["top1"].notna()
-    health = df["health"] if "health" in df else pd.Series("", index=df.index)
-    df["health"] = health.fillna("").astype(str).where(~df["finished"] | (health.fillna("") != ""), HEALTH_VALUES[0])
     if "health_reason" not in df:
         df["health_reason"] = ""
     df["health_reason"] = df["health_reason"].fillna("").astype(str)
+    df.attrs[_NORMALISED] = True  # kept by copies and row selections: the next normalize_trials only derives
+    return _derive(df)
+
+
+def _derive(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns that follow from a typed table's top-1, status and health verdicts."""
+    df["top1"] = df["final_top1"].where(df["final_top1"].notna(), df["best_top1"])
+    df["error_pct"] = 100.0 - df["top1"]
+    df["finished"] = df["status"].isin(FINISHED) & df["top1"].notna()
+    health = df["health"] if "health" in df else pd.Series("", index=df.index)
+    df["health"] = health.fillna("").astype(str).where(~df["finished"] | (health.fillna("") != ""), HEALTH_VALUES[0])
     df["flagged"] = df["finished"] & df["health"].isin(HEALTH_VALUES[1:])
     network_flagged = df.groupby(["regime", "name"], sort=False)["flagged"].transform("any").astype(bool)
     df["trusted"] = df["finished"] & ~network_flagged
-    df.attrs[_NORMALISED] = True  # kept by copies and row selections, so normalising again is a copy
     return df
 
 
 def with_flagged_counted(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials normalised as if every verdict were ok: the flagged networks counted in, as a
     finding would use them were they healthy (``reports.findings.assess_claims``)."""
-    return _normalise(trials.assign(health=HEALTH_VALUES[0]))
+    return normalize_trials(trials.assign(health=HEALTH_VALUES[0]))
 
 
 def finished_trials(trials: pd.DataFrame, *, flagged: bool = False) -> pd.DataFrame:

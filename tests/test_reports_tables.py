@@ -40,3 +40,16 @@ def test_tables_of_gives_what_the_plots_take_and_normalising_again_changes_nothi
     pd.testing.assert_frame_equal(run.configs, aggregate_seeds(raw))
     assert run.configs.set_index("name")["top1_mean"].to_dict() == {"a": 51.0, "b": 60.0}
     assert run.epochs["val_top1"].tolist() == [7.5] and run.flagged_configs.empty
+
+
+def test_a_verdict_changed_on_a_normalised_table_is_judged_anew():
+    import pandas as pd
+
+    from reports.tables import normalize_trials
+
+    df = normalize_trials(pd.DataFrame({"name": ["a", "b"], "status": "done", "final_top1": [50.0, 60.0],
+                                        "health": ["ok", "at_chance"]}))
+    assert df["trusted"].tolist() == [True, False]
+    again = normalize_trials(df.assign(health="ok", status=["done", "error"]))
+    assert again["trusted"].tolist() == [True, False] and again["finished"].tolist() == [True, False]
+    assert normalize_trials(df.assign(health="ok"))["trusted"].all()

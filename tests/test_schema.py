@@ -138,3 +138,24 @@ def test_every_writer_and_reader_imports_the_one_schema(path):
     tree = ast.parse((ROOT / path).read_text())
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert any(m.endswith("results.schema") or m == "schema" for m in modules), f"{path} does not use the schema"
+
+
+def test_a_run_directory_of_the_previous_layout_resumes_with_the_spec_that_made_it(old_run):
+    import dataclasses
+
+    from experiments.sweep.spec import check_rerun, load_sweep, make_plan
+
+    spec = {"name": "old_layout_run",
+            "space": {"base": {"block": "bottleneck", "depth": 11, "widths": [8, 16, 32], "stem": "cifar",
+                               "stem_width": 8, "bottleneck_width": 8, "num_classes": 10, "resolution": 10},
+                      "axes": {"depth": [11, 20]}},
+            "regimes": [{"name": "rs-10", "epochs": 2}], "dataset": {"name": "digits", "options": {"n": 300}},
+            "seeds": [0, 1], "resources": {"cpus": 1, "gpus": 0}, "scheduler": "fifo"}
+    spec["dataset"].pop("options")  # (the flat layout ignored them for a built-in data set)
+    sweep = load_sweep(spec, output_dir=old_run)
+    trials, _ = make_plan(sweep)
+    check_rerun(sweep, trials)  # fields added since (decode, on_bad_file, ...) are not changes
+    longer = load_sweep({**spec, "regimes": [{"name": "rs-10", "epochs": 3}]}, output_dir=old_run)
+    with pytest.raises(ArchScaleError, match="different sweep.*4 changed"):
+        check_rerun(longer, make_plan(longer)[0])
+    assert dataclasses.asdict(sweep.dataset)["decode"] and "decode" not in sweep.dataset.to_dict()

@@ -58,6 +58,9 @@ class DatasetKind:
     train_size: Callable
     #: What ``root`` must hold, for a data set read from files (then ``root`` is required).
     layout: str | None = None
+    #: Streams image files through DataLoader workers (FolderData), so ``workers``, ``decode`` and
+    #: ``on_bad_file`` apply to it.
+    folder: bool = False
 
 
 #: Every built-in data set by name, in the order ``archscale list datasets`` shows them; filled by
@@ -65,18 +68,23 @@ class DatasetKind:
 DATASETS: dict[str, DatasetKind] = {}
 
 
-def register_dataset(name: str, description: str, *, train_size: Callable, layout: str | None = None):
+def register_dataset(name: str, description: str, *, train_size: Callable, layout: str | None = None,
+                     folder: bool = False):
     """Decorator: ``load(cfg, resolution, channels, seed, cpus)`` becomes the built-in data set
     ``name`` (a ``dataset: NAME`` in specs and ``--dataset NAME`` on the command line)."""
     def add(load: Callable) -> Callable:
         if name in DATASETS or name == CUSTOM:
             raise ValueError(f"data set {name!r} is already registered")
-        DATASETS[name] = DatasetKind(name, description, load, train_size, layout)
+        DATASETS[name] = DatasetKind(name, description, load, train_size, layout, folder)
         return load
     return add
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 #: Bytes of float32 scratch a resize of an in-memory data set may take at once.
 RESIZE_CHUNK_BYTES = 256 * 2**20
+
+
+#: The fields that apply only to data streamed from image files.
+FOLDER_FIELDS = ("workers", "decode", "on_bad_file")
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class DatasetConfig:
 
     def to_dict(self) -> dict:
         """Every field that applies to this data set (the synthetic sizes only for synthetic, the
-        loader and its options only for a loader's)."""
+        loader and its options only for a loader's, FOLDER_FIELDS only for a folder or a loader's)."""
         d = dataclasses.asdict(self)
         if self.name != "synthetic":
             for key in ("train_size", "val_size", "num_classes"):
@@ -121,6 +129,9 @@ class DatasetConfig:
         if self.loader is None:
             for key in ("loader", "options"):
                 d.pop(key)
+            if self.name in DATASETS and not DATASETS[self.name].folder:
+                for key in FOLDER_FIELDS:
+                    d.pop(key)
         return d
 
 
@@ -428,7 +439,8 @@ for _name, _title in (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100")):
 
 
 @register_dataset("imagefolder", "the ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image>",
-                  train_size=lambda cfg: scan_folder(cfg.root, cfg.on_bad_file)[0], layout=_LAYOUTS["imagefolder"])
+                  train_size=lambda cfg: scan_folder(cfg.root, cfg.on_bad_file)[0], layout=_LAYOUTS["imagefolder"],
+                  folder=True)
 def _imagefolder(cfg: DatasetConfig, resolution: int, channels: int, seed: int, cpus: int | None) -> FolderData:
     return FolderData(cfg.root, resolution, channels, workers=cfg.workers, cpus=cpus, decode=cfg.decode,
                       on_bad_file=cfg.on_bad_file)

@@ -362,22 +362,23 @@ def prepare(sweep: SweepSpec, planned: tuple[list[dict], Any] | None = None) -> 
 
 def check_rerun(sweep: SweepSpec, trials: list[dict]) -> list[dict]:
     """Refuse an output dir whose plan.json holds another sweep (another name, or trials that
-    were added or changed); the same trials in another order are fine. Writes nothing. Returns
-    the trials to run: ``trials``, or them under the folder's old names (``legacy_named``) when
-    it was planned before basic blocks' names dropped ``c1x64``."""
+    were added or changed); the same trials in another order are fine, and so is a plan an earlier
+    version wrote with fewer or more fields (``_agrees``). Writes nothing. Returns the trials to
+    run: ``trials``, or them under the folder's old names (``legacy_named``) when it was planned
+    before basic blocks' names dropped ``c1x64``."""
     out = sweep.output_dir
     plan_file = out / PLAN
     if plan_file.is_file():
         old = read_plan_file(plan_file, "output_dir")
         by_id = {t["trial_id"]: t for t in json.loads(json.dumps(trials, default=str))}
         old_by_id = {t["trial_id"]: t for t in old["trials"]}
-        if old_by_id != by_id:
+        if not _same_plan(old_by_id, by_id):
             legacy = legacy_named(trials)
             legacy_by_id = {t["trial_id"]: t for t in json.loads(json.dumps(legacy, default=str))}
-            if legacy_by_id == old_by_id:
+            if _same_plan(old_by_id, legacy_by_id):
                 trials, by_id = legacy, legacy_by_id
-        if old.get("name") != sweep.name or old_by_id != by_id:
-            changed = sum(1 for k in by_id if k in old_by_id and by_id[k] != old_by_id[k])
+        if old.get("name") != sweep.name or not _same_plan(old_by_id, by_id):
+            changed = sum(1 for k in by_id if k in old_by_id and not _agrees(old_by_id[k], by_id[k]))
             raise ArchScaleError("output_dir", f"{out} holds a different sweep ({old.get('name')!r}, "
                                                f"{len(old_by_id)} trials; this spec: {sweep.name!r}, {len(by_id)} "
                                                f"trials, {len(by_id.keys() - old_by_id.keys())} new, {changed} "
@@ -399,6 +400,19 @@ def legacy_named(trials: list[dict]) -> list[dict]:
         out.append({**t, "trial_id": trial_id(name, t["regime"], t["seed"]), "name": name,
                     "config": {**t["config"], "name": name}})
     return out
+
+
+def _same_plan(old_by_id: dict, by_id: dict) -> bool:
+    return old_by_id.keys() == by_id.keys() and all(_agrees(old_by_id[k], by_id[k]) for k in by_id)
+
+
+def _agrees(old, new) -> bool:
+    """Whether a trial an earlier launch planned is this one: every value both record agrees. A field
+    only one of them has (one this version added, or one it no longer records) is not a change, so
+    an output dir of an earlier version resumes."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return all(_agrees(old[k], new[k]) for k in old.keys() & new.keys())
+    return old == new
 
 
 def write_plan(sweep: SweepSpec, trials: list[dict], expansion) -> None:
