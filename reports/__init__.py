@@ -18,8 +18,8 @@ the ResNet-RS paper's FLOPs are twice these. Accuracies and errors are percentag
 from scaling.conventions import FLOP_CONVENTION
 
 from .binning import equal_flop_groups, equal_flop_table, flop_bin_labels, flop_bins, format_flops
-from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
-from .design_space import axis_effects, design_axes, error_edf
+from .compare_plot import plot_axis_effects, plot_complexity_edf, plot_equal_flop, plot_error_edf, plot_learning_curves
+from .design_space import axis_effects, design_axes, edf, error_edf
 from .dimension_steps import DIMENSIONS, best_dimension, dimension_members, scaling_law_fits
 from .findings import CLAIMS, Finding, assess_claims, dimension_gains
 from .next_sweep import NextSweep, plan_next_sweep
@@ -37,11 +37,11 @@ __all__ = [
     "pareto_front", "pareto_configs",
     "flop_bins", "flop_bin_labels", "format_flops", "equal_flop_groups", "equal_flop_table",
     "PowerLawFit", "fit_power_law", "DIMENSIONS", "dimension_members", "scaling_law_fits", "best_dimension",
-    "error_edf", "design_axes", "axis_effects",
+    "edf", "error_edf", "design_axes", "axis_effects",
     "CLAIMS", "Finding", "assess_claims", "dimension_gains", "NextSweep", "plan_next_sweep",
     "load_reference", "is_imagenet", "IMAGENET_NAMES",
     "tables_of", "RunTables", "normalize_trials", "finished_trials", "aggregate_seeds", "regime_order", "status_counts",
     "COSTS", "plot_pareto", "plot_scaling_curves", "plot_dimension_curves", "study_grid",
-    "plot_equal_flop", "plot_error_edf", "plot_axis_effects", "plot_learning_curves",
+    "plot_equal_flop", "plot_error_edf", "plot_complexity_edf", "plot_axis_effects", "plot_learning_curves",
     "save_figure", "DIMENSION_COLORS", "FLOP_CONVENTION",
 ]

@@ -7,12 +7,13 @@ from matplotlib import ticker
 from matplotlib.lines import Line2D
 
 from .binning import equal_flop_table
-from .design_space import axis_effects, design_axes, error_edf
-from .style import (OKABE_ITO, QUALITATIVE, WIDE_TITLE, chance_line, name_labels, new_figure, regime_colors,
-                    regime_title, styled)
+from .binning import flop_unit
+from .design_space import axis_effects, design_axes, edf, error_edf
+from .style import (OKABE_ITO, QUALITATIVE, WIDE_TITLE, chance_line, flop_axis_label, log_axis, name_labels,
+                    new_figure, regime_colors, regime_title, styled)
 from .tables import chance_levels, dataset_name, finished_trials, regime_order
 
-__all__ = ["plot_equal_flop", "plot_error_edf", "plot_axis_effects", "plot_learning_curves"]
+__all__ = ["plot_equal_flop", "plot_error_edf", "plot_complexity_edf", "plot_axis_effects", "plot_learning_curves"]
 
 BEST = OKABE_ITO["vermillion"]
 OTHER = OKABE_ITO["blue"]
@@ -114,11 +115,9 @@ def plot_error_edf(trials: pd.DataFrame):
     ax = axes[0, 0]
     epochs_of = done.groupby("regime")["epochs"].max()
     for regime in regimes:
-        edf = error_edf(done.loc[done["regime"] == regime, "error_pct"])
-        x = np.concatenate([[edf["error"].iloc[0]], edf["error"].to_numpy()])
-        y = np.concatenate([[0.0], edf["fraction"].to_numpy()])
-        ax.step(x, y, where="post", color=colours[regime], lw=1.6,
-                label=f"{regime_title(regime, epochs_of.get(regime))}, n = {len(edf)}")
+        curve = error_edf(done.loc[done["regime"] == regime, "error_pct"])
+        _step(ax, curve, "error", color=colours[regime],
+              label=f"{regime_title(regime, epochs_of.get(regime))}, n = {len(curve)}")
     ax.set_xlabel("top-1 error (%)")
     ax.set_ylabel("share of trials with error ≤ x")
     ax.set_ylim(0, 1.02)
@@ -126,6 +125,42 @@ def plot_error_edf(trials: pd.DataFrame):
     ax.legend(loc="lower right")
     dataset = dataset_name(trials)
     ax.set_title("Error distribution over the whole space" + (f" ({dataset})" if dataset else ""))
+    return fig
+
+
+def _step(ax, curve: pd.DataFrame, column: str, **style) -> None:
+    """An EDF (``design_space.edf``) as the step function it is, rising from 0 at its first value."""
+    x = np.concatenate([[curve[column].iloc[0]], curve[column].to_numpy()])
+    y = np.concatenate([[0.0], curve["fraction"].to_numpy()])
+    ax.step(x, y, where="post", lw=1.6, **style)
+
+
+@styled
+def plot_complexity_edf(spaces: dict, *, band: tuple[float, float] | None = None):
+    """The FLOP distribution of design spaces (pycls' complexity EDF), one step curve per space.
+
+    ``spaces``: {name: FLOPs per image of every config sampled from it}; ``band``: (low, high)
+    FLOPs, shaded, the complexity regime whose configs would be trained and compared. The share of
+    a space's configs at or below x FLOPs: a space whose curve rises in the band has many configs
+    there. Returns the Figure, or None without any config.
+    """
+    spaces = {k: v for k, v in spaces.items() if len(v)}
+    if not spaces:
+        return None
+    fig, axes = new_figure(1, 1, (6.0, 3.8))
+    ax = axes[0, 0]
+    div, unit = flop_unit(pd.concat([pd.Series(v, dtype=float) for v in spaces.values()]))
+    for i, (name, flops) in enumerate(spaces.items()):
+        curve = edf(np.asarray(flops, dtype=float) / div, "flops")
+        _step(ax, curve, "flops", color=QUALITATIVE[i % len(QUALITATIVE)], label=f"{name}, n = {len(curve):,}")
+    if band:
+        ax.axvspan(band[0] / div, band[1] / div, color="#dddddd", zorder=0, label="complexity band")
+    log_axis(ax, "x")
+    ax.set_xlabel(flop_axis_label(unit))
+    ax.set_ylabel("share of configs with FLOPs ≤ x")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right")
+    ax.set_title("Complexity of each design space (sampled configs)")
     return fig
 
 

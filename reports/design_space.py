@@ -6,7 +6,7 @@ import pandas as pd
 
 from .tables import ARCH_FIELDS, finished_trials, regime_order
 
-__all__ = ["error_edf", "design_axes", "axis_effects"]
+__all__ = ["edf", "error_edf", "design_axes", "axis_effects"]
 
 
 def error_edf(errors) -> pd.DataFrame:
@@ -16,8 +16,15 @@ def error_edf(errors) -> pd.DataFrame:
     step function pycls plots to compare design spaces: a curve further left and higher means
     more good models. NaNs are dropped.
     """
-    e = np.sort(pd.to_numeric(pd.Series(errors), errors="coerce").dropna().to_numpy(dtype=float))
-    return pd.DataFrame({"error": e, "fraction": np.arange(1, len(e) + 1) / max(len(e), 1)})
+    return edf(errors, "error")
+
+
+def edf(values, column: str = "value") -> pd.DataFrame:
+    """Empirical distribution function of ``values``: columns ``column`` (sorted) and ``fraction``
+    (the share of values <= it, from 1/n to 1). NaNs are dropped. Of errors it compares design
+    spaces (``error_edf``); of FLOPs or params, their complexity (pycls' complexity distributions)."""
+    e = np.sort(pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float))
+    return pd.DataFrame({column: e, "fraction": np.arange(1, len(e) + 1) / max(len(e), 1)})
 
 
 def design_axes(trials: pd.DataFrame) -> dict[str, pd.Series]:

@@ -19,6 +19,7 @@ from typing import Callable
 
 from scaling import ArchScaleError, ArchSpec, analytic_counts, check_fits
 from scaling.spec import SLUG_PARTS
+from scaling.wording import plural
 
 from .matching import match
 from .strategies import DEFAULT_TOLERANCE, STRATEGIES, scale
@@ -74,7 +75,7 @@ def expansion_summary(space: "Space", n_configs: int, dropped: dict, duplicates:
         why = "; ".join(f"{n:,} by {k} (e.g. {msg})" for k, (n, msg) in dropped.items())
         parts.append(f"{sum(n for n, _ in dropped.values()):,} dropped: {why}")
     if duplicates:
-        parts.append(f"{duplicates:,} duplicates removed")
+        parts.append(f"{plural(duplicates, 'duplicate', fmt=',')} removed")
     return ", ".join(parts)
 
 

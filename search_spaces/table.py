@@ -185,7 +185,7 @@ def _one_by_one(space, points, rows, fault, counts, values, numeric) -> None:
     """Configs whose layout ArchSpec refuses: checked one by one, as ``Space.expand`` checks them."""
     for i in rows:
         try:
-            spec = space.base.replace(**_plain(points.iloc[i].to_dict()))
+            spec = space.base.replace(**_point(points, i))
             check_fits(spec)
         except ArchScaleError as e:
             fault[i] = e.field
@@ -201,7 +201,7 @@ def _finish(space, points, fault, counts, values, layout_id, layout_of, numeric,
     key = pd.DataFrame({"layout": layout_id, **{k: v for k, v in values.items()}})
     solo = layout_id < 0  # refused layouts checked one by one: compare whole specs
     if solo.any():
-        key.loc[solo, "layout"] = [hash(space.base.replace(**_plain(points.iloc[i].to_dict())))
+        key.loc[solo, "layout"] = [hash(space.base.replace(**_point(points, i)))
                                    if valid[i] else i for i in np.flatnonzero(solo)]
     duplicate = np.zeros(len(fault), dtype=bool)
     duplicate[valid] = key[valid].duplicated(keep="first").to_numpy()
@@ -219,7 +219,7 @@ def _finish(space, points, fault, counts, values, layout_id, layout_of, numeric,
     for name in pd.unique(fault[:end]):
         if name:
             first = int(np.flatnonzero(fault[:end] == name)[0])
-            dropped[name] = (int((fault[:end] == name).sum()), _message(space, points.iloc[first].to_dict()))
+            dropped[name] = (int((fault[:end] == name).sum()), _message(space, _point(points, first)))
     rows = np.flatnonzero(kept)
     shown = _field_columns(space, points, values, layout_id, layout_of, rows)
     names = _names(space, shown, points.iloc[rows])
@@ -242,7 +242,7 @@ def _field_columns(space, points, values, layout_id, layout_of, rows) -> dict[st
             col = np.empty(len(rows), dtype=object)
             ids = layout_id[rows]
             for j in np.flatnonzero(ids < 0):
-                col[j] = getattr(space.base.replace(**_plain(points.iloc[rows[j]].to_dict())), f)
+                col[j] = getattr(space.base.replace(**_point(points, rows[j])), f)
             known = ids >= 0
             table = np.empty(len(layout_of), dtype=object)
             table[:] = [getattr(layout, f) for layout in layout_of]
@@ -283,7 +283,7 @@ def _names(space: Space, columns: dict, points: pd.DataFrame) -> np.ndarray:
         names = np.where(names == "", part, np.where(part == "", names, names + "-" + part))
     repeated = pd.Series(names).duplicated(keep="first").to_numpy()
     for i in np.flatnonzero(repeated):
-        spec = space.base.replace(**_plain(points.iloc[i].to_dict()))
+        spec = space.base.replace(**_point(points, i))
         names[i] = f"{names[i]}-{hashlib.sha1(spec.to_json().encode()).hexdigest()[:6]}"
     return names
 
@@ -297,6 +297,12 @@ def _message(space: Space, point: dict) -> str:
     except ArchScaleError as e:
         return e.message
     return "dropped"
+
+
+def _point(points: pd.DataFrame, i: int) -> dict:
+    """The ArchSpec changes of row ``i``, each value of its column's own type (a row read whole
+    would turn the whole numbers of a mixed row into floats)."""
+    return _plain({c: points[c].iat[i] for c in points.columns})
 
 
 def _plain(point: dict) -> dict:

@@ -44,8 +44,8 @@ def test_a_random_space_draws_the_same_configs():
     _same({"kind": "random", "samples": 60, "seed": 3, "base": TINY, "axes": {
         "width_multiplier": {"low": 0.25, "high": 2.0, "dist": "log_uniform"},
         "cardinality": {"low": 1, "high": 8, "dist": "pow2"}, "bottleneck_width": [4, 8, 16],
-        "resolution": {"low": 8, "high": 40, "dist": "uniform", "step": 8}},
-        "constraints": {"max_flops": "2M"}})
+        "resolution": {"low": 8, "high": 40, "dist": "uniform", "step": 8}, "stem_width": [4, 8, 16], "depth": [11, 20]},
+        "constraints": {"max_flops": "2M"}})  # whole numbers next to real ones: each keeps its type
 
 
 def test_paired_axes_and_match_spaces():
