@@ -34,6 +34,12 @@ def make_shortcut(cin: int, cout: int, stride: int, *, downsample: str = "b", pr
     return nn.Sequential(conv2d(cin, cout, 1, stride), norm2d(cout))
 
 
+def import_block_libraries() -> None:
+    """Import what building a network needs beyond torch (torchvision's ops), ahead of building
+    one: a trial does so before it starts counting peak memory, which library code paged in is not."""
+    import torchvision.ops  # noqa: F401
+
+
 def _stochastic_depth(drop_prob: float) -> nn.Module:
     """torchvision's per-sample stochastic depth, imported when a network uses it: torchvision's
     import (its models, ops and torch._dynamo, seconds) stays off the path of processes that only

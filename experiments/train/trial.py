@@ -46,6 +46,7 @@ from typing import Callable
 import torch
 
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset, spec_from_dict
+from scaling.blocks import import_block_libraries
 from scaling.device import amp_dtype, cudnn_autotune, device_name, resolve_device, sync
 from scaling.files import atomic_write
 from scaling.timing import PeakMemory, time_inference
@@ -243,6 +244,7 @@ class TrialRun:
             self._set_up_device()
             self._set_up_data()
         with self.phases("model"):
+            import_block_libraries()  # library code paged in is no training memory
             self.memory = PeakMemory(self.device)
             self.memory.start()  # with the data set resident, before the model: as measure() counts
             self._set_up_model()
