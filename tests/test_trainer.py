@@ -167,6 +167,24 @@ def test_every_trial_in_one_process_runs_compiled(monkeypatch):
         assert _compiled_trials(monkeypatch, [32, 40, 48]) == [True, True, True]
 
 
+def test_the_next_seed_of_a_network_reuses_its_compiled_graphs(monkeypatch):
+    # a sweep runs a network's seeds back to back on a warm worker: the second compiles nothing,
+    # and another network after it compiles afresh
+    from torch._dynamo.utils import counters
+
+    from experiments.train.loop import fresh_compiler
+
+    monkeypatch.setenv("ARCHSCALE_COMPILE_BACKEND", "eager")
+    fresh_compiler()  # whatever an earlier test compiled in this process
+    compiled = []
+    for seed, width in ((0, 32), (1, 32), (0, 40)):
+        counters.clear()
+        train_trial(config(spec=TINY.replace(widths=(8, 16, width)).to_dict(), regime={"name": "rs-10", "epochs": 1},
+                           seed=seed, compile=True, max_steps_per_epoch=2, measure_inference=False))
+        compiled.append(counters["frames"]["total"])
+    assert compiled[0] >= 1 and compiled[1] == 0 and compiled[2] >= 1
+
+
 @pytest.mark.slow
 def test_nine_architectures_in_one_process_all_run_compiled(monkeypatch):
     # dynamo's own limit (8 entries per code object): the 9th network used to run uncompiled

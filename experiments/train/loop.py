@@ -191,13 +191,24 @@ def compile_model(model: torch.nn.Module) -> torch.nn.Module:
     return torch.compile(model, backend=os.environ.get("ARCHSCALE_COMPILE_BACKEND") or "inductor")
 
 
-def fresh_compiler() -> None:
-    """Forget every compiled graph of this process (``torch._dynamo.reset``).
+#: What this process's compiled graphs are of (see ``fresh_compiler``), or None.
+_COMPILED_FOR: list = [None]
+
+
+def fresh_compiler(network: str | None = None) -> bool:
+    """Forget every compiled graph of this process (``torch._dynamo.reset``), unless they are of
+    ``network`` (what identifies the trial's network and shapes, e.g. its ArchSpec and batch as
+    JSON); returns whether it reset.
 
     A trial calls it before compiling: a Ray actor that runs trial after trial (reuse_actors)
     would otherwise keep each earlier network's graphs on the same ``forward`` code, and from the
     9th architecture on dynamo's recompile limit makes it run uncompiled, with only a log warning.
-    The graphs of earlier trials are of other networks and of no use to this one; the on-disk
-    cache still serves a repeated architecture (another seed) quickly.
+    The graphs of another network are of no use to this one; those of the same network (the next
+    seed, which a sweep runs back to back) are reused as they are: dynamo guards on the parameters
+    as inputs, not on the module object, so a fresh model of the same network compiles nothing.
     """
+    if network is not None and _COMPILED_FOR[0] == network:
+        return False
     torch._dynamo.reset()
+    _COMPILED_FOR[0] = network
+    return True

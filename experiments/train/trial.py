@@ -24,7 +24,8 @@ data sets live on the device; the loss is checked for NaN every 50 steps and at 
 epoch, so the loop never waits on the host otherwise.
 
 Compilation: each trial starts from a fresh compiler state (``training.fresh_compiler``), so a
-process that runs many trials (a reused Ray actor) compiles every one of them. The first training
+process that runs many trials (a reused Ray actor) compiles every network it trains; the next
+trial of the same network and batch (another seed) reuses the graphs and compiles nothing. The first training
 step of a run, which compiles (and runs cuDNN's algorithm search and lazy set-up), is timed apart:
 ``compile_time_s`` (when compiling) and not in ``images_per_s``. Evaluation runs the compiled
 model when the trial evaluates enough images for compiling to pay (``EVAL_COMPILE_MIN_IMAGES``).
@@ -35,6 +36,7 @@ Peak memory is ``scaling.timing.PeakMemory`` started once the data set is reside
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 import tempfile
@@ -315,8 +317,9 @@ class TrialRun:
         decay = regime.effective_ema_decay
         self.ema = Ema(self.model, decay) if decay > 0 else None
         self.step_model, self.eval_step_model = self.ranks.wrap(self.model), self.eval_model
-        if self.cfg.compile:
-            fresh_compiler()
+        if self.cfg.compile:  # the graphs of this network and batch, if the process holds them, are reused
+            fresh_compiler(json.dumps([self.spec.to_dict(), self.batch, self.amp, str(self.fmt)], sort_keys=True,
+                                      default=str))
             self.step_model = compile_model(self.step_model)
             evaluated = self.regime.epochs * self.data.val_size
             if evaluated >= training.EVAL_COMPILE_MIN_IMAGES and self.ranks.world_size == 1:  # shards vary in shape
