@@ -486,7 +486,8 @@ class TrialRun:
         without one); returns the directory."""
         ckpt = str(checkpoint_dir) if checkpoint_dir else tempfile.mkdtemp(prefix="archscale-ckpt-")
         state = self.state()
-        atomic_write(Path(ckpt) / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        # a temporary checkpoint is copied by its reporter (Ray Tune) and deleted: no fsync of it
+        atomic_write(Path(ckpt) / STATE_FILE, lambda tmp: torch.save(state, tmp), fsync=checkpoint_dir is not None)
         self.last_checkpoint = _clock()
         return ckpt
 
