@@ -171,7 +171,7 @@ def codes_of(columns: list[np.ndarray], n: int) -> np.ndarray:
     for col in columns:
         kind = pd.api.types.infer_dtype(col, skipna=False)
         if kind.startswith("mixed") or kind == "unknown-array":
-            col = np.array([_key(v) for v in col.tolist()] + [None], dtype=object)[:-1]
+            col = np.array([_key(v) for v in col.tolist()], dtype=object)
         codes, uniques = pd.factorize(col)
         combined, _ = pd.factorize(combined * len(uniques) + codes)
     return combined
