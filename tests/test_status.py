@@ -194,3 +194,20 @@ def test_watch_off_a_terminal_prints_the_status_once_then_a_line_per_change(tmp_
                      "c1 rs-10 seed 0: done, epoch 4/4, top-1 80.00, ok",
                      "c2 rs-10 seed 0: error, epoch 0/4, top-1 -",
                      "sweep tiny: done 2, error 1; finished: no trial pending or running"]
+
+
+def test_json_watch_off_a_terminal_prints_an_object_per_change_only(tmp_path, capsys, monkeypatch):
+    from experiments.cli import status as status_cli
+    from experiments.results.lock import DriverLock
+
+    write_run(tmp_path, MID_SWEEP)
+    journal = Journal(tmp_path)
+    steps = iter([[], [], [ep("c1__rs-10__s0", 2, 50.0, seconds=2.0)],
+                  [{"event": "end", "trial_id": t, "status": "error", "error": "boom", "time": 1101.0}
+                   for t in ("c1__rs-10__s0", "c2__rs-10__s0")]])
+    monkeypatch.setattr(status_cli.time, "sleep", lambda s: [journal.append(e) for e in next(steps)])
+    with DriverLock(tmp_path):
+        assert main(["status", str(tmp_path), "--json", "--watch", "5"]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["counts"] for d in docs] == [{"done": 1, "running": 1, "pending": 1}] * 2 + [{"done": 1, "error": 2}]
+    assert [t["epoch"] for t in docs[1]["trials"]][1] == 2 and docs[-1]["finished"]
