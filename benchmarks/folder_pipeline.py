@@ -214,12 +214,12 @@ def train_rates(root: Path, spec: dict, resolution: int, batch: int, epochs: int
                               "device": device, "compile": compile_, "max_steps_per_epoch": steps,
                               "regime": {"name": "rs-10", "epochs": epochs, "batch_size": batch, "ema_decay": 0.0,
                                          "warmup_epochs": 0},
-                              "dataset": dataset, "checkpoint_every": 0, "measure_inference": False,
+                              "dataset": dataset, "checkpoint_every": 0,
                               **({"cpus": cpus} if cpus else {})})
         last = result["history"][-1]
-        out[path] = {"images_per_s": last["images_per_s"], "train_loss": last["train_loss"],
+        out[path] = {"images_per_s": last["observed_images_per_s"], "train_loss": last["train_loss"],
                      "decode": result.get("decode"), "losses": [h["train_loss"] for h in result["history"]]}
-        log(f"  {path:16s} {last['images_per_s']:9.1f} img/s   loss {last['train_loss']:.3f}"
+        log(f"  {path:16s} {last['observed_images_per_s']:9.1f} img/s   loss {last['train_loss']:.3f}"
             + (f"   (decoded in {result['decode']})" if result.get("decode") else ""))
     return out
 

@@ -34,7 +34,7 @@ def sweep_spec(out: Path, epochs: int, parallel: int, scheduler="fifo") -> dict:
         "dataset": "digits", "seeds": [0],
         "resources": {"cpus": 1, "gpus": 0, "max_concurrent": parallel},
         "scheduler": scheduler, "output_dir": str(out),
-        "trial": {"measure_inference": False},
+        "trial": {},
     }
 
 

@@ -17,7 +17,7 @@ __all__ = ["device_time", "plot_device_time", "DEVICE_TIME_COLUMNS"]
 
 #: The columns of the device-time table, as the report's CSV holds them.
 DEVICE_TIME_COLUMNS = ["name", "regime", "seed", "workers", "devices", "train_time_s", "device_seconds",
-                       "images_per_s", "images_per_device_s"]
+                       "observed_images_per_s", "images_per_device_s"]
 
 
 def device_time(trials: pd.DataFrame) -> pd.DataFrame | None:
@@ -27,12 +27,12 @@ def device_time(trials: pd.DataFrame) -> pd.DataFrame | None:
     if "device_seconds" not in trials or "finished" not in trials:
         return None
     df = trials[trials["finished"]].copy()
-    for col in ("workers", "devices", "train_time_s", "device_seconds", "images_per_s"):
+    for col in ("workers", "devices", "train_time_s", "device_seconds", "observed_images_per_s"):
         df[col] = pd.to_numeric(df.get(col), errors="coerce")
     df = df[(df["device_seconds"] > 0) & (df["train_time_s"] > 0)]
     if df.empty:
         return None
-    df["images_per_device_s"] = df["images_per_s"] / df["devices"]
+    df["images_per_device_s"] = df["observed_images_per_s"] / df["devices"]
     return df[DEVICE_TIME_COLUMNS].sort_values(["regime", "name", "workers", "seed"]).reset_index(drop=True)
 
 

@@ -35,6 +35,7 @@ from scaling.files import atomic_dir, atomic_write, atomic_write_text
 
 from .binning import equal_flop_table, format_flops
 from .compare_plot import plot_axis_effects, plot_equal_flop, plot_error_edf, plot_learning_curves
+from .costs import attach_costs, cost_note
 from .design_space import axis_effects
 from .devices_plot import device_time, plot_device_time
 from .digests import (
@@ -83,6 +84,8 @@ PARETO_REFERENCE_NOTE = (" Published ImageNet results (ResNet and ResNeXt from X
                          "multiply-adds; ResNet-RS from Bello et al. 2021, whose FLOPs are halved here to "
                          f"multiply-adds) are drawn on regimes of at least {REFERENCE_MIN_EPOCHS} epochs.")
 PARETO_LATENCY_NOTE = " Latency: median batch-1 forward pass."
+PARETO_TRAIN_TIME_NOTE = (" Training time: epochs trained x images per epoch / training images/s measured alone on "
+                          "the device (the training steps only; evaluation and start-up left out).")
 SCALING_CURVES_CAPTION = (
     "**Depth and width scaling per resolution and regime** (ResNet-RS study). One line per depth, one "
     "marker per width multiplier{seeds}; columns: regimes, shortest training on "
@@ -161,9 +164,12 @@ _PARETO_FIGURES = {"flops": "pareto_flops", "params": "pareto_params", "latency_
 _MISSING_COST = {
     "flops": "no trial has a FLOP count (`flops` is missing or empty)",
     "params": "no trial has a parameter count (`params` is missing or empty)",
-    "latency_ms": "inference latency was not measured in this run (`latency_ms` is missing or empty)",
-    "throughput": "inference throughput was not measured in this run (`throughput` is missing or empty)",
-    "train_time_s": "no finished trial recorded its training time (`train_time_s` is missing or empty)",
+    "latency_ms": "the cost store (costs.parquet) has no latency of these networks; `archscale costs RUN_DIR` "
+                  "measures them",
+    "throughput": "the cost store (costs.parquet) has no inference throughput of these networks; `archscale costs "
+                  "RUN_DIR` measures them",
+    "train_time_s": "the cost store (costs.parquet) has no training speed of these networks, or no finished trial "
+                    "recorded its images per epoch; `archscale costs RUN_DIR` measures them",
 }
 #: What a report folder holds; ``write_report`` replaces a folder that holds nothing else.
 REPORT_ENTRIES = ("report.md", "report.html", "summary.json", "figures", "tables")
@@ -175,7 +181,8 @@ class Report:
 
     ``trials`` is the normalised trials table, ``configs`` its seed aggregate (``aggregate_seeds``,
     computed once and read by every section), ``manifest`` the sweep's manifest (or None),
-    ``reference`` the published points of the run's data set (``reference_for``; None if it has none). Files
+    ``reference`` the published points of the run's data set (``reference_for``; None if it has none),
+    ``cost_source`` where the cost axes' figures come from (``reports.costs.attach_costs``). Files
     go to ``folder``, the temporary folder that replaces ``out`` at the end; ``summary`` names
     them at ``out``.
     """
@@ -192,6 +199,7 @@ class Report:
     folder: Path
     out: Path
     summary: dict = field(default_factory=dict)
+    cost_source: dict | None = None
     #: The configurations a flagged seed keeps out of every analysis (``aggregate_seeds(flagged=True)``).
     flagged_configs: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: The devices' utilisation samples of the sweep (time, device, utilisation_pct, source), or None.
@@ -237,13 +245,15 @@ class Report:
 
 def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, manifest: dict | None = None,
                  title: str | None = None, tolerance: float = 0.15, progress=None,
-                 utilisation: pd.DataFrame | None = None) -> dict:
+                 utilisation: pd.DataFrame | None = None, costs: pd.DataFrame | None = None) -> dict:
     """Write the report folder for a sweep's results and return a summary of it.
 
     ``trials``: one row per trial (the results store's trials table); ``epochs``: one row per
     trial per epoch (may be None or empty); ``manifest``: the sweep's manifest, shown in the
     report (its ``dataset`` is used when trials do not name one); ``tolerance``: relative FLOP
-    width of an equal-FLOP bin; ``progress(sections, total=, desc=)`` wraps the sections as they
+    width of an equal-FLOP bin; ``costs``: the run's cost store (costs.parquet), which the latency,
+    throughput and training-time axes read (``reports.costs.attach_costs``; without it they are
+    not drawn); ``progress(sections, total=, desc=)`` wraps the sections as they
     are written (a progress bar); ``utilisation``: the devices' samples over the sweep (time,
     device, utilisation_pct, source), drawn under its timeline. Raises ``ArchScaleError("run_dir", ...)`` when ``trials`` has no
     rows, and ``ArchScaleError("out", ...)`` when ``out_dir`` holds anything but a report (the
@@ -264,7 +274,8 @@ def write_report(trials: pd.DataFrame, epochs: pd.DataFrame | None, out_dir, *, 
     out = Path(out_dir)
     _check_replaceable(out)
     with atomic_dir(out) as folder:
-        report = _start(trials, epochs, out, folder, manifest=manifest, title=title, tolerance=tolerance)
+        report = _start(trials, epochs, out, folder, manifest=manifest, title=title, tolerance=tolerance,
+                        costs=costs)
         report.utilisation = utilisation
         sections = SECTIONS if report.summary["n_finished"] else NO_RESULT_SECTIONS
         for section in progress(sections, total=len(sections), desc="report") if progress else sections:
@@ -284,9 +295,12 @@ def _check_replaceable(out: Path) -> None:
 
 
 def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder: Path, *,
-           manifest: dict | None, title: str | None, tolerance: float) -> Report:
-    """The run read once (``tables_of``: trials normalised, seeds aggregated) and an empty report in ``folder``."""
-    run = tables_of(trials, epochs)
+           manifest: dict | None, title: str | None, tolerance: float, costs: pd.DataFrame | None = None
+           ) -> Report:
+    """The run read once (``tables_of``: trials normalised with their costs, seeds aggregated) and an empty
+    report in ``folder``."""
+    with_costs, cost_source = attach_costs(trials, costs)
+    run = tables_of(with_costs, epochs)
     df = run.trials
     dataset = dataset_name(df, manifest)
     one_class = [c for c in chance_levels(df) if c > 50]
@@ -308,7 +322,8 @@ def _start(trials: pd.DataFrame, epochs: pd.DataFrame | None, out: Path, folder:
                   manifest=manifest, regimes=regime_order(df), dataset=dataset,
                   reference=reference_for(trials, manifest), tolerance=tolerance,
                   doc=Document(title or (f"Scaling report: {dataset}" if dataset else "Scaling report")),
-                  folder=folder, out=out, summary=summary, flagged_configs=run.flagged_configs)
+                  folder=folder, out=out, summary=summary, flagged_configs=run.flagged_configs,
+                  cost_source=cost_source)
 
 
 def _finish(report: Report) -> dict:
@@ -716,6 +731,10 @@ def _pareto_figure(report: Report, cost: str) -> pd.DataFrame | None:
         caption += PARETO_REFERENCE_NOTE
     if cost == "latency_ms":
         caption += PARETO_LATENCY_NOTE
+    if cost == "train_time_s":
+        caption += PARETO_TRAIN_TIME_NOTE
+    if cost in ("latency_ms", "throughput", "train_time_s"):
+        caption += cost_note(report.cost_source)
     report.add_figure(fig, _PARETO_FIGURES[cost], caption)
     keep = configs[configs[spec.column].notna()]
     return keep.assign(cost=cost, cost_value=keep[spec.column])[

@@ -39,11 +39,12 @@ ARCH_FIELDS = _arch_fields()
 _NUMERIC = ("epochs", "seed", "depth_number", "width_multiplier", "cardinality", "bottleneck_width",
             "widen_factor", "resolution", "params", "flops", "activations", "final_top1", "best_top1",
             "final_top5", "best_top5", "final_val_loss", "final_train_loss", "epochs_done",
-            "train_time_s", "images_per_s", "latency_ms", "throughput", "flop_multiplier", "chance_top1")
+            "train_time_s", "observed_images_per_s", "latency_ms", "throughput", "train_images_per_s",
+            "measured_train_time_s", "flop_multiplier", "chance_top1")
 
 # Per-config columns averaged over seeds (measured quantities); the rest are taken from the first seed.
-_MEASURED = ("latency_ms", "throughput", "train_time_s", "images_per_s", "epochs_done",
-             "final_val_loss", "final_train_loss", "final_top5", "best_top5")
+_MEASURED = ("latency_ms", "throughput", "train_time_s", "measured_train_time_s", "observed_images_per_s",
+             "epochs_done", "final_val_loss", "final_train_loss", "final_top5", "best_top5")
 
 
 #: Marks a normalised table (in ``DataFrame.attrs``).
@@ -239,7 +240,7 @@ def tables_of(trials: pd.DataFrame, epochs: pd.DataFrame | None = None) -> RunTa
     reports/ takes: pass ``.trials`` (and ``.configs`` where a function takes ``configs=``)."""
     df = normalize_trials(trials)
     ep = pd.DataFrame() if epochs is None else epochs.copy()
-    for col in ("epoch", "val_top1", "val_top5", "val_loss", "train_loss", "lr", "time_s", "images_per_s"):
+    for col in ("epoch", "val_top1", "val_top5", "val_loss", "train_loss", "lr", "time_s", "observed_images_per_s"):
         if col in ep:
             ep[col] = pd.to_numeric(ep[col], errors="coerce")
     return RunTables(trials=df, configs=aggregate_seeds(df), flagged_configs=aggregate_seeds(df, flagged=True),

@@ -1,8 +1,10 @@
 """Measured cost of a network on a real device: latency, throughput, training speed, peak memory.
 
-Timings use ``torch.utils.benchmark.Timer`` (it synchronises the accelerator around each timed
-block and runs with this process's thread count) after explicit warm-up calls, which take the
-first-call costs (cuDNN's algorithm search, lazy initialisation, compilation) out of the figures.
+Every timing runs explicit warm-up calls first, which take the first-call costs (cuDNN's
+algorithm search, lazy initialisation, compilation) out of the figures, then ``repeats`` timed
+blocks of calls on ``torch.utils.benchmark``'s clock (it synchronises the accelerator); the
+figure is the median block, and ``spread`` says how far the blocks disagree ((max - min) / median),
+so a figure taken on a device that something else was using says so.
 
 Peak memory has one definition, ``PeakMemory``, used both here and by the trial trainer: the most
 memory in use while the work ran, less what was in use when the meter started. Both start it
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import statistics
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -44,13 +48,18 @@ class Measurement:
     peak_memory_bytes: int | None
     dtype: str = "float32"
     channels_last: bool = False
+    #: The batch of the inference throughput (``batch_size`` unless given apart).
+    infer_batch_size: int | None = None
+    #: Timed blocks per figure, and the largest (max - min) / median of the blocks over the figures.
+    repeats: int = 1
+    spread: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def _on(device: torch.device):
-    """Make ``device`` the current CUDA device (the Timer synchronises the current one)."""
+    """Make ``device`` the current CUDA device (the timing clock synchronises the current one)."""
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
@@ -72,18 +81,26 @@ def _benchmark_timer():
     return Timer, clock
 
 
-def _timed(fn, warmup: int, iters: int) -> float:
-    """Median seconds of one call of ``fn``: ``warmup`` untimed calls (at least one, whose time
-    sizes the run), then Timer.blocked_autorange for about ``iters`` calls' worth of time."""
-    Timer, clock = _benchmark_timer()
+def _timed(fn, warmup: int, iters: int, repeats: int = 1, min_block_s: float = 0.0) -> tuple[float, float]:
+    """(median seconds of one call of ``fn``, spread of the blocks). ``warmup`` untimed calls (at
+    least one, whose time sizes the blocks), then ``repeats`` blocks, each of ``iters / repeats``
+    calls (at least one) or as many as take ``min_block_s``; spread: (max - min) / median block."""
+    _, clock = _benchmark_timer()  # its clock synchronises the accelerator
 
     once = 0.0
     for _ in range(max(warmup, 1)):
         t0 = clock()
         fn()
         once = clock() - t0
-    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=iters * once).median
+    calls = max(math.ceil(iters / repeats), math.ceil(min_block_s / once) if once > 0 else 1, 1)
+    blocks = []
+    for _ in range(repeats):
+        t0 = clock()
+        for _ in range(calls):
+            fn()
+        blocks.append((clock() - t0) / calls)
+    median = statistics.median(blocks)
+    return median, (max(blocks) - min(blocks)) / median if median > 0 else 0.0
 
 
 def _rss_bytes(field: str) -> int | None:
@@ -153,36 +170,43 @@ class PeakMemory:
 
 
 def time_inference(model: torch.nn.Module, shape: tuple, device: torch.device, batch_size: int,
-                   warmup: int = 3, iters: int = 10, autocast=None, memory_format=torch.contiguous_format
-                   ) -> tuple[float, float]:
-    """(median batch-1 latency in ms, inference images/s at ``batch_size``) of ``model`` in eval mode."""
+                   warmup: int = 3, iters: int = 10, autocast=None, memory_format=torch.contiguous_format,
+                   repeats: int = 1, min_block_s: float = 0.0) -> tuple[float, float, float]:
+    """(median batch-1 latency in ms, inference images/s at ``batch_size``, the larger spread of
+    the two) of ``model`` in eval mode (see ``_timed`` for ``repeats`` and ``min_block_s``)."""
     autocast = autocast or contextlib.nullcontext
     was_training = model.training
     model.eval()
     x1 = torch.randn(1, *shape, device=device).to(memory_format=memory_format)
     xb = torch.randn(batch_size, *shape, device=device).to(memory_format=memory_format)
     with torch.inference_mode(), autocast(), _on(device):
-        lat = _timed(lambda: model(x1), warmup, iters)
-        tput = batch_size / _timed(lambda: model(xb), warmup, iters)
+        lat, lat_spread = _timed(lambda: model(x1), warmup, iters, repeats, min_block_s)
+        per_batch, tput_spread = _timed(lambda: model(xb), warmup, iters, repeats, min_block_s)
     model.train(was_training)
-    return lat * 1e3, tput
+    return lat * 1e3, batch_size / per_batch, max(lat_spread, tput_spread)
 
 
 def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_size: int = 32,
             resolution: int | None = None, warmup: int = 3, iters: int = 10, train: bool = True,
-            amp: bool | None = None, channels_last: bool | None = None) -> Measurement:
-    """Measure ``spec`` on ``device``: batch-1 latency, inference and training throughput, peak memory.
+            amp: bool | None = None, channels_last: bool | None = None, infer_batch_size: int | None = None,
+            repeats: int = 5, min_block_s: float = 0.0) -> Measurement:
+    """Measure ``spec`` on ``device``: batch-1 latency, inference throughput (at ``infer_batch_size``,
+    default ``batch_size``), training throughput at ``batch_size``, and peak memory.
 
-    Each timing runs ``warmup`` untimed iterations first, then reports the median over about
-    ``iters`` timed ones (torch.utils.benchmark.Timer). On CUDA, ``amp`` (autocast in the device's
-    ``amp_dtype``: bf16, or fp16 with a gradient scaler) and ``channels_last`` default to on, with
-    cuDNN's autotuning as in training; on CPU to off.
+    Each timing runs ``warmup`` untimed iterations first, then ``repeats`` blocks of about
+    ``iters / repeats`` calls (or as many as take ``min_block_s`` seconds) and reports the median
+    block; ``spread`` is the largest (max - min) / median of the blocks over the three figures.
+    On CUDA, ``amp`` (autocast in the device's ``amp_dtype``: bf16, or fp16 with a gradient
+    scaler) and ``channels_last`` default to on, with cuDNN's autotuning as in training; on CPU to off.
     """
     if batch_size < 1:
         raise ArchScaleError("batch_size", f"must be positive, got {batch_size}")
-    if iters < 1 or warmup < 0:
-        raise ArchScaleError("iters", f"need at least 1 timed iteration and no negative warm-up, got iters={iters}, "
-                                      f"warmup={warmup}")
+    if iters < 1 or warmup < 0 or repeats < 1:
+        raise ArchScaleError("iters", f"need at least 1 timed iteration and block and no negative warm-up, got "
+                                      f"iters={iters}, repeats={repeats}, warmup={warmup}")
+    infer_batch_size = batch_size if infer_batch_size is None else infer_batch_size
+    if infer_batch_size < 1:
+        raise ArchScaleError("infer_batch_size", f"must be positive, got {infer_batch_size}")
     if resolution is not None:
         spec = replace(spec, resolution=int(resolution))
     dev = resolve_device(device)
@@ -203,21 +227,26 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
         model = build_model(spec).to(dev, memory_format=fmt)
         shape = (spec.in_channels, spec.resolution, spec.resolution)
         train_ips = peak = None
+        train_spread = 0.0
         if train:
-            train_ips = batch_size / _time_training(model, spec, shape, dev, batch_size, fmt, autocast,
-                                                    amp and dtype == torch.float16, warmup, iters)
+            step, train_spread = _time_training(model, spec, shape, dev, batch_size, fmt, autocast,
+                                                amp and dtype == torch.float16, warmup, iters, repeats, min_block_s)
+            train_ips = batch_size / step
             peak = memory.peak()
-        lat, tput = time_inference(model, shape, dev, batch_size, warmup, iters, autocast, fmt)
+        lat, tput, infer_spread = time_inference(model, shape, dev, infer_batch_size, warmup, iters, autocast, fmt,
+                                                 repeats, min_block_s)
     return Measurement(device=device_name(dev), batch_size=batch_size, resolution=spec.resolution,
                        latency_ms=lat, throughput=tput, train_throughput=train_ips,
                        peak_memory_bytes=peak, dtype=str(dtype).replace("torch.", "") if amp else "float32",
-                       channels_last=channels_last)
+                       channels_last=channels_last, infer_batch_size=infer_batch_size, repeats=repeats,
+                       spread=max(train_spread, infer_spread))
 
 
 def _time_training(model, spec: ArchSpec, shape: tuple, dev: torch.device, batch_size: int, fmt, autocast,
-                   scaled: bool, warmup: int, iters: int) -> float:
-    """Median seconds of one training step (forward, backward, SGD with momentum; a gradient scaler
-    when ``scaled``, as the trainer has for fp16)."""
+                   scaled: bool, warmup: int, iters: int, repeats: int = 1, min_block_s: float = 0.0
+                   ) -> tuple[float, float]:
+    """(median seconds of one training step (forward, backward, SGD with momentum; a gradient scaler
+    when ``scaled``, as the trainer has for fp16), spread of the blocks)."""
     model.train()
     xb = torch.randn(batch_size, *shape, device=dev).to(memory_format=fmt)
     y = torch.randint(0, spec.num_classes, (batch_size,), device=dev)
@@ -233,7 +262,7 @@ def _time_training(model, spec: ArchSpec, shape: tuple, dev: torch.device, batch
         scaler.update()
 
     try:
-        return _timed(step, warmup, iters)
+        return _timed(step, warmup, iters, repeats, min_block_s)
     except ValueError as e:  # batch norm in training mode over a single value per channel
         if "more than 1 value per channel" not in str(e):
             raise

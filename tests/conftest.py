@@ -56,6 +56,12 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _cost_cache(tmp_path_factory, monkeypatch):
+    """Every test has its own cost cache (never the user's)."""
+    monkeypatch.setenv("ARCHSCALE_COST_CACHE", str(tmp_path_factory.mktemp("cost_cache") / "costs.parquet"))
+
+
 @pytest.fixture
 def fresh_ray():
     """No Ray initialised in this process before or after the test (Ray tests only)."""

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: stochastic depth or RandAugment (rs-10 regularises nothing), batch 32 (16 per worker).
 TRIAL = {"spec": dict(TINY_BASE), "regime": {"name": "rs-10", "epochs": 3, "batch_size": 32},
          "dataset": {"name": "synthetic", "train_size": 512, "val_size": 96}, "max_steps_per_epoch": 3,
-         "measure_inference": False, "cpus": 1, "checkpoint_interval_s": 0}  # a checkpoint every epoch
+         "cpus": 1, "checkpoint_interval_s": 0}  # a checkpoint every epoch
 #: With sync_bn the workers' updates are the one worker's up to float rounding (the order of the
 #: sums in the all-reduces): a tight tolerance. Without, each worker normalises with the statistics
 #: of its 16 images instead of all 32, which moves the loss by about 1e-3 here.
@@ -102,7 +102,7 @@ def test_a_sweep_of_two_worker_trials_fills_the_store(local_ray, tmp_path):
     assert "injected failure at epoch 2" in failed["error"]
     done = trials[trials.status == "done"]
     assert (done.epochs_done == 2).all() and (done.workers == 2).all() and (done.devices == 2).all()
-    assert (done.device_seconds == 2 * done.train_time_s).all() and (done.images_per_s > 0).all()
+    assert (done.device_seconds == 2 * done.train_time_s).all() and (done.observed_images_per_s > 0).all()
     assert len(epochs) == 2 * 2 + 1 and (epochs.workers == 2).all() and epochs.node.notna().all()
     runs = tmp_path / "out" / "ray" / "tiny" / "data_parallel"
     assert sorted(p.name for p in runs.iterdir()) == sorted(trials.trial_id)  # Ray Train's runs, named by trial

@@ -101,7 +101,7 @@ def test_decode_auto_chooses_workers_on_a_cpu_and_the_trial_records_it(tmp_path,
     spec = {"block": "basic", "depth": 8, "widths": [4, 8, 8], "stem": "cifar", "stem_width": 4, "resolution": 16}
     result = train_trial({"spec": spec, "regime": {"name": "rs-10", "epochs": 1, "batch_size": 4},
                           "dataset": cfg.to_dict(),
-                          "checkpoint_every": 0, "measure_inference": False, "device": "cpu", "max_steps_per_epoch": 1})
+                          "checkpoint_every": 0, "device": "cpu", "max_steps_per_epoch": 1})
     assert result["decode"] == "workers" and result["history"][0]["decode"] == "workers"
     assert "imagefolder: decode: auto chose workers" in capsys.readouterr().out
     explicit = load_dataset({**cfg.to_dict(), "decode": "device"}, 16, 3)

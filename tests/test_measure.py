@@ -66,21 +66,31 @@ def test_measure_autocasts_in_the_devices_amp_dtype():
     assert m.dtype == "bfloat16"
 
 
-def test_timings_run_through_torch_utils_benchmark_timer_with_this_process_threads(monkeypatch):
-    import torch
-    import torch.utils.benchmark
+def test_timings_are_the_median_of_repeated_blocks_after_warm_up_and_say_their_spread():
+    import time
 
-    made = []
+    import pytest
 
-    class Recording(torch.utils.benchmark.Timer):
-        def __init__(self, *a, **kw):
-            made.append(kw.get("num_threads"))
-            super().__init__(*a, **kw)
+    from scaling.timing import _timed
 
-    monkeypatch.setattr(torch.utils.benchmark, "Timer", Recording)
+    # 2 warm-up calls, then 3 blocks of 2 calls; the second block is twice as slow as the others
+    sleeps = iter([0.005] * 2 + [0.01] * 2 + [0.02] * 2 + [0.01] * 2)
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(next(sleeps))
+
+    median, spread = _timed(fn, warmup=2, iters=6, repeats=3)
+    assert len(calls) == 8
+    assert median == pytest.approx(0.01, rel=0.3)
+    assert spread == pytest.approx(1.0, abs=0.4)
+
+
+def test_measure_times_inference_at_its_own_batch_and_records_repeats():
     spec = ArchSpec(block="basic", depth=8, widths=(8, 16, 32), stem="cifar", stem_width=8, resolution=16)
-    measure(spec, device="cpu", batch_size=4, warmup=1, iters=1)
-    assert made == [torch.get_num_threads()] * 3  # training, batch-1 latency, inference throughput
+    m = measure(spec, device="cpu", batch_size=4, infer_batch_size=8, warmup=1, iters=2, repeats=2)
+    assert (m.batch_size, m.infer_batch_size, m.repeats) == (4, 8, 2) and m.spread >= 0
 
 
 def test_peak_memory_counts_what_is_allocated_after_start_only():

@@ -15,7 +15,7 @@ def _with_workers(trials: pd.DataFrame) -> pd.DataFrame:
     t["devices"] = t["workers"].astype(float)
     t["train_time_s"] = 400.0 / t["workers"] * 1.1 ** (t["workers"] > 1)
     t["device_seconds"] = t["train_time_s"] * t["devices"]
-    t["images_per_s"] = 1000.0 * t["workers"]
+    t["observed_images_per_s"] = 1000.0 * t["workers"]
     return t
 
 

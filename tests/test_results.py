@@ -19,14 +19,14 @@ PLAN = [{"trial_id": f"t{i}", "name": f"c{i}", "regime": "rs-10", "epochs": 3, "
 
 def ep(tid, epoch, top1, **kw):
     return {"event": "epoch", "trial_id": tid, "epoch": epoch, "val_top1": top1, "val_top5": 99.0, "val_loss": 1.0,
-            "train_loss": 1.0, "time_s": float(epoch), "images_per_s": 100.0, **kw}
+            "train_loss": 1.0, "time_s": float(epoch), "observed_images_per_s": 100.0, **kw}
 
 
 def test_tables_replay_the_journal_without_duplicate_epochs():
     events = [
         {"event": "start", "trial_id": "t0"}, ep("t0", 1, 50), ep("t0", 2, 60),
         # t0 resumed from its epoch-1 checkpoint: epoch 2 reported again, then 3
-        {"event": "start", "trial_id": "t0"}, ep("t0", 2, 61), ep("t0", 3, 70, latency_ms=1.5),
+        {"event": "start", "trial_id": "t0"}, ep("t0", 2, 61), ep("t0", 3, 70, images_per_epoch=640),
         {"event": "end", "trial_id": "t0", "status": "done"},
         {"event": "start", "trial_id": "t1"}, ep("t1", 1, 40), {"event": "end", "trial_id": "t1", "status": "stopped"},
         {"event": "start", "trial_id": "t2"}, {"event": "end", "trial_id": "t2", "status": "error", "error": "boom"},
@@ -37,7 +37,7 @@ def test_tables_replay_the_journal_without_duplicate_epochs():
     t = trials.set_index("trial_id")
     assert list(t.status) == ["done", "stopped", "error", "pending"]
     assert t.loc["t0", "final_top1"] == 70 and t.loc["t0", "best_top1"] == 70 and t.loc["t0", "epochs_done"] == 3
-    assert t.loc["t0", "starts"] == 2 and t.loc["t0", "latency_ms"] == 1.5
+    assert t.loc["t0", "starts"] == 2 and t.loc["t0", "images_per_epoch"] == 640
     assert t.loc["t2", "error"] == "boom" and math.isnan(t.loc["t2", "final_top1"])
     assert "config" not in trials.columns and "event" not in epochs.columns
 

@@ -68,7 +68,7 @@ def test_the_previous_layouts_journal_status_and_manifest_read_as_records(old_ru
 
 def test_an_epoch_report_goes_to_the_journal_and_back_unchanged():
     rep = EpochReport(trial_id="t", name="n", regime="rs-10", seed=0, epoch=3, train_loss=1.5, val_loss=1.4,
-                      val_top1=51.0, val_top5=90.0, lr=0.1, images_per_s=1e3, time_s=4.0, params=10, flops=20)
+                      val_top1=51.0, val_top5=90.0, lr=0.1, observed_images_per_s=1e3, time_s=4.0, params=10, flops=20)
     line = json.loads(json.dumps(as_event(rep)))
     assert line["event"] == "epoch" and "params" not in line  # the plan holds params; the journal does not repeat it
     back = parse_event(line)

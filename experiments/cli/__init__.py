@@ -1,4 +1,4 @@
-"""archscale: the command line (count, space, train, sweep, status, report, suggest, list).
+"""archscale: the command line (count, space, train, sweep, status, costs, report, suggest, list).
 
 User errors (ArchScaleError) print one line on stderr and exit with status 2.
 
@@ -16,9 +16,9 @@ import sys
 from scaling.errors import ArchScaleError
 from scaling.version import __version__
 
-from . import count, list_, report, space, status, suggest, sweep, train
+from . import costs, count, list_, report, space, status, suggest, sweep, train
 
-COMMANDS = (count, space, train, sweep, status, report, suggest, list_)
+COMMANDS = (count, space, train, sweep, status, costs, report, suggest, list_)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ def run(args) -> int:
     """Write RUN_DIR/report (or --out) and print what it holds; returns the exit status."""
     from reports import write_report
 
+    from ..results.costs import COSTS, read_costs
     from ..results.schema import read_manifest
     from ..results.store import load_results
     from ..results.timeline import load_utilisation
@@ -28,12 +29,13 @@ def run(args) -> int:
 
     run_dir = Path(args.run_dir)
     trials, epochs = load_results(run_dir)
+    costs = read_costs(run_dir / COSTS)
     manifest = read_manifest(run_dir)
     manifest = manifest.to_dict() if manifest else None  # reports/ takes plain data
     title = args.title or (manifest or {}).get("name") or run_dir.name
     out = Path(args.out) if args.out else run_dir / "report"
     summary = write_report(trials, epochs, out, manifest=manifest, title=title, progress=bar,
-                           utilisation=load_utilisation(run_dir))
+                           utilisation=load_utilisation(run_dir), costs=costs)
     print(f"report written to {summary['report_md']} (and {Path(summary['report_html']).name}, "
           f"{sum(f.endswith('.png') for f in summary['figures'])} figures as PNG and SVG, "
           f"{len(summary['tables'])} tables)")

@@ -12,6 +12,8 @@
     PhaseTimes        where a trial's time went (``phase_<name>_s``, PHASES), in epoch and end events
                       and the trials table; SweepTimes: the sweep's own figures (launch to first
                       training step, device-busy share), computed by experiments.results.timeline
+    CostRecord        a row of the cost store (costs.parquet): one network's measured cost on one
+                      device at stated settings (experiments.results.costs)
 
 Records are dataclasses that also read as mappings of their set fields (``rec["val_top1"]``,
 ``rec.get("lr")``, ``{**rec}``): a field that is None is absent, as in the dicts they replace.
@@ -37,7 +39,8 @@ from scaling.errors import ArchScaleError
 
 __all__ = ["Record", "PhaseTimes", "PHASES", "phase_column", "SweepTimes", "UTILISATION", "TrialFacts",
            "EpochReport", "TrialSummary", "TrialResult", "TrialOutcome", "SweepLaunch",
-           "TrialStart", "TrialEnd", "TrialInterrupted", "SweepInterrupted", "Manifest", "EVENT_TYPES",
+           "TrialStart", "TrialEnd", "TrialInterrupted", "SweepInterrupted", "Manifest", "CostRecord",
+           "COST_COLUMNS", "COST_KEY", "EVENT_TYPES",
            "EPOCH_COLUMNS", "OUTCOME_COLUMNS", "as_event", "parse_event", "read_manifest", "clean_value",
            "PLAN", "EVENTS", "MANIFEST", "TRIAL_STATUSES", "FINAL_STATUSES", "RESULT_STATUSES",
            "UNFINISHED_STATUSES"]
@@ -176,6 +179,8 @@ class TrialFacts(Record):
     #: A folder data set's JPEGs: where they were decoded ("workers" or "device"; what
     #: ``decode: auto`` chose).
     decode: str | None = None
+    #: Images one epoch trains on (its steps x the global batch).
+    images_per_epoch: int | None = None
 
 
 @dataclass(eq=False)
@@ -191,14 +196,14 @@ class EpochReport(PhaseTimes, TrialFacts):
     val_top1: float | None = None
     val_top5: float | None = None
     lr: float | None = None
-    images_per_s: float | None = None
+    #: Training images/s this trial saw (all workers, first step left out), under whatever shared
+    #: its device: what it observed, not the network's cost (experiments.results.costs holds that).
+    observed_images_per_s: float | None = None
     epoch_time_s: float | None = None
     #: Training time so far (every epoch, compilation included).
     time_s: float | None = None
     compile_time_s: float | None = None
     peak_memory_bytes: int | None = None
-    latency_ms: float | None = None
-    throughput: float | None = None
     #: Where it ran (set by the sweep's Ray worker).
     node: str | None = None
     hostname: str | None = None
@@ -259,11 +264,9 @@ class TrialSummary(Record):
     #: Training time (compilation included), the last epoch's ``time_s``.
     train_time_s: float | None = None
     compile_time_s: float | None = None
-    #: Mean training images/s over the evaluated epochs (all workers).
-    images_per_s: float | None = None
+    #: Mean observed training images/s over the evaluated epochs (all workers).
+    observed_images_per_s: float | None = None
     peak_memory_bytes: int | float | None = None
-    latency_ms: float | None = None
-    throughput: float | None = None
     #: Image files left out (a folder data set with ``on_bad_file: skip``).
     bad_files_skipped: int | None = None
 
@@ -282,9 +285,9 @@ class TrialSummary(Record):
                    final_val_loss=_nan(final.get("val_loss")), final_train_loss=_nan(last.get("train_loss")),
                    train_time_s=_nan(last.get("time_s")),
                    compile_time_s=sum(h.get("compile_time_s") or 0.0 for h in hist),
-                   images_per_s=(sum(h.get("images_per_s") or 0 for h in evals) / len(evals)) if evals else math.nan,
+                   observed_images_per_s=(sum(h.get("observed_images_per_s") or 0 for h in evals) / len(evals))
+                   if evals else math.nan,
                    peak_memory_bytes=max(peaks) if peaks else math.nan,
-                   latency_ms=_nan(last.get("latency_ms")), throughput=_nan(last.get("throughput")),
                    bad_files_skipped=last.get("bad_files_skipped"), **extra)
 
 
@@ -346,6 +349,10 @@ class TrialOutcome(PhaseTimes, TrialSummary):
     cpu_time_s: float | None = None
     #: Whether it was the first trial of its worker process (which started for it).
     new_worker: bool | None = None
+    #: Images one epoch trains on; the network's fingerprint (experiments.results.costs: the key of
+    #: its row in the cost store).
+    images_per_epoch: int | None = None
+    fingerprint: str | None = None
 
     def row(self) -> dict:
         """Every column, unset ones as None (a table row keeps its columns)."""
@@ -532,3 +539,52 @@ def read_manifest(output_dir: str | Path, *, required: bool = False) -> Manifest
     if not isinstance(data, dict):
         raise ArchScaleError("run_dir", f"{path} does not hold a manifest (a JSON object)")
     return Manifest.from_dict(data)
+
+
+# ----- costs.parquet -----------------------------------------------------------------------------
+@dataclass(eq=False)
+class CostRecord(Record):
+    """One network's cost on one device, measured alone on it at stated settings (a row of
+    costs.parquet and of the cost cache; experiments.train.costs measures it).
+
+    Milliseconds; images/s; bytes. ``spread``: the largest (max - min) / median of the timed
+    blocks over the three timed figures. ``aggregate_images_per_s_N``: training images/s of N
+    copies training at once on the device, summed (measured for packing, else None)."""
+
+    #: The network (experiments.results.costs.network_fingerprint) and a config name it has.
+    fingerprint: str | None = None
+    name: str | None = None
+    #: The device kind: a GPU's model name, or "cpu MODEL (N threads)".
+    device: str | None = None
+    #: Training batch (the trial's) and inference-throughput batch (sized for the device).
+    batch_size: int | None = None
+    infer_batch_size: int | None = None
+    #: Autocast type ("bfloat16", "float16") or "float32"; and whether channels-last.
+    precision: str | None = None
+    channels_last: bool | None = None
+    resolution: int | None = None
+    torch_version: str | None = None
+    latency_ms: float | None = None
+    throughput: float | None = None
+    train_images_per_s: float | None = None
+    peak_memory_bytes: int | None = None
+    device_memory_bytes: int | None = None
+    aggregate_images_per_s_1: float | None = None
+    aggregate_images_per_s_2: float | None = None
+    aggregate_images_per_s_4: float | None = None
+    aggregate_images_per_s_8: float | None = None
+    repeats: int | None = None
+    spread: float | None = None
+    #: How it was measured, in words; Unix time; the host that measured it.
+    method: str | None = None
+    measured_at: float | None = None
+    host: str | None = None
+
+    def row(self) -> dict:
+        """Every column, unset ones as None."""
+        return {k: getattr(self, k) for k in self.field_names()}
+
+
+#: The cost store's columns, in order; and what a cached row is looked up by.
+COST_COLUMNS = list(CostRecord.field_names())
+COST_KEY = ("fingerprint", "device", "batch_size", "precision", "channels_last", "torch_version")

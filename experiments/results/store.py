@@ -6,6 +6,7 @@
       events.jsonl      append-only journal: start / epoch / end events, one JSON object a line
       trials.parquet    one row per trial (also trials.csv)       } rewritten atomically from plan +
       epochs.parquet    one row per trial per epoch (epochs.csv)  } journal, on a timer and at the end
+      costs.parquet     what each network costs on the device, measured alone on it (experiments.results.costs)
       utilisation.csv   the devices' utilisation, sampled by the driver (experiments.results.timeline)
       ray/NAME/         Ray Tune's experiment (trial directories, checkpoints)
 
@@ -13,7 +14,10 @@ Each trial has a health verdict (``health``, ``health_reason``: experiments.resu
 from the journal with the sweep's rules each time the tables are built.
 
 Both tables say how each trial ran: ``workers`` (data-parallel processes), ``devices`` and, in
-the trials table, ``device_seconds``; ``images_per_s`` is the whole trial's (all workers).
+the trials table, ``device_seconds``; ``observed_images_per_s`` is the whole trial's (all workers),
+as it trained beside whatever shared its device. A network's cost (latency, throughput, training
+images/s, memory) is not a trial's: it is measured once, alone on the device, into costs.parquet;
+``fingerprint`` joins a trial to its row.
 
 The journal is the source of truth: a line is appended (and flushed) for every event, so a
 killed driver loses nothing already reported, and ``load_results`` replays it: an epoch reported
@@ -38,6 +42,7 @@ from scaling.errors import ArchScaleError
 from scaling.files import atomic_write
 
 from .health import HealthRules, chance_top1, judge
+from .costs import network_fingerprint
 from .schema import (EPOCH_COLUMNS, EVENTS, FINAL_STATUSES, MANIFEST, OUTCOME_COLUMNS, PLAN, EpochReport,
                      PhaseTimes, Record, TrialEnd, TrialInterrupted, TrialOutcome, TrialStart, TrialSummary, as_event,
                      clean_value, parse_event, read_manifest)
@@ -197,7 +202,8 @@ def build_tables(plan: list[dict], events: Iterable[Record | Mapping],
                                effective_randaugment_layers=last.effective_randaugment_layers, decode=last.decode,
                                warmup_epochs=_num(last.warmup_epochs), classes=last.classes,
                                starts=s.get("starts", 0), started_at=s.get("started_at"),
-                               finished_at=s.get("finished_at"), **_timing(s, hist))
+                               finished_at=s.get("finished_at"), images_per_epoch=last.images_per_epoch,
+                               fingerprint=_fingerprint(p), **_timing(s, hist))
         row = {k: v for k, v in p.items() if k != "config"}
         row.update(outcome.row())
         rows.append(row)
@@ -228,6 +234,12 @@ def _timing(state: dict, hist: list[EpochReport]) -> dict:
                   cpu_time_s=source.get("cpu_time_s") if source is not None else None,
                   new_worker=any(h.process_started_at is not None for h in hist) if hist else None)
     return timing
+
+
+def _fingerprint(plan_row: Mapping) -> str | None:
+    """The network fingerprint of a plan row's trial (None for a row without its spec)."""
+    config = plan_row.get("config")
+    return network_fingerprint(config["spec"]) if isinstance(config, Mapping) and "spec" in config else None
 
 
 def _num(v) -> float:

@@ -1,7 +1,7 @@
 """A single trial's history files, as ``archscale train`` writes them after every epoch.
 
     DIR/history.csv    one row per epoch: epoch, train_loss, val_loss, val_top1, val_top5 (percent),
-                       lr, images_per_s, epoch_time_s, time_s (s), peak_memory_bytes, ...
+                       lr, observed_images_per_s, epoch_time_s, time_s (s), peak_memory_bytes, ...
     DIR/history.json   {"config": the trial's config, "epochs": the same rows,
                         "summary": the final metrics once the trial has ended, else null}
 

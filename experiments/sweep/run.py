@@ -1,7 +1,8 @@
 """Scaling sweeps on Ray Tune: launch, watch, resume after a crash, survive failed trials.
 
 Ray Tune does the scheduling, checkpointing, retries and resuming (``Tuner.restore``); this module
-is the driver. Each trial runs experiments.sweep.trainable inside a Ray worker; the driver keeps
+is the driver. Before the trials, the cost step measures each network alone on the device
+(experiments.sweep.costs). Each trial runs experiments.sweep.trainable inside a Ray worker; the driver keeps
 the results store (experiments.results.store) through its callbacks
 (experiments.sweep.callbacks) and shows progress. ASHA runs one bracket per regime
 (experiments.sweep.asha). Specs and plans are experiments.sweep.spec.
@@ -36,6 +37,7 @@ from ..results.store import Journal, ended_trials, journaled_epochs, read_events
 from ..results.timeline import load_utilisation, sweep_times
 from .asha import RegimeASHA
 from .callbacks import LaunchCallbacks, ProgressCallback, StoreCallback, trial_id_of
+from .costs import cost_step
 from .ray_runtime import DASHBOARD_HOST, DASHBOARD_PORT, LocalRay, check_dashboard, init_ray, live_nodes
 from .resources import Launch
 from .spec import SweepSpec, check_rerun, launch_order, load_sweep, make_plan, short_regimes, write_plan
@@ -200,6 +202,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     cluster = ray.cluster_resources()
     res = sweep.resources.per_trial(cluster)
     launch, concurrency = _launch(sweep, cluster, len(trials), quiet)
+    cost_step(sweep, trials, launch, live_nodes(), quiet=quiet)  # before any trial: the device is quiet
     exp_path = sweep.experiment_path
     # The journal, written as each trial ends, is the record of what finished; Tune's experiment
     # state is saved only every few seconds and may lag behind it after a kill, or be missing.

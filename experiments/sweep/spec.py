@@ -15,10 +15,11 @@ A sweep spec (YAML, validated entirely before Ray starts)::
     output_dir: runs/digits_demo
     storage_path: null                 # default OUTPUT_DIR/ray; a shared path or s3://... on clusters
     retries: 0                         # retries of a failed trial, from its last checkpoint
-    trial: {checkpoint_interval_s: 60, amp: null, compile: false, sync_bn: false, measure_inference: true}
+    trial: {checkpoint_interval_s: 60, amp: null, compile: false, sync_bn: false}
     trial_overrides: {"d50-*": {checkpoint_every: 5}}   # per config-name pattern
     callbacks: [mlflow]                # trackers / Tune callbacks (see experiments.sweep.trackers)
     health: {chance_factor: 1.5, seed_margin_pp: 10}   # health thresholds (see experiments.results.health)
+    cost_cache: ~/.cache/archscale/costs.parquet   # or false; see experiments.results.costs
 
 This module imports no Ray: a dry run needs none.
 """
@@ -58,9 +59,10 @@ from .resources import Resources, Scheduler
 from .trackers import CallbackSpec, callbacks_from
 
 KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resources", "scheduler", "output_dir",
-        "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks", "health")
+        "storage_path", "retries", "trial", "trial_overrides", "retry_errored_on_resume", "callbacks", "health",
+        "cost_cache")
 TRIAL_OPTIONS = ("checkpoint_interval_s", "checkpoint_every", "amp", "channels_last", "compile", "sync_bn",
-                 "max_steps_per_epoch", "measure_inference", "fail_at_epoch")
+                 "max_steps_per_epoch", "fail_at_epoch")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class SweepSpec:
     callbacks: tuple[CallbackSpec, ...] = ()
     #: The thresholds of the trials' health verdicts (``health:``, experiments.results.health).
     health: HealthRules = field(default_factory=HealthRules)
+    #: Where measured network costs are cached (experiments.results.costs.cache_path): None, the default
+    #: place; a path; or False, no cache.
+    cost_cache: str | bool | None = None
     raw: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -129,7 +134,8 @@ def load_sweep(source: str | Path | dict, output_dir: str | Path | None = None,
                      trial_overrides={k: _trial_options(v, f"trial_overrides.{k}")
                                       for k, v in (data.get("trial_overrides") or {}).items()},
                      description=str(data.get("description", "")), callbacks=callbacks_from(data.get("callbacks")),
-                     health=HealthRules.from_spec(data.get("health")), raw=data)
+                     health=HealthRules.from_spec(data.get("health")),
+                     cost_cache=_cost_cache(data.get("cost_cache")), raw=data)
 
 
 def _read(source: str | Path | dict) -> tuple[dict, Path | None]:
@@ -168,6 +174,13 @@ def _check_pinned_length(space, regimes: tuple[Regime, ...]) -> None:
         raise ArchScaleError("regime_epochs", f"the space pins regime_epochs: {pinned} but regime {other[0].name} "
                                               f"trains {other[0].epochs} epochs; drop regime_epochs from the space "
                                               f"(the resnet_rs strategy follows the sweep's regimes)")
+
+
+def _cost_cache(value) -> str | bool | None:
+    """The spec's cost_cache: a file path, false (no cache), or left out (the default place)."""
+    if value is None or value is False or isinstance(value, str) and value:
+        return value
+    raise ArchScaleError("cost_cache", f"expected a file path for the cost cache, or false for none, got {value!r}")
 
 
 def _seeds(value) -> tuple[int, ...]:

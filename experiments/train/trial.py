@@ -27,7 +27,7 @@ Compilation: each trial starts from a fresh compiler state (``training.fresh_com
 process that runs many trials (a reused Ray actor) compiles every network it trains; the next
 trial of the same network and batch (another seed) reuses the graphs and compiles nothing. The first training
 step of a run, which compiles (and runs cuDNN's algorithm search and lazy set-up), is timed apart:
-``compile_time_s`` (when compiling) and not in ``images_per_s``. Evaluation runs the compiled
+``compile_time_s`` (when compiling) and not in ``observed_images_per_s``. Evaluation runs the compiled
 model when the trial evaluates enough images for compiling to pay (``EVAL_COMPILE_MIN_IMAGES``).
 
 Peak memory is ``scaling.timing.PeakMemory`` started once the data set is resident, as in
@@ -51,7 +51,7 @@ from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_prese
 from scaling.blocks import import_block_libraries
 from scaling.device import amp_dtype, cudnn_autotune, device_name, resolve_device, sync
 from scaling.files import atomic_write
-from scaling.timing import PeakMemory, time_inference
+from scaling.timing import PeakMemory
 from scaling.validate import boolean, check_keys, is_whole, number
 
 from ..data.datasets import DatasetConfig, dataset_from
@@ -94,8 +94,6 @@ class TrialConfig:
     checkpoint_every: int | None = None
     #: Cap on training steps per epoch (tests and benchmarks); None = the whole data set.
     max_steps_per_epoch: int | None = None
-    #: Time batch-1 latency and inference throughput of the trained model at the end.
-    measure_inference: bool = True
     #: Fault injection for testing failure handling: raise RuntimeError during this epoch.
     fail_at_epoch: int | None = None
     #: Print one line per epoch.
@@ -111,7 +109,7 @@ class TrialConfig:
                 raise ArchScaleError(f"trial.{key}", f"must be a whole number >= {low}"
                                                      f"{' (or left out)' if optional else ''}, got {v!r}")
         number(self.checkpoint_interval_s, "trial.checkpoint_interval_s", low=0)
-        for key in ("amp", "channels_last", "compile", "sync_bn", "measure_inference", "verbose"):
+        for key in ("amp", "channels_last", "compile", "sync_bn", "verbose"):
             v = getattr(self, key)
             if v is not None or key not in ("amp", "channels_last"):
                 boolean(v, f"trial.{key}")
@@ -260,7 +258,8 @@ class TrialRun:
                        "warmup_epochs": self.regime.warmup_epochs, "epochs_planned": self.regime.epochs,
                        "classes": self.data.num_classes, **{f"effective_{k}": v for k, v in self.reg.items()},
                        "workers": ranks.world_size, "devices": ranks.devices,
-                       "decode": getattr(self.data, "decode_choice", None)}
+                       "decode": getattr(self.data, "decode_choice", None),
+                       "images_per_epoch": self.steps_per_epoch * self.batch}
 
     def _set_up_device(self) -> None:
         """Device, CPU threads, and precision: autocast in the device's ``amp_dtype`` (bf16, or fp16
@@ -378,9 +377,8 @@ class TrialRun:
                 val = evaluate(self.eval_step_model, self.data, max(self.batch, 256), self.device, self.autocast,
                                self.fmt, fixed_shape=self.cuda or self.eval_step_model is not self.eval_model,
                                ranks=self.ranks)
-                timing = self.inference() if last else {}
-            metrics = dataclasses.replace(metrics, **val, images_per_s=timed_steps * self.batch / timed_time,
-                                          status="done" if last else "running", **timing)
+            metrics = dataclasses.replace(metrics, **val, observed_images_per_s=timed_steps * self.batch / timed_time,
+                                          status="done" if last else "running")
         self.history.append(metrics)
         return metrics
 
@@ -447,16 +445,6 @@ class TrialRun:
         if self.ema is not None:
             self.ranks.average_buffers_(self.ema.module)
 
-    def inference(self) -> dict:
-        """Batch-1 latency (ms) and inference throughput (images/s) of the evaluated model, when
-        the trial measures them (``measure_inference``); else {}."""
-        if not self.cfg.measure_inference or not self.ranks.is_main:
-            return {}
-        shape = (self.spec.in_channels, self.spec.resolution, self.spec.resolution)
-        lat, tput = time_inference(self.eval_model, shape, self.device, min(self.batch, 256), 2, 5, self.autocast,
-                                   self.fmt)
-        return {"latency_ms": lat, "throughput": tput}
-
     def say(self, line: str) -> None:
         """Print a progress line when the trial is verbose."""
         if self.cfg.verbose:
@@ -494,16 +482,13 @@ class TrialRun:
     # ----- final metrics --------------------------------------------------------------------
     def final_metrics(self) -> TrialResult:
         """The trial's result: status, final and best top-1/top-5 (percent), losses, training time
-        (s, compilation included), compile time (s), mean images/s, peak memory (bytes), latency
-        and throughput, complexity, the effective spec, and the per-epoch history."""
-        timing = {}
-        if self.status == "done" and not any(h.latency_ms is not None for h in self.history[-1:]):
-            timing = self.inference()  # resumed after the last epoch, or a run without report
+        (s, compilation included), compile time (s), mean observed images/s, peak memory (bytes),
+        complexity, the effective spec, and the per-epoch history. A trial times no inference:
+        a network's latency and throughput are its cost (experiments.train.costs), measured apart."""
         result = TrialResult.summarise(self.history, status=self.status, **self.base, **self.static,
                                        epochs=self.regime.epochs, lr=self.regime.lr, spec=self.spec.to_dict(),
                                        history=list(self.history))
-        return dataclasses.replace(result, train_time_s=self.train_time, peak_memory_bytes=self.peak_memory(),
-                                   **timing)
+        return dataclasses.replace(result, train_time_s=self.train_time, peak_memory_bytes=self.peak_memory())
 
 
 def _clock() -> float:
@@ -515,5 +500,5 @@ def _epoch_line(m: dict, epochs: int) -> str:
     """The verbose progress line of an evaluated epoch."""
     return (f"epoch {m['epoch']:>3}/{epochs}  loss {m['train_loss']:.4f}  val loss {m['val_loss']:.4f}  "
             f"top-1 {m['val_top1']:5.2f}%  top-5 {m['val_top5']:5.2f}%  lr {m['lr']:.4g}  "
-            f"{m['images_per_s']:.0f} img/s  {m['epoch_time_s']:.1f}s"
+            f"{m['observed_images_per_s']:.0f} img/s  {m['epoch_time_s']:.1f}s"
             + (f" (compiling {m['compile_time_s']:.1f}s)" if m.get("compile_time_s") else ""))
