@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import augment_speed  # noqa: E402
 import block_forms  # noqa: E402
+import costs  # noqa: E402
 import data_parallel  # noqa: E402
 import folder_pipeline  # noqa: E402
 import pricing  # noqa: E402
@@ -39,6 +40,8 @@ def main(argv=None) -> int:
          lambda: sweep_overhead.main(["--epochs", "3", "--repeat", "1"] if args.quick else ["--epochs", "6", "--repeat", "3"])),
         ("block forms: grouped vs branches vs concat ResNeXt blocks (CPU)",
          lambda: block_forms.main(["--iters", "3" if args.quick else "10"])),
+        ("costs: spread of repeated cost measurements of the digits demo's template network (CPU)",
+         lambda: costs.main(["--runs", "3" if args.quick else "5"])),
         ("data-parallel: a trial on 2 workers vs 1 worker with twice the threads (CPU, Ray Train)",
          lambda: data_parallel.main(["--repeats", "1" if args.quick else "3"])),
     ]

@@ -12,15 +12,15 @@ reports/ (the layers below). ``import ray`` appears
 only under sweep/ (tests/test_layout.py checks both).
 
 The main entry points, importable from here without loading Ray until they are used:
-``train_trial`` (experiments.train.trial), ``run_sweep`` (experiments.sweep.run) and
-``load_results`` (experiments.results.store).
+``train_trial`` (experiments.train.trial), ``run_sweep`` (experiments.sweep.run),
+``load_results`` (experiments.results.store) and ``read_costs`` (experiments.results.costs).
 """
 from __future__ import annotations
 
 import importlib
 
 _EXPORTS = {"train_trial": "experiments.train.trial", "run_sweep": "experiments.sweep.run",
-            "load_results": "experiments.results.store"}
+            "load_results": "experiments.results.store", "read_costs": "experiments.results.costs"}
 
 
 def __getattr__(name: str):

@@ -245,8 +245,15 @@ def measure(spec: ArchSpec, device: str | torch.device | None = "auto", batch_si
 def _time_training(model, spec: ArchSpec, shape: tuple, dev: torch.device, batch_size: int, fmt, autocast,
                    scaled: bool, warmup: int, iters: int, repeats: int = 1, min_block_s: float = 0.0
                    ) -> tuple[float, float]:
-    """(median seconds of one training step (forward, backward, SGD with momentum; a gradient scaler
-    when ``scaled``, as the trainer has for fp16), spread of the blocks)."""
+    """(median seconds of one training step (``_step``), spread of the blocks)."""
+    return _timed(_step(model, spec, shape, dev, batch_size, fmt, autocast, scaled), warmup, iters, repeats,
+                  min_block_s)
+
+
+def _step(model, spec: ArchSpec, shape: tuple, dev: torch.device, batch_size: int, fmt, autocast, scaled: bool):
+    """One training step of ``model`` on a fixed random batch: forward, backward, SGD with momentum
+    (a gradient scaler when ``scaled``, as the trainer has for fp16). A batch batch norm cannot
+    train on is a user error, raised on the call."""
     model.train()
     xb = torch.randn(batch_size, *shape, device=dev).to(memory_format=fmt)
     y = torch.randint(0, spec.num_classes, (batch_size,), device=dev)
@@ -255,18 +262,32 @@ def _time_training(model, spec: ArchSpec, shape: tuple, dev: torch.device, batch
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with autocast():
-            loss = torch.nn.functional.cross_entropy(model(xb), y)
+        try:
+            with autocast():
+                loss = torch.nn.functional.cross_entropy(model(xb), y)
+        except ValueError as e:  # batch norm in training mode over a single value per channel
+            if "more than 1 value per channel" not in str(e):
+                raise
+            raise ArchScaleError("batch_size", f"{batch_size} is too small to train {spec.slug()} at "
+                                               f"{spec.resolution} px: a batch-norm layer sees 1 value per channel "
+                                               f"(a 1x1 feature map or a pooled attention branch); use 2 or more"
+                                 ) from None
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
 
-    try:
-        return _timed(step, warmup, iters, repeats, min_block_s)
-    except ValueError as e:  # batch norm in training mode over a single value per channel
-        if "more than 1 value per channel" not in str(e):
-            raise
-        raise ArchScaleError("batch_size", f"{batch_size} is too small to train {spec.slug()} at "
-                                           f"{spec.resolution} px: a batch-norm layer sees 1 value per channel "
-                                           f"(a 1x1 feature map or a pooled attention branch); use 2 or more"
-                             ) from None
+    return step
+
+
+def training_step(spec: ArchSpec, device: str | torch.device | None = "auto", batch_size: int = 32,
+                  amp: bool | None = None, channels_last: bool | None = None):
+    """A training step of ``spec`` on ``device`` as ``measure`` times it (same precision defaults),
+    its model built and on the device: call it to run one step (the caller times and synchronises)."""
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    amp = cuda if amp is None else amp
+    fmt = torch.channels_last if (cuda if channels_last is None else channels_last) else torch.contiguous_format
+    dtype = amp_dtype(dev)
+    model = build_model(spec).to(dev, memory_format=fmt)
+    return _step(model, spec, (spec.in_channels, spec.resolution, spec.resolution), dev, batch_size, fmt,
+                 lambda: torch.autocast(dev.type, dtype=dtype, enabled=amp), amp and dtype == torch.float16)

@@ -35,7 +35,7 @@ def test_help_imports_no_torch_ray_or_pandas(argv):
 
 def test_every_command_has_its_own_module():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert list(sub.choices) == ["count", "space", "train", "sweep", "status", "report", "suggest", "list"]
+    assert list(sub.choices) == ["count", "space", "train", "sweep", "status", "costs", "report", "suggest", "list"]
     # list_.py: a module named list would shadow the builtin
     assert [c.__name__.rsplit(".", 1)[1].rstrip("_") for c in COMMANDS] == list(sub.choices)
 

@@ -168,3 +168,39 @@ def test_report_cost_axes_read_the_store_and_say_where_it_was_measured(tmp_path)
     bare = write_report(trials, None, tmp_path / "bare")
     assert any("latency" in s and "archscale costs" in s for s in bare["skipped"])
     assert len(summary["figures"]) > len(bare["figures"])
+
+
+def test_a_plan_written_before_trials_stopped_timing_inference_still_resumes(tmp_path):
+    import json
+
+    from experiments.results.schema import PLAN
+
+    sweep, trials = two_networks(tmp_path / "run")
+    plan = json.loads((sweep.output_dir / PLAN).read_text())
+    for t in plan["trials"]:
+        t["config"]["measure_inference"] = True
+    (sweep.output_dir / PLAN).write_text(json.dumps(plan))
+    again = load_sweep({**tiny_sweep(tmp_path / "run", widths=(1.0, 2.0), seeds=(0, 1), regimes=[
+        {"name": "rs-10", "epochs": 2}, {"name": "rs-10b", "base": "rs-10", "epochs": 2, "dropout": 0.3}]),
+        "trial": {"max_steps_per_epoch": 4, "measure_inference": False}})  # an old spec's option: accepted, unused
+    assert len(prepare(again)[0]) == len(trials)
+
+
+@pytest.mark.slow
+def test_a_real_sweep_measures_each_network_once_as_a_ray_task_and_the_next_reuses_it(tmp_path, fresh_ray, capsys):
+    from experiments.sweep.run import run_sweep
+
+    spec = tiny_sweep(tmp_path / "one", widths=(1.0, 2.0), seeds=(0, 1), epochs=1, steps=2)
+    summary = run_sweep(spec, num_cpus=2)
+    out = capsys.readouterr().out
+    assert summary.counts == {"done": 4}
+    assert "costs: 2 networks on cpu " in out and "2 measured, 0 from the cost cache" in out and "Ray task" in out
+    store = read_costs(tmp_path / "one" / COSTS)
+    assert len(store) == 2 and "a Ray task holding 2 CPUs" in store["method"].iloc[0]
+    from experiments.results.store import load_results
+
+    trials, _ = load_results(tmp_path / "one")
+    assert set(trials["fingerprint"]) == set(store["fingerprint"]) and trials["observed_images_per_s"].gt(0).all()
+    assert "latency_ms" not in trials and "throughput" not in trials
+    run_sweep({**spec, "output_dir": str(tmp_path / "two")}, num_cpus=2)
+    assert "0 measured, 2 from the cost cache or store" in capsys.readouterr().out

@@ -9,6 +9,7 @@ def test_defaults_are_auto_cpus_auto_gpus_and_fifo():
     r, s = Resources.from_spec({}), Scheduler.from_spec("fifo")
     assert r == Resources() and r.cpus == "auto" and r.gpus == "auto" and r.max_concurrent is None
     assert r.to_dict() == {"workers": 1, "cpus": "auto", "gpus": "auto", "max_concurrent": None, "custom": {}}
+    assert Resources(trials_per_gpu="auto").to_dict()["trials_per_gpu"] == "auto"
     assert s == Scheduler() and s.to_dict() == {"name": "fifo", "metric": "val_top1", "mode": "max"}
 
 
@@ -24,8 +25,8 @@ def test_fields_are_typed_attributes():
 
 @pytest.mark.parametrize("value,message", [
     ([1], "resources: expected a mapping: {workers: 1, cpus: 1, gpus: auto, max_concurrent: 4}"),
-    ({"gpu": 1}, "resources.gpu: unknown resource (did you mean 'gpus'?); known: workers, cpus, gpus, max_concurrent, "
-                 "custom"),
+    ({"gpu": 1}, "resources.gpu: unknown resource (did you mean 'gpus'?); known: workers, cpus, gpus, trials_per_gpu, "
+                 "max_concurrent, custom"),
     ({"cpus": 0}, "resources.cpus: CPUs per trial must be auto or a positive number, got 0"),
     ({"cpus": True}, "resources.cpus: CPUs per trial must be auto or a positive number, got True"),
     ({"gpus": -1}, "resources.gpus: GPUs per trial must be auto or a number >= 0 (0.5 packs two trials per GPU), "

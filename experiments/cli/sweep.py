@@ -134,13 +134,14 @@ def _print_plan(sweep, trials, expansion, args) -> int:
         df["gpu_hours"] = workers * df["wall_hours"]
     placement = _placement_warning(sweep, args)
     shortened = short_regimes(sweep)
+    packing = _packing_line(sweep, trials, args)
     if args.format == "json":
         print(json.dumps({"name": sweep.name, "space": expansion.summary(), "n_trials": len(df),
                           "data_note": train_size(sweep.dataset, strict=False)[1],
                           "train_flops_total": exact_sum(df["train_flops"]),
                           "est_hours_total": float(df["est_hours"].sum()) if rate else None,
                           "workers": workers, "gpu_hours_total": float(df["gpu_hours"].sum()) if rate else None,
-                          "placement_warning": placement, "short_regimes": shortened,
+                          "placement_warning": placement, "short_regimes": shortened, "packing": packing,
                           "trials": json.loads(df.to_json(orient="records"))}, indent=1))
         return 0
     per_config = df.groupby("name", sort=False).agg(params=("params", "first"), flops=("flops", "first"),
@@ -174,6 +175,8 @@ def _print_plan(sweep, trials, expansion, args) -> int:
         kind = "GPU" if sweep.resources.gpus not in (0, 0.0) else "device"
         print(f"  {workers} workers per trial: about {df['wall_hours'].max():.3g} h wall for the longest trial at "
               f"linear scaling; {kind}-hours = {workers} workers x wall time = {df['gpu_hours'].sum():.3g} in all")
+    if packing:
+        print(packing)
     if placement:
         print(f"warning: {placement}")
     for line in shortened.values():
@@ -251,6 +254,26 @@ def _print_plan_summary(sweep, table, args) -> int:
 def _lengths(sweep) -> str:
     """Each regime and its length: 'rs-10: 10 epochs, short: 1 epoch'."""
     return ", ".join(f"{r.name}: {plural(r.epochs, 'epoch')}" for r in sweep.regimes)
+
+
+def _packing_line(sweep, trials, args) -> str | None:
+    """What ``trials_per_gpu: auto`` becomes, or how the sweep will choose it (None without it), on
+    the cluster as ``_placement_warning`` sees it."""
+    if sweep.resources.trials_per_gpu != "auto":
+        return None
+    import os
+
+    from scaling.errors import ArchScaleError
+
+    from ..sweep.costs import planned_packing
+
+    try:
+        cluster, _ = _cluster_nodes(args.address or os.environ.get("RAY_ADDRESS"), args)
+        return planned_packing(sweep, trials, cluster)
+    except ArchScaleError as e:
+        return f"trials_per_gpu: auto: {e.field}: {e.message}"
+    except (ConnectionError, RuntimeError) as e:
+        return f"trials_per_gpu: auto: chosen at launch (could not reach the Ray cluster: {e})"
 
 
 def _placement_warning(sweep, args) -> str | None:

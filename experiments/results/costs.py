@@ -90,7 +90,7 @@ def merge_costs(old: pd.DataFrame, new: pd.DataFrame | Iterable[CostRecord]) -> 
     if not frames:
         return pd.DataFrame(columns=COST_COLUMNS)
     both = pd.concat([f.astype(object) for f in frames], ignore_index=True)
-    key = both[list(COST_KEY)].astype(str).agg("|".join, axis=1)
+    key = pd.Series([cost_key(r) for r in both[list(COST_KEY)].to_dict("records")], index=both.index)
     return both[~key.duplicated(keep="last")].reset_index(drop=True)
 
 

@@ -1,6 +1,7 @@
 """The Ray options of a sweep spec, typed: what each trial asks for and how trials are scheduled.
 
     resources: {cpus: auto, gpus: auto, max_concurrent: 4, custom: {}}
+    resources: {gpus: auto, trials_per_gpu: auto}  # as many trials per GPU as measured to pay
     resources: {workers: 8, cpus: 8, gpus: 1}      # one trial on 8 GPUs (per worker: 8 CPUs, 1 GPU)
     scheduler: fifo                    # or {name: asha, grace_period: 1, reduction_factor: 2}
 
@@ -17,7 +18,7 @@ from typing import Mapping, Sequence
 from scaling.errors import ArchScaleError
 from scaling.validate import check_keys, is_number, is_whole, whole
 
-RESOURCE_KEYS = ("workers", "cpus", "gpus", "max_concurrent", "custom")
+RESOURCE_KEYS = ("workers", "cpus", "gpus", "trials_per_gpu", "max_concurrent", "custom")
 #: What the Tune trial of a data-parallel trial reserves. It only drives Ray Train's workers
 #: (Ray's "Hyperparameter Tuning with Ray Tune" guide: the trial "acts as a driver process"), so
 #: it takes no CPU or GPU a worker could use; Ray Tune needs some request: a token of memory.
@@ -37,6 +38,11 @@ class Resources:
     loaders can feed the GPU). ``gpus``: GPUs per worker, "auto" (1 when the cluster has GPUs,
     else 0), 0 or 1, or a fraction for one-worker trials (0.5 packs two trials per GPU): a worker
     trains on one GPU, so a trial on 8 GPUs is 8 workers.
+    ``trials_per_gpu``: how many one-worker trials share each GPU (each takes 1/N of it, and with
+    ``cpus: auto`` 1/N of the CPUs that come with it), or "auto": the sweep's cost step picks 1, 2,
+    4 or 8 from the networks' peak memory and the measured training speed of that many copies at
+    once (experiments.sweep.packing); on a cluster without GPUs, "auto" changes nothing (CPU trials
+    take ``cpus`` each). None (the default): ``gpus`` decides alone.
     ``max_concurrent``: at most this many trials at once (None: as many as fit).
     ``custom``: Ray custom resources per worker, {name: amount > 0}.
     """
@@ -44,6 +50,7 @@ class Resources:
     workers: int = 1
     cpus: float | str = "auto"
     gpus: float | str = "auto"
+    trials_per_gpu: int | str | None = None
     max_concurrent: int | None = None
     custom: Mapping[str, float] = field(default_factory=dict)
 
@@ -66,6 +73,16 @@ class Resources:
                                                    "per GPU); use gpus: 1, or workers: 1 to share a GPU")
         if self.max_concurrent is not None:
             whole(self.max_concurrent, "resources.max_concurrent", low=1)
+        share = self.trials_per_gpu
+        if share is not None:
+            if share != "auto":
+                whole(share, "resources.trials_per_gpu", low=1)
+            if is_number(gpus) and gpus not in (0, 1):
+                raise ArchScaleError("resources.trials_per_gpu", f"give either gpus: {gpus:g} or trials_per_gpu "
+                                                                 f"(gpus: auto or 1 with it), not both")
+            if workers > 1 and share != 1:
+                raise ArchScaleError("resources.trials_per_gpu", "data-parallel workers need a whole GPU each; "
+                                                                 "leave trials_per_gpu out, or use workers: 1")
         if not isinstance(custom, Mapping) or not all(is_number(v) and v > 0 for v in custom.values()):
             raise ArchScaleError("resources.custom", "expected {resource_name: amount > 0}")
         object.__setattr__(self, "cpus", cpus if cpus == "auto" else float(cpus))
@@ -85,6 +102,8 @@ class Resources:
         gpus = self.gpus
         if gpus == "auto":
             gpus = 1.0 if cluster.get("GPU", 0) >= 1 else 0.0
+        if gpus > 0 and is_whole(self.trials_per_gpu):  # "auto" counts as 1 until the cost step chooses
+            gpus = 1.0 / self.trials_per_gpu
         if gpus > 0 and not cluster.get("GPU", 0):
             raise ArchScaleError("resources.gpus", f"trials ask for {gpus:g} GPU but the Ray cluster has none; "
                                                    f"use gpus: 0 or auto")
@@ -149,8 +168,16 @@ class Resources:
         return f"{each} each" if self.workers == 1 else f"{self.workers} workers x ({each}) each"
 
     def to_dict(self) -> dict:
-        """The plain form recorded in manifest.json."""
-        return dataclasses.asdict(self)
+        """The plain form recorded in manifest.json (``trials_per_gpu`` only when given, so the
+        manifests of sweeps from before it was a field read the same)."""
+        d = dataclasses.asdict(self)
+        if d["trials_per_gpu"] is None:
+            del d["trials_per_gpu"]
+        return d
+
+    def packed(self, trials_per_gpu: int) -> "Resources":
+        """These resources with ``trials_per_gpu`` chosen (what ``auto`` became)."""
+        return dataclasses.replace(self, trials_per_gpu=int(trials_per_gpu))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ SIGTERM and Ctrl-C stop a sweep gracefully (experiments.sweep.stopping).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -200,9 +201,12 @@ def _plan_and_data(sweep: SweepSpec) -> tuple[list[dict], Any, dict]:
 def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_callbacks: list, resumed: bool,
          data: dict | None = None) -> SweepSummary:
     cluster = ray.cluster_resources()
+    # before any trial, so the device is quiet; it also settles trials_per_gpu: auto
+    packing = cost_step(sweep, trials, sweep.resources.launch(cluster), live_nodes(), quiet=quiet).packing
+    if packing is not None:
+        sweep = dataclasses.replace(sweep, resources=sweep.resources.packed(packing.trials_per_gpu))
     res = sweep.resources.per_trial(cluster)
     launch, concurrency = _launch(sweep, cluster, len(trials), quiet)
-    cost_step(sweep, trials, launch, live_nodes(), quiet=quiet)  # before any trial: the device is quiet
     exp_path = sweep.experiment_path
     # The journal, written as each trial ends, is the record of what finished; Tune's experiment
     # state is saved only every few seconds and may lag behind it after a kill, or be missing.

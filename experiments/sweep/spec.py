@@ -63,6 +63,9 @@ KEYS = ("name", "description", "space", "regimes", "dataset", "seeds", "resource
         "cost_cache")
 TRIAL_OPTIONS = ("checkpoint_interval_s", "checkpoint_every", "amp", "channels_last", "compile", "sync_bn",
                  "max_steps_per_epoch", "fail_at_epoch")
+#: Trial options older specs and plans may hold that trials no longer take, accepted and left out:
+#: measure_inference (a network's latency and throughput are measured by the sweep's cost step).
+RETIRED_TRIAL_OPTIONS = ("measure_inference",)
 
 
 @dataclass(frozen=True)
@@ -223,8 +226,9 @@ def train_size(dataset: DatasetConfig, strict: bool = True) -> tuple[int, str]:
 def _trial_options(t, where: str) -> dict:
     if not isinstance(t, dict):
         raise ArchScaleError(where, f"expected a mapping of trial options ({', '.join(TRIAL_OPTIONS)})")
+    t = {k: v for k, v in t.items() if k not in RETIRED_TRIAL_OPTIONS}
     check_keys(t, TRIAL_OPTIONS, where, "trial option")
-    return dict(t)
+    return t
 
 
 # ----- the plan ---------------------------------------------------------------------------------
@@ -364,6 +368,14 @@ def _devices() -> list[str]:
     return devs
 
 
+def _without_retired_options(trial: dict) -> dict:
+    """A plan row as this version writes it: ``RETIRED_TRIAL_OPTIONS`` left out of its config."""
+    config = trial.get("config")
+    if not isinstance(config, dict) or not set(RETIRED_TRIAL_OPTIONS) & set(config):
+        return trial
+    return {**trial, "config": {k: v for k, v in config.items() if k not in RETIRED_TRIAL_OPTIONS}}
+
+
 def prepare(sweep: SweepSpec, planned: tuple[list[dict], Any] | None = None) -> tuple[list[dict], Any]:
     """Plan the sweep (or take ``planned``, make_plan's answer) and write manifest.json and
     plan.json; refuse an output dir of another sweep."""
@@ -384,7 +396,7 @@ def check_rerun(sweep: SweepSpec, trials: list[dict]) -> list[dict]:
     if plan_file.is_file():
         old = read_plan_file(plan_file, "output_dir")
         by_id = {t["trial_id"]: t for t in json.loads(json.dumps(trials, default=str))}
-        old_by_id = {t["trial_id"]: t for t in old["trials"]}
+        old_by_id = {t["trial_id"]: _without_retired_options(t) for t in old["trials"]}
         if not _same_plan(old_by_id, by_id):
             legacy = legacy_named(trials)
             legacy_by_id = {t["trial_id"]: t for t in json.loads(json.dumps(legacy, default=str))}

@@ -29,8 +29,8 @@ from typing import Iterable, Mapping
 import torch
 
 from scaling import spec_from_dict
-from scaling.device import amp_dtype, resolve_device
-from scaling.timing import measure
+from scaling.device import amp_dtype, cudnn_autotune, resolve_device, sync
+from scaling.timing import measure, training_step
 
 from ..data.datasets import dataset_train_size
 from ..results.costs import cost_key, network_fingerprint
@@ -39,7 +39,7 @@ from .loop import effective_batch_size
 from .regimes import regime_from
 
 __all__ = ["CostRequest", "SETTINGS", "cost_requests", "plan_requests", "device_kind", "infer_batch_size",
-           "known_costs", "kind_here", "measure_costs", "measure_request"]
+           "known_costs", "kind_here", "measure_costs", "measure_request", "aggregate_train_rates", "COPY_SECONDS"]
 
 #: Timing settings per device type (our choice): GPU blocks of 50 ms or more hold thousands of
 #: small kernels, so launch jitter averages out, and 5 blocks give a median with a spread to check;
@@ -200,3 +200,77 @@ def kind_here(dev_type: str, threads: int | None = None) -> str | None:
         return None
     with _threads(threads):
         return device_kind(torch.device(dev_type))
+
+
+#: Seconds each copy count trains for in ``aggregate_train_rates`` (our choice: on a GPU, hundreds of
+#: steps of a small network, tens of a large one; all copies start together at a barrier).
+COPY_SECONDS = {"cuda": 1.0, "cpu": 0.5}
+
+
+def aggregate_train_rates(req: CostRequest, device: str | torch.device = "auto", copies=(1, 2, 4, 8),
+                          seconds: float | None = None, threads: int | None = None, timeout_s: float = 600.0
+                          ) -> dict[int, float | None]:
+    """{n: training images/s of n copies of ``req``'s network training at once on ``device``, summed},
+    for each n of ``copies``; None for a count where a copy failed (out of memory, say).
+
+    Each copy is its own process (as trials sharing a GPU are): max(copies) processes start, build
+    and warm up their model (cuDNN's autotuning included), then for each n the first n train for
+    ``seconds`` (default ``COPY_SECONDS``) while the others wait, all starting at a barrier."""
+    dev = resolve_device(device)
+    seconds = COPY_SECONDS["cuda" if dev.type == "cuda" else "cpu"] if seconds is None else seconds
+    ctx = torch.multiprocessing.get_context("spawn")
+    n, copies = max(copies), tuple(sorted(copies))
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    args = (dict(req.spec), req.batch_size, req.uses_amp(dev.type), req.uses_channels_last(dev.type), str(dev),
+            copies, seconds, threads, barrier, out)
+    procs = [ctx.Process(target=_copy, args=(i, *args), daemon=True) for i in range(n)]
+    for proc in procs:
+        proc.start()
+    rates: dict[int, list] = {k: [] for k in copies}
+    try:
+        for _ in range(sum(min(k, n) for k in copies)):
+            k, rate = out.get(timeout=timeout_s)
+            rates[k].append(rate)
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    return {k: (sum(v) if len(v) == k and all(r is not None for r in v) else None) for k, v in rates.items()}
+
+
+def _copy(index: int, spec: dict, batch: int, amp: bool, channels_last: bool, device: str, copies: tuple,
+          seconds: float, threads: int | None, barrier, out) -> None:
+    """One copy of ``aggregate_train_rates``: warm up, then train in every round it takes part in."""
+    dev = torch.device(device)
+    if threads:
+        torch.set_num_threads(int(threads))
+    step = None
+    with cudnn_autotune():
+        try:
+            step = training_step(spec_from_dict(spec), dev, batch, amp, channels_last)
+            for _ in range(3):  # warm-up: cuDNN's algorithm search and lazy set-up
+                step()
+            sync(dev)
+        except Exception:  # noqa: BLE001 - out of memory and the like: this copy reports None
+            step = None
+        for k in copies:
+            barrier.wait()
+            if index < k:
+                out.put((k, _train_for(step, dev, batch, seconds) if step is not None else None))
+            barrier.wait()  # the next round starts when this one has ended on every copy
+
+
+def _train_for(step, dev: torch.device, batch: int, seconds: float) -> float | None:
+    """Training images/s of ``step`` run for about ``seconds`` (None when a step fails)."""
+    try:
+        sync(dev)
+        t0 = time.perf_counter()
+        steps = 0
+        while time.perf_counter() - t0 < seconds:
+            step()
+            steps += 1
+        sync(dev)
+        return steps * batch / (time.perf_counter() - t0)
+    except Exception:  # noqa: BLE001 - out of memory when more copies share the device
+        return None
