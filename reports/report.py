@@ -164,12 +164,12 @@ _PARETO_FIGURES = {"flops": "pareto_flops", "params": "pareto_params", "latency_
 _MISSING_COST = {
     "flops": "no trial has a FLOP count (`flops` is missing or empty)",
     "params": "no trial has a parameter count (`params` is missing or empty)",
-    "latency_ms": "the cost store (costs.parquet) has no latency of these networks; `archscale costs RUN_DIR` "
-                  "measures them",
-    "throughput": "the cost store (costs.parquet) has no inference throughput of these networks; `archscale costs "
-                  "RUN_DIR` measures them",
-    "train_time_s": "the cost store (costs.parquet) has no training speed of these networks, or no finished trial "
-                    "recorded its images per epoch; `archscale costs RUN_DIR` measures them",
+    "latency_ms": "inference latency was not measured: the cost store (costs.parquet) has no row of these networks; "
+                  "`archscale costs RUN_DIR` measures them",
+    "throughput": "inference throughput was not measured: the cost store (costs.parquet) has no row of these "
+                  "networks; `archscale costs RUN_DIR` measures them",
+    "train_time_s": "training speed was not measured: the cost store (costs.parquet) has no row of these networks "
+                    "(or no finished trial recorded its images per epoch); `archscale costs RUN_DIR` measures them",
 }
 #: What a report folder holds; ``write_report`` replaces a folder that holds nothing else.
 REPORT_ENTRIES = ("report.md", "report.html", "summary.json", "figures", "tables")

@@ -1,7 +1,8 @@
 """experiments.sweep: everything that talks to Ray.
 
 Owns: the sweep spec and its plan (spec; Ray-free, so a dry run starts no Ray), the Ray options
-(resources), the driver (run), the trial inside a Ray worker (trainable), the driver's Tune
+(resources), the driver (run), the cost step before the trials and ``trials_per_gpu: auto``
+(costs, packing), the trial inside a Ray worker (trainable), the driver's Tune
 callbacks (callbacks), ASHA per regime (asha), data-parallel trials through Ray Train
 (data_parallel), starting, joining and ending Ray (ray_runtime, with session_guard for a killed
 driver's leftovers), stopping on signals (stopping), trackers (trackers) and the next sweep

@@ -2,8 +2,8 @@
 
 Owns: ``TrialConfig`` and ``train_trial`` (trial), the parts of its loop: EMA, weight-decay
 groups, seeding, evaluation, the small-data batch rule, compiling (loop), the regimes (regimes)
-and where each of their values comes from (sources), and the rank a data-parallel worker trains
-as (ranks). May import experiments.data, experiments.results (the run-record schema its reports
+and where each of their values comes from (sources), the rank a data-parallel worker trains
+as (ranks), and measuring what a network costs on a device (costs). May import experiments.data, experiments.results (the run-record schema its reports
 and result follow) and scaling/; never Ray (experiments.sweep runs trials on Ray), never
 experiments.sweep.
 """
