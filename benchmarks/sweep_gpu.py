@@ -103,7 +103,7 @@ def inference_throughput(trials, batch: int, device: str) -> dict[str, float]:
     for name, row in trials.drop_duplicates("name").set_index("name").iterrows():
         spec = spec_from_dict(json.loads(row["spec_json"]))
         model = build_model(spec).to(dev, memory_format=fmt)
-        _, tput = time_inference(model, (3, spec.resolution, spec.resolution), dev, batch, 3, 10,
+        _, tput, _ = time_inference(model, (3, spec.resolution, spec.resolution), dev, batch, 3, 10,
                                  (lambda: torch.autocast("cuda", dtype=amp_dtype(dev))) if cuda else None, fmt)
         out[name] = tput
     return out
@@ -127,7 +127,7 @@ def figures(out: Path, size: dict, device: str, command_s: float) -> dict:
     measured = inference_throughput(trials, eval_batch, device)
     eval_ips = size["val"] * trials["epochs_done"] / trials[phase_column("eval")]
     ratio = (eval_ips / trials["name"].map(measured)).astype(float)
-    spread = trials.groupby("name")["images_per_s"].agg(lambda s: s.max() / s.min())
+    spread = trials.groupby("name")["observed_images_per_s"].agg(lambda s: s.max() / s.min())
     slots = _slots(size)
     train = float(trials[phase_column("train")].sum() + trials[phase_column("warmup")].sum())
     return {

@@ -29,6 +29,7 @@ from typing import Iterable, Mapping
 import torch
 
 from scaling import spec_from_dict
+from scaling.conventions import TRAIN_FLOPS_PER_FORWARD
 from scaling.device import amp_dtype, cudnn_autotune, resolve_device, sync
 from scaling.timing import measure, training_step
 
@@ -96,10 +97,15 @@ def cost_requests(trials: Iterable[Mapping], train_images: int, workers: int = 1
 
 
 def plan_requests(trials: list[Mapping], workers: int = 1) -> list[CostRequest]:
-    """``cost_requests`` of a sweep's plan, sized by its data set's training images (checked on disk)."""
+    """``cost_requests`` of a sweep's plan, sized by its data set's training images: read back from
+    a plan row's training FLOPs (TRAIN_FLOPS_PER_FORWARD x FLOPs x images x epochs, so the data set
+    is not opened again), else counted on disk."""
     if not trials:
         return []
-    return cost_requests(trials, dataset_train_size(trials[0]["config"]["dataset"]), workers)
+    t = trials[0]
+    per_image = TRAIN_FLOPS_PER_FORWARD * int(t.get("flops") or 0) * int(t.get("epochs") or 0)
+    images = int(t["train_flops"]) // per_image if per_image and t.get("train_flops") else None
+    return cost_requests(trials, images or dataset_train_size(t["config"]["dataset"]), workers)
 
 
 def device_kind(device: torch.device) -> str:
