@@ -182,7 +182,7 @@ def test_the_next_seed_of_a_network_reuses_its_compiled_graphs(monkeypatch):
     for seed, width in ((0, 32), (1, 32), (0, 40)):
         counters.clear()
         train_trial(config(spec=TINY.replace(widths=(8, 16, width)).to_dict(), regime={"name": "rs-10", "epochs": 1},
-                           seed=seed, compile=True, max_steps_per_epoch=2, measure_inference=False))
+                           seed=seed, compile=True, max_steps_per_epoch=2))
         compiled.append(counters["frames"]["total"])
     assert compiled[0] >= 1 and compiled[1] == 0 and compiled[2] >= 1
 
