@@ -46,11 +46,13 @@ def test_a_batch_equals_the_closed_form_network_by_network_valid_or_not():
 
 
 def test_a_batch_equals_fvcore_on_samples():
-    base = get_preset("resnext50_32x4d").replace(resolution=64, num_classes=10)
-    values = {"width_multiplier": np.array([0.25, 0.5]), "cardinality": np.array([2, 8]),
-              "bottleneck_width": np.array([8, 4]), "resolution": np.array([32, 48])}
+    base = ArchSpec(block="bottleneck", depth=(1, 2, 1), widths=(16, 32, 64), stem="deep", stem_width=16,
+                    downsample="d", se_ratio=0.25, num_classes=10, resolution=32)  # small: traced in a second
+    values = {"width_multiplier": np.array([0.5, 1.0, 1.5]), "cardinality": np.array([2, 8, 4]),
+              "bottleneck_width": np.array([8, 4, 16]), "resolution": np.array([24, 32, 40]),
+              "se_ratio": np.array([0.0, 0.25, 0.125])}
     got = count_batch(SpecBatch(base, values))
-    for i in range(2):
+    for i in range(3):
         spec = base.replace(**{k: v[i].item() for k, v in values.items()})
         assert (got.params[i], got.flops[i], got.acts[i]) == fvcore_counts(spec)
 
