@@ -116,7 +116,9 @@ def test_compound_follows_efficientnet_exponents_and_resnet_rs_the_published_fam
     # per FLOP multiple the ResNet-RS family's resolution exponent (0.208) is EfficientNet's (log 1.15 / log 2)
     assert abs(rs.resolution - c.resolution) <= 16
     short = scale(base, "resnet_rs", 8, regime_epochs=10).spec
-    assert short.width_multiplier in (1.5, 2.0) and short.resolution == rs.resolution
+    # at 10 epochs the FLOPs go to width (on the strategy's 1/16 step), not depth, at the same resolution
+    assert short.width_multiplier > 1.5 and (short.width_multiplier * 16).is_integer()
+    assert short.layers == base.layers and short.resolution == rs.resolution
 
 
 def test_cardinality_scaling_needs_bottlenecks():
