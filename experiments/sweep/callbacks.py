@@ -16,6 +16,7 @@ import time
 from contextlib import contextmanager
 
 from ray.tune import Callback
+from ray.tune.progress_reporter import TrialProgressCallback
 
 from ..results.health import flagged
 from ..results.schema import PLAN, EpochReport, PhaseTimes, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
@@ -43,6 +44,15 @@ class LaunchCallbacks(Callback):
             yield cls()
         finally:
             cls._live = []
+
+
+class QuietTrialProgress(TrialProgressCallback):
+    """Tune's per-trial printer, silenced: given to Tune so it adds no printer of its own (which
+    prints "Trial ... completed. Last result:" for a trial that ended in an earlier launch and
+    returns at once); ProgressCallback is the sweep's progress display."""
+
+    def _print(self, msg: str) -> None:
+        pass
 
 
 def _forward(hook: str):

@@ -37,7 +37,7 @@ from ..results.schema import SweepLaunch, read_manifest
 from ..results.store import Journal, ended_trials, journaled_epochs, read_events, write_tables
 from ..results.timeline import load_utilisation, sweep_times
 from .asha import RegimeASHA
-from .callbacks import LaunchCallbacks, ProgressCallback, StoreCallback, trial_id_of
+from .callbacks import LaunchCallbacks, ProgressCallback, QuietTrialProgress, StoreCallback, trial_id_of
 from .costs import cost_step
 from .ray_runtime import DASHBOARD_HOST, DASHBOARD_PORT, LocalRay, check_dashboard, init_ray, live_nodes
 from .resources import Launch
@@ -233,7 +233,8 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
             run_config = tune.RunConfig(
                 name=sweep.name, storage_path=sweep.storage_base, verbose=0,
                 failure_config=tune.FailureConfig(max_failures=sweep.retries),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2), callbacks=[launch_callbacks])
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                callbacks=[launch_callbacks, QuietTrialProgress()])
             param_space = {"trial": tune.grid_search([{"trial_id": t["trial_id"], "config": t["config"],
                                                         "cpus": res["cpu"]} for t in launch_order(trials)])}
             tuner = tune.Tuner(trainable, param_space=param_space, run_config=run_config,
