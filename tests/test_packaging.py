@@ -11,7 +11,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("scaling", "search_spaces", "experiments", "reports")
 #: import name -> distribution name, where they differ
-DISTRIBUTION = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+DISTRIBUTION = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow", "pynvml": "nvidia-ml-py"}
 #: imported only where an optional extra provides it
 OPTIONAL = {"mlflow", "wandb"}
 #: used from Ray's own copy (ray/thirdparty_files) when not installed: experiments.sweep.session_guard
