@@ -50,8 +50,11 @@ def plot_timeline(rows: pd.DataFrame, utilisation: pd.DataFrame | None = None, s
     cols = phase_columns(rows)
     t0 = float(rows["queued_at"].min()) if start is None else start
     samples = utilisation if utilisation is not None and len(utilisation) else None
-    height = max(2.2, 0.18 * len(rows) + 1.0)
-    fig, axes = new_figure(2 if samples is not None else 1, 1, (7.0, height), extra_height=0.0)
+    height, below = max(2.2, 0.18 * len(rows) + 1.0), 1.8  # inches: the trials' rows, the utilisation panel
+    if samples is None:
+        fig, axes = new_figure(1, 1, (7.0, height))
+    else:
+        fig, axes = new_figure(2, 1, (7.0, (height + below) / 2), gridspec_kw={"height_ratios": [height, below]})
     ax = axes[0, 0]
     for i, row in enumerate(rows.itertuples(index=False)):
         left = row.queued_at - t0
