@@ -140,7 +140,8 @@ def run(args) -> int:
         return 0
     print(f"{result['status']}: final top-1 {result['final_top1']:.2f}%  best top-1 {result['best_top1']:.2f}%  "
           f"top-5 {result['final_top5']:.2f}%{top5_note(result.get('classes'))}  in {result['train_time_s']:.1f}s training "
-          f"({result['observed_images_per_s']:.0f} img/s observed, batch {result['batch_size']}, lr {result['lr']:.4g}) on "
+          f"({result['observed_images_per_s']:.0f} img/s observed, batch {result['batch_size']}, "
+          f"lr {result['lr']:.4g}) on "
           f"{result['device']}{_times(result.get('workers', 1))}; {result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.4f} GFLOPs "
           f"({FLOP_CONVENTION}); peak memory {_mb(result.get('peak_memory_bytes'))}")
     if out:
