@@ -223,6 +223,7 @@ def resnet_cx(cx: Cx, spec: ArchSpec):
         norm2d_cx(cx, stem)
     stem_pool_cx(cx, spec.stem_pool, stem)
     block, keywords = BLOCK_KINDS[block_kind(spec)].closed_form, block_keywords(spec)
+    last = (0, 0, 0)  # the previous block's (flops, params, acts)
     for _, j, cin, planes, stride, drop in stage_plan(spec):
         if j >= 2:  # the same block as the one before (stride 1, as many channels in as out): the same cost
             cx.flops, cx.params, cx.acts = cx.flops + last[0], cx.params + last[1], cx.acts + last[2]

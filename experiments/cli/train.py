@@ -106,7 +106,7 @@ def run(args) -> int:
         return _show_regime(args)
     from ..results.train_history import strict_json, write_history
     from ..train.regimes import shortening_warning
-    from ..train.trial import TrialConfig, train_trial
+    from ..train.trial import TrialConfig, check_same_run, load_checkpoint, train_trial
     from .progress import bar
 
     name, spec = _spec(args, required=True)
@@ -119,6 +119,9 @@ def run(args) -> int:
                       max_steps_per_epoch=args.max_steps_per_epoch, verbose=not args.json,
                       **({} if args.checkpoint_interval_s is None else
                          {"checkpoint_interval_s": args.checkpoint_interval_s}))
+    if resume is not None:  # a checkpoint of another run is refused before anything is printed
+        resume_path, resume = resume, load_checkpoint(resume)
+        check_same_run(resume.get("config") or {}, cfg, resume_path)
     if not args.json:
         print(f"training {name} ({spec.slug()}) under {regime.name} ({plural(regime.epochs, 'epoch')}) on "
               f"{dataset.display_name}, seed {args.seed}")

@@ -129,7 +129,8 @@ def judge(trials: pd.DataFrame, epochs: pd.DataFrame | None, rules: HealthRules 
                    or (_not_converged(history.get(trials.at[i, "trial_id"]), rules) if status[i] == "done" else None))
         health[i], reason[i] = verdict or (OK, "")
     scored = trials[(health != "") & (health != DIVERGED) & top1.notna()]
-    for _, g in scored.groupby(["regime", "name"], sort=False):
+    network = [c for c in ("regime", "name") if c in scored]  # (a hand-made plan may name neither)
+    for _, g in scored.groupby(network, sort=False) if network else ():
         values = top1[g.index]
         if len(g) > 1 and values.max() - values.min() > rules.seed_margin_pp:
             why = (f"its {len(g)} seeds end at {', '.join(f'{v:.1f}' for v in values)} % top-1, more than "

@@ -148,12 +148,13 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(p, map_location="cpu", weights_only=True)
 
 
-def _check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
-    """A checkpoint resumes only the network and regime it was written for."""
+def check_same_run(saved: dict, cfg: "TrialConfig", where) -> None:
+    """A checkpoint resumes only the network and regime it was written for (``saved``: its config).
+    A field only one of them records (one a later version added) is not a difference."""
     now = cfg.to_dict()
     for key in ("spec", "regime"):
-        if key in saved and saved[key] != now[key]:
-            diff = sorted(k for k in set(saved[key]) | set(now[key]) if saved[key].get(k) != now[key].get(k))
+        diff = sorted(k for k in set(saved.get(key) or {}) & set(now[key]) if saved[key][k] != now[key][k])
+        if diff:
             src = "the checkpoint" if isinstance(where, dict) else f"the checkpoint at {where}"
             raise ArchScaleError("resume", f"{src} was written for another {key} (differs in {', '.join(diff)}); "
                                            f"use another checkpoint directory, or drop --resume to start over")
@@ -334,7 +335,7 @@ class TrialRun:
     def resume(self, checkpoint: str | Path | dict) -> None:
         """Continue from a checkpoint (a directory, file or loaded dict) of the same spec and regime."""
         state = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-        _check_same_run(state.get("config") or {}, self.cfg, checkpoint)
+        check_same_run(state.get("config") or {}, self.cfg, checkpoint)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
