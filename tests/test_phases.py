@@ -1,5 +1,6 @@
 """Where a trial's time goes: phase times measured in the trial, completed by the driver's
 callback, summed into the trials table, and the sweep's own figures (experiments.results.timeline)."""
+import math
 import time
 from types import SimpleNamespace
 
@@ -164,6 +165,13 @@ def test_sweep_times_from_the_journal_the_table_and_the_samples():
     t = sweep_times([launch], trials, samples)
     assert t.busy_share == pytest.approx((10 * 1.0 + 10 * 0.5) / 40) and t.busy_source == "nvml"
     assert "train" not in {p.removeprefix("phase_").removesuffix("_s") for p in overhead_phases()}
+    # a trial this launch resumed: its first step was in an earlier launch, its first step in this one
+    # is in the journal; launch to first step never comes out negative
+    resumed = _table([{"trial_id": "c", "status": "done", "finished_at": 130.0, "first_step_at": 50.0,
+                       phase_column("train"): 9.0}])
+    assert sweep_times([launch, EpochReport(trial_id="c", epoch=3, first_step_at=112.0)],
+                       resumed).launch_to_first_step_s == 22.0
+    assert math.isnan(sweep_times([launch], resumed).launch_to_first_step_s)
 
 
 def test_status_shows_the_busy_share_and_the_largest_non_training_phase(tmp_path, capsys):

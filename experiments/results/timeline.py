@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .schema import PHASES, UTILISATION, SweepLaunch, SweepTimes, phase_column
+from .schema import PHASES, UTILISATION, EpochReport, SweepLaunch, SweepTimes, phase_column
 
 #: The phases that are the trial's real work; every other phase is overhead.
 WORK_PHASES = ("train", "eval")
@@ -53,8 +53,12 @@ def sweep_times(events: list, trials: pd.DataFrame, utilisation: pd.DataFrame | 
     ends = _num(ran, "finished_at").dropna()
     end = now if (now is not None and (ran["status"] == "running").any()) else (ends.max() if len(ends) else now)
     wall = (end - start) if start is not None and end is not None and not pd.isna(end) else math.nan
-    firsts = _num(ran, "first_step_at").dropna()
-    first = float(firsts.min() - start) if len(firsts) and start is not None else math.nan
+    # this launch's first step: a trial it resumed took its first step in an earlier launch (the table's
+    # first_step_at), and its first step in this one is in the journal's epoch events
+    firsts = [*_num(ran, "first_step_at").dropna(),
+              *(e.first_step_at for e in events if isinstance(e, EpochReport) and e.first_step_at is not None)]
+    firsts = [f for f in firsts if start is not None and f >= start]
+    first = float(min(firsts) - start) if firsts else math.nan
     busy, source = _busy(ran, launch, wall, start, end, utilisation)
     outside = sum((_num(ran, col).fillna(0) for col in overhead_phases()), pd.Series(0.0, index=ran.index))
     measured = _num(ran, phase_column("train")).notna()
