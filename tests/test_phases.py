@@ -32,7 +32,9 @@ def test_a_trials_phases_add_up_to_its_wall_time():
                 report=report, phases=clock)
     wall = time.perf_counter() - t0
     measured = sum(clock.seconds.values())
-    assert measured == pytest.approx(wall, rel=0.05)
+    # within 5 %, and a few ms: in a warm test process the whole trial takes under 0.1 s, and the call's
+    # own set-up before the first phase (config checks) is a fixed few ms that no phase owns
+    assert measured == pytest.approx(wall, rel=0.05, abs=0.01)
     assert clock.seconds["report"] >= 2 * 0.02 and clock.seconds["checkpoint"] > 0
     assert all(clock.seconds[p] > 0 for p in ("data", "model", "warmup", "train", "eval"))
     # every report carries the phases so far (the report phase lags by its own call), growing
