@@ -250,14 +250,15 @@ def section_cifar(s: dict, device: torch.device) -> dict:
                  else (None, "no GPU"))
     del trial
     _free(device)
-    ratio = aug["images_per_s"] / plain["images_per_s"]
+    plain_ips, aug_ips = plain.observed_images_per_s, aug.observed_images_per_s
+    ratio = aug_ips / plain_ips
     print(f"CIFAR-10-size epoch under rs-350: {s['cifar_spec'].slug()}, {s['cifar_train']:,} images ({steps} steps), "
           f"batch {batch}, RandAugment {reg['randaugment_layers']} x magnitude {reg['randaugment_magnitude']}")
-    print(f"  without RandAugment  {plain['images_per_s']:10.1f} img/s")
-    print(f"  rs-350 augmentation  {aug['images_per_s']:10.1f} img/s   ratio {ratio:.3f}")
+    print(f"  without RandAugment  {plain_ips:10.1f} img/s")
+    print(f"  rs-350 augmentation  {aug_ips:10.1f} img/s   ratio {ratio:.3f}")
     print(f"  GPU waiting on the host: {_pct(wait)} of the step time" + (f" ({why})" if why else ""))
-    return {"ratio": ratio, "images_per_s": aug["images_per_s"], "images_per_s_no_randaugment":
-            plain["images_per_s"], "gpu_wait_share": wait}
+    return {"ratio": ratio, "images_per_s": aug_ips, "images_per_s_no_randaugment": plain_ips,
+            "gpu_wait_share": wait}
 
 
 def gpu_wait_share(trial: TrialRun, step_s: float, epoch: int) -> tuple[float | None, str]:

@@ -41,7 +41,7 @@ from .augment import RandAugment, crop_flip_plan, pad_crop_flip, rank_plan, to_d
 from .folder import (DECODE_PLACES, IMAGENET_MEAN, IMAGENET_STD, LAYOUT, ON_BAD_FILE, FolderData,  # noqa: F401
                      check_classes, decode_batch, folder_split, loader_cpus, read_encoded, read_image, scan_folder)
 from .shards import shard_bounds
-from .user_loader import CUSTOM, call_loader, check_loader, checked_arrays
+from .user_loader import CUSTOM, call_loader, check_loader, checked_arrays, loader_folder
 
 
 
@@ -340,8 +340,8 @@ def dataset_check(cfg) -> dict | None:
     images that load, ``on_bad_file``, and the files left out (``on_bad_file: skip``) with why."""
     cfg = dataset_from(cfg)
     if cfg.loader:
-        data = call_loader(cfg)
-        root = str(data) if isinstance(data, Path) else None
+        folder = loader_folder(cfg)  # (planning called the loader already: not again)
+        root = None if folder is None else str(folder)
     else:
         root = cfg.root if cfg.name == "imagefolder" else None
     if root is None:

@@ -79,6 +79,8 @@ def _check_option(loader: str, key: str, value, param) -> None:
 #: The last loader call of this process: (its config, what it returned). A sweep's driver asks for
 #: the training-set size when it plans and for the data when it shares them: the loader runs once.
 _LAST_CALL: list = [None, None]
+#: (config, the folder its loader returned or None): kept when the result is forgotten.
+_LAST_FOLDER: list = [None, None]
 
 
 def call_loader(cfg):
@@ -89,12 +91,23 @@ def call_loader(cfg):
         return dict(_LAST_CALL[1]) if isinstance(_LAST_CALL[1], dict) else _LAST_CALL[1]
     result = _call(cfg)
     _LAST_CALL[:] = [cfg, result]
+    _LAST_FOLDER[:] = [cfg, result if isinstance(result, Path) else None]
     return dict(result) if isinstance(result, dict) else result
 
 
 def forget_call() -> None:
-    """Drop the last loader call's result (once the data set it gave is built and shared)."""
+    """Drop the last loader call's result (once the data set it gave is built and shared); what it
+    was, a folder or in-memory data, is kept (``loader_folder``)."""
     _LAST_CALL[:] = [None, None]
+
+
+def loader_folder(cfg) -> Path | None:
+    """The folder ``cfg``'s loader returns, or None when it returns in-memory data: known from its
+    last call when that was this config's (even after ``forget_call``), else by calling it."""
+    if _LAST_FOLDER[0] == cfg:
+        return _LAST_FOLDER[1]
+    data = call_loader(cfg)
+    return data if isinstance(data, Path) else None
 
 
 def _call(cfg):
