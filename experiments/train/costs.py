@@ -5,7 +5,8 @@ A network's cost is four figures (``scaling.timing.measure``):
     latency_ms            one batch-1 forward pass, eval mode
     throughput            inference images/s at a batch sized for the device (``infer_batch_size``)
     train_images_per_s    forward, backward and SGD step at the trial's batch and precision
-    peak_memory_bytes     what that training step holds at most (``scaling.timing.PeakMemory``)
+    peak_memory_bytes     what that training step holds at most (``scaling.timing.PeakMemory``; GPUs only:
+                          on a CPU the store records none, see measure_request)
 
 How (``SETTINGS``, our choice): warm-up calls first (cuDNN's algorithm search and lazy set-up
 stay out), then ``repeats`` timed blocks, each long enough that the clock's resolution and one
@@ -145,14 +146,17 @@ def measure_request(req: CostRequest, device: torch.device, where: str) -> CostR
     m = measure(spec, device, batch_size=req.batch_size, infer_batch_size=infer, warmup=s["warmup"],
                 iters=s["iters"], repeats=s["repeats"], min_block_s=s["min_block_s"],
                 amp=req.uses_amp(device.type), channels_last=req.uses_channels_last(device.type))
-    memory = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
+    cuda = device.type == "cuda"
+    memory = torch.cuda.get_device_properties(device).total_memory if cuda else None
     method = (f"{where}; {s['warmup']} warm-up calls, then the median of {s['repeats']} timed blocks of "
               f">= {s['min_block_s'] * 1e3:g} ms; latency at batch 1, inference throughput at batch {infer}, "
-              f"training (forward, backward, SGD step) at batch {req.batch_size} in {m.dtype}")
+              f"training (forward, backward, SGD step) at batch {req.batch_size} in {m.dtype}"
+              + ("" if cuda else "; no peak memory on a CPU: a warm process's resident-set growth does not show "
+                                 "what one network needs (it reuses memory freed by the networks measured before)"))
     return CostRecord(**req.key(device_kind(device), torch.__version__, device.type), name=req.name,
                       infer_batch_size=infer, resolution=spec.resolution, latency_ms=m.latency_ms,
                       throughput=m.throughput, train_images_per_s=m.train_throughput,
-                      peak_memory_bytes=m.peak_memory_bytes, device_memory_bytes=memory, repeats=m.repeats,
+                      peak_memory_bytes=m.peak_memory_bytes if cuda else None, device_memory_bytes=memory, repeats=m.repeats,
                       spread=m.spread, method=method, measured_at=time.time(), host=socket.gethostname())
 
 
