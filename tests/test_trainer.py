@@ -42,15 +42,17 @@ def test_report_is_called_every_epoch_with_checkpoints(tmp_path):
     calls = []
 
     def report(m, ckpt):  # the checkpoint exists while the reporter runs (Tune copies it then)
-        calls.append((m, ckpt, ckpt is not None and (Path(ckpt) / "state.pt").is_file()))
+        calls.append((m, ckpt, load_checkpoint(ckpt)["epoch"] if ckpt is not None else None))
 
-    result = train_trial(config(checkpoint_interval_s=0), report=report)
-    assert [m["epoch"] for m, _, _ in calls] == [1, 2, 3]
-    assert calls[-1][1] is None  # nothing resumes a finished trial: no checkpoint after the last epoch
-    for m, ckpt, existed in calls[:-1]:
+    result = train_trial(config(regime={"name": "rs-10", "epochs": 4}, checkpoint_interval_s=0), report=report)
+    assert [m["epoch"] for m, _, _ in calls] == [1, 2, 3, 4]
+    # written in the background while the next epoch trains, a checkpoint comes with the next
+    # epoch's report; nothing resumes a finished trial, so none starts in the last two epochs
+    assert [saved for _, _, saved in calls] == [None, 1, 2, None]
+    for m, ckpt, _ in calls[1:3]:
         assert {"train_loss", "val_loss", "val_top1", "val_top5", "lr", "observed_images_per_s", "epoch_time_s"} <= set(m)
-        assert existed and not Path(ckpt).exists()  # temporary: removed once reported
-    assert result["status"] == "done" and result["epochs_done"] == 3
+        assert not Path(ckpt).exists()  # temporary: removed once reported
+    assert result["status"] == "done" and result["epochs_done"] == 4
     assert {"best_top1", "final_top1", "train_time_s", "peak_memory_bytes", "device", "params", "flops"} <= set(result)
     # a trial times no inference (a network's cost is measured apart, alone on the device)
     assert calls[-1][0]["status"] == "done" and not {"latency_ms", "throughput"} & set(result)
@@ -68,31 +70,34 @@ def _checkpointed_epochs(monkeypatch, epoch_s: float, checkpoint_dir=None, **kw)
 
     def report(m, ckpt):
         now[0] += epoch_s
-        saved.append(ckpt is not None)
+        if ckpt is not None:  # the epoch it holds (a background write reaches the next epoch's report)
+            saved.append(load_checkpoint(ckpt)["epoch"])
 
     # the clock moves in the report, after the epoch's checkpoint decision: the decision at epoch
     # n sees (n - 1) * epoch_s
     train_trial(config(regime={"name": "rs-10", "epochs": 7}, max_steps_per_epoch=1, **kw),
                 report=report, checkpoint_dir=checkpoint_dir)
-    return [i + 1 for i, s in enumerate(saved) if s]
+    return saved
 
 
-def test_checkpoints_go_by_time_and_a_sweeps_trial_writes_none_after_its_last_epoch(monkeypatch, tmp_path):
+def test_checkpoints_go_by_time_and_a_sweeps_trial_starts_none_in_its_last_two_epochs(monkeypatch, tmp_path):
     # 25 s epochs, at most one checkpoint a minute: the clock reads 0, 25, 50, 75 (save), 100, 125,
-    # 150 at the ends of epochs 1-7; a sweep's trial (a reporter, no checkpoint_dir) does not save
-    # after its last epoch, as nothing resumes a finished trial; a standalone run keeps its weights
+    # 150 at the ends of epochs 1-7. A checkpoint reaches the reporter with the next epoch's report,
+    # so a sweep's trial (a reporter, no checkpoint_dir) starts none in its last two epochs: nothing
+    # resumes a finished trial. A standalone run keeps its final weights, reported with its last epoch.
     assert _checkpointed_epochs(monkeypatch, 25.0) == [4]
     assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=30) == [3, 5]
-    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=0) == [1, 2, 3, 4, 5, 6]
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_interval_s=0) == [1, 2, 3, 4, 5]
     assert _checkpointed_epochs(monkeypatch, 0.5) == []  # fast epochs: nothing to resume from
     assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_dir=tmp_path / "c") == [4, 7]
     assert _checkpointed_epochs(monkeypatch, 0.5, checkpoint_dir=tmp_path / "d") == [7]
 
 
 def test_checkpoint_every_replaces_the_time_rule(monkeypatch, tmp_path):
-    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3) == [3, 6]
-    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3, checkpoint_dir=tmp_path) == [3, 6, 7]
-    assert _checkpointed_epochs(monkeypatch, 0.5, checkpoint_every=1) == [1, 2, 3, 4, 5, 6]
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3) == [3]  # 6 is second to last
+    # the folder holds epoch 6's checkpoint until epoch 7's replaces it, reported with the last epoch
+    assert _checkpointed_epochs(monkeypatch, 25.0, checkpoint_every=3, checkpoint_dir=tmp_path) == [3, 7]
+    assert _checkpointed_epochs(monkeypatch, 0.5, checkpoint_every=1) == [1, 2, 3, 4, 5]
     assert _checkpointed_epochs(monkeypatch, 100.0, checkpoint_every=0) == []
 
 

@@ -3,11 +3,13 @@
 The trial reports once per epoch through a callback, ``report(epoch_report, checkpoint_dir)``, which
 is where the sweep plugs Ray Tune in (an ``EpochReport`` of experiments.results.schema; it returns a
 ``TrialResult``, and the sweep turns both into dicts only at Ray's edge); ``checkpoint_dir`` is a directory holding ``state.pt`` on the
-epochs a checkpoint is due, else None. Checkpoints go by time: at the end of the first epoch that
-ends ``checkpoint_interval_s`` (default 60 s) or more after the last one, and after the last
-epoch when there is a ``checkpoint_dir`` (a sweep's trial, which nothing resumes once it has
-ended, writes none then), so that fast epochs do not each write the weights, momentum and EMA; ``checkpoint_every``,
-when given, checkpoints every N epochs instead.
+epochs a checkpoint reaches it, else None. Checkpoints go by time: one starts at the end of the first
+epoch that ends ``checkpoint_interval_s`` (default 60 s) or more after the last one, and after the
+last epoch when there is a ``checkpoint_dir`` (a sweep's trial, which nothing resumes once it has
+ended, starts none in its last two epochs), so that fast epochs do not each write the weights,
+momentum and EMA; ``checkpoint_every``, when given, checkpoints every N epochs instead. They are
+written in the background while the next epoch trains (experiments.train.checkpoints), so one
+started at epoch n reaches the reporter with epoch n + 1's report.
 
 Determinism: every epoch reseeds the global and data generators from (seed, epoch), so a run
 resumed from a checkpoint draws the same dropout masks, shuffles and augmentations as one that
@@ -39,7 +41,6 @@ import dataclasses
 import json
 import math
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,6 @@ import torch
 from scaling import ArchScaleError, ArchSpec, build_model, complexity, get_preset, spec_from_dict
 from scaling.blocks import import_block_libraries
 from scaling.device import amp_dtype, cudnn_autotune, device_name, resolve_device, sync
-from scaling.files import atomic_write
 from scaling.timing import PeakMemory
 from scaling.validate import boolean, check_keys, is_whole, number
 
@@ -58,6 +58,7 @@ from ..data.datasets import DatasetConfig, dataset_from
 from ..data.resident import resident_dataset
 from ..results.schema import EpochReport, TrialResult
 from . import loop as training
+from .checkpoints import STATE_FILE, CheckpointWriter
 from .loop import (Ema, batch_cut_note, compile_model, effective_batch_size, evaluate, fresh_compiler, param_groups,
                    seed_epoch)
 from .phases import PhaseClock
@@ -65,7 +66,6 @@ from .ranks import SINGLE, RankContext
 from .regimes import Regime, regime_from
 
 NAN_CHECK_EVERY = 50
-STATE_FILE = "state.pt"
 
 
 @dataclass(frozen=True)
@@ -189,40 +189,58 @@ def train_trial(config: dict | TrialConfig, report: Callable[[EpochReport, str |
 
 
 def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> TrialResult:
-    """train_trial's epochs: resume, then train, report and checkpoint each epoch."""
+    """train_trial's epochs: resume, then train, report and checkpoint each epoch. Checkpoints are
+    written in the background (experiments.train.checkpoints): one started at epoch n reaches the
+    reporter with epoch n + 1's report, and a run that ends or fails waits for the write in flight."""
     if resume is not None:
         trial.resume(resume)
         trial.memory.reset_peak()
-    for epoch in range(trial.epoch, trial.regime.epochs):
-        metrics = trial.train_epoch(epoch)
-        if trial.status == "diverged":
-            metrics = trial.stamp(metrics)
-            if report:
-                with trial.phases("report"):
-                    report(metrics, None)
-            trial.say(f"epoch {epoch + 1}: loss is not finite ({metrics['train_loss']}); stopping: diverged")
+    writer = CheckpointWriter(checkpoint_dir)
+    try:
+        for epoch in range(trial.epoch, trial.regime.epochs):
+            metrics = trial.train_epoch(epoch)
+            if trial.status == "diverged":
+                metrics = trial.stamp(metrics)
+                if report:
+                    with trial.phases("report"):
+                        report(metrics, None)
+                trial.say(f"epoch {epoch + 1}: loss is not finite ({metrics['train_loss']}); stopping: diverged")
+                if on_epoch:
+                    on_epoch(trial.history)
+                break
+            _checkpoint_and_report(trial, writer, report, checkpoint_dir, metrics)
             if on_epoch:
                 on_epoch(trial.history)
-            break
-        # A sweep's trial (Tune keeps its checkpoints) writes none after its last epoch: nothing
-        # resumes a finished trial. A standalone run keeps its final weights in checkpoint_dir.
-        keep = checkpoint_dir is not None or (report is not None and trial.epoch < trial.regime.epochs)
-        ckpt = None
-        if keep and trial.checkpoint_due() and trial.ranks.is_main:
-            with trial.phases("checkpoint"):
-                ckpt = trial.save_checkpoint(checkpoint_dir)
-        trial.say(_epoch_line(metrics, trial.regime.epochs))
-        metrics = trial.stamp(metrics)
-        if report:
-            try:
-                with trial.phases("report"):
-                    report(metrics, ckpt)
-            finally:  # the reporter (Ray Tune) has copied what it keeps of a temporary checkpoint
-                if ckpt and not checkpoint_dir:
-                    shutil.rmtree(ckpt, ignore_errors=True)
-        if on_epoch:
-            on_epoch(trial.history)
+    finally:
+        writer.close()
     return trial.final_metrics()
+
+
+def _checkpoint_and_report(trial: "TrialRun", writer: CheckpointWriter, report, checkpoint_dir,
+                           metrics: EpochReport) -> None:
+    """One evaluated epoch's checkpoint (started in the background when due) and report, which
+    carries the checkpoint an earlier epoch started. A standalone run (``checkpoint_dir``) keeps
+    its final weights: its last checkpoint is waited for and reported with the last epoch. A
+    sweep's trial (Tune keeps its checkpoints, and nothing resumes a finished trial) starts none
+    in its last two epochs: the one reported with the last epoch's report would never be used."""
+    last = trial.epoch == trial.regime.epochs
+    keep = checkpoint_dir is not None or (report is not None and trial.epoch < trial.regime.epochs - 1)
+    with trial.phases("checkpoint"):
+        ckpt = writer.take() if report else None
+        if keep and trial.checkpoint_due() and trial.ranks.is_main:
+            writer.start(trial.state())
+            trial.last_checkpoint = _clock()
+            if last and checkpoint_dir is not None:
+                ckpt = writer.take()
+    trial.say(_epoch_line(metrics, trial.regime.epochs))
+    metrics = trial.stamp(metrics)
+    if report:
+        try:
+            with trial.phases("report"):
+                report(metrics, ckpt)
+        finally:  # the reporter (Ray Tune) has copied what it keeps of a temporary checkpoint
+            if ckpt and not checkpoint_dir:
+                shutil.rmtree(ckpt, ignore_errors=True)
 
 
 class TrialRun:
@@ -469,16 +487,6 @@ class TrialRun:
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 "epoch": self.epoch, "history": [h.to_dict() for h in self.history], "train_time": self.train_time,
                 "rng": {"torch": torch.get_rng_state()}, "config": self.cfg.to_dict()}
-
-    def save_checkpoint(self, checkpoint_dir: str | Path | None) -> str:
-        """Write ``state()`` atomically to CHECKPOINT_DIR/state.pt (a fresh temporary directory
-        without one); returns the directory."""
-        ckpt = str(checkpoint_dir) if checkpoint_dir else tempfile.mkdtemp(prefix="archscale-ckpt-")
-        state = self.state()
-        # a temporary checkpoint is copied by its reporter (Ray Tune) and deleted: no fsync of it
-        atomic_write(Path(ckpt) / STATE_FILE, lambda tmp: torch.save(state, tmp), fsync=checkpoint_dir is not None)
-        self.last_checkpoint = _clock()
-        return ckpt
 
     # ----- final metrics --------------------------------------------------------------------
     def final_metrics(self) -> TrialResult:
