@@ -12,7 +12,7 @@ from experiments.results.schema import PHASES, EpochReport, SweepLaunch, phase_c
 from experiments.results.store import Journal, load_results, read_events
 from experiments.results.timeline import overhead_phases, sweep_times
 from experiments.train.phases import PhaseClock
-from experiments.train.trial import train_trial
+from experiments.train.trial import train_trial, warmup_seconds
 from test_status import TRIALS, write_run
 from test_trainer import config
 
@@ -42,6 +42,14 @@ def test_a_trials_phases_add_up_to_its_wall_time():
     assert trained == sorted(trained) and reports[-1].phase_eval_s == pytest.approx(clock.seconds["eval"])
     assert [r.first_step_at is not None for r in reports] == [True, False]
     assert all(r.reported_at and r.cpu_time_s > 0 for r in reports)
+
+
+def test_warmup_is_what_the_first_step_took_beyond_an_ordinary_one():
+    assert warmup_seconds(0.0, 10, 1.0) == 0.0  # an epoch that did not take the run's first step
+    # 10 steps in 1.4 s, the first 0.5 s: the others took 0.1 s each, so 0.4 s was warm-up
+    assert warmup_seconds(0.5, 10, 1.4) == pytest.approx(0.4)
+    assert warmup_seconds(0.05, 10, 1.4) == 0.0  # a first step no slower than the rest
+    assert warmup_seconds(0.5, 1, 0.5) == 0.5  # one step: nothing to compare it with
 
 
 def test_an_unknown_phase_is_refused():

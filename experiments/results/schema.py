@@ -118,9 +118,11 @@ class PhaseTimes(Record):
     wait: queued until its worker began starting (Tune's scheduling; a reused worker's reset);
     worker_start: a new worker process starting (Ray, imports, the device's context);
     data: loading the data set and putting it on the device; model: building the network, its
-    optimiser and EMA; warmup: the first training step (compilation, cuDNN's autotuning, lazy
-    set-up); train: the other training steps; eval: evaluation; checkpoint: writing checkpoints;
-    report: handing each epoch to Tune and the driver, and the trial's end.
+    optimiser and EMA; warmup: what the run's first training step took beyond an ordinary step
+    (compilation, cuDNN's autotuning, lazy set-up); train: the training steps (the first one's
+    ordinary part included); eval: evaluation; checkpoint: copying state for the background writer
+    and waiting for it (experiments.train.checkpoints); report: handing each epoch to Tune and the
+    driver, and the trial's end.
     """
 
     phase_wait_s: float | None = None

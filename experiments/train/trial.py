@@ -375,8 +375,9 @@ class TrialRun:
         """Train epoch ``epoch`` (0-based) and evaluate; returns its metrics, also added to the
         history. A loss that is not finite ends the trial: status "diverged", no evaluation."""
         train_loss, steps, epoch_time, first_step = self._train_steps(epoch)
-        self.phases.add("warmup", first_step)
-        self.phases.add("train", epoch_time - first_step)
+        warmup = warmup_seconds(first_step, steps, epoch_time)
+        self.phases.add("warmup", warmup)
+        self.phases.add("train", epoch_time - warmup)
         self._agree_on_buffers()
         self.train_time += epoch_time
         self.epoch = epoch + 1
@@ -498,6 +499,19 @@ class TrialRun:
                                        epochs=self.regime.epochs, lr=self.regime.lr, spec=self.spec.to_dict(),
                                        history=list(self.history))
         return dataclasses.replace(result, train_time_s=self.train_time, peak_memory_bytes=self.peak_memory())
+
+
+def warmup_seconds(first_step: float, steps: int, epoch_time: float) -> float:
+    """The warm-up phase of an epoch that took the run's first step (``first_step`` seconds, 0 if
+    it did not): what that step took beyond an ordinary step of the epoch (compilation, cuDNN's
+    algorithm search, lazy set-up). The step itself trains like the others, so its ordinary part is
+    training time. With one step in the epoch there is nothing to compare it with: all of it."""
+    if not first_step:
+        return 0.0
+    if steps < 2:
+        return first_step
+    ordinary = (epoch_time - first_step) / (steps - 1)
+    return min(first_step, max(0.0, first_step - ordinary))
 
 
 def _clock() -> float:
