@@ -353,7 +353,9 @@ def test_a_trial_whose_node_is_lost_continues_from_its_checkpoint_on_the_remaini
     assert lost and lost[0] >= lost_at
     before = [e for e in events[:lost[0]] if e.get("event") == "epoch" and e["trial_id"] == victim]
     after = [e for e in events[lost[0]:] if e.get("event") == "epoch" and e["trial_id"] == victim]
-    assert after[0]["epoch"] == before[-1]["epoch"] + 1 > 1  # from its last checkpoint, not from the start
+    # from its last checkpoint, not from the start: checkpoints are written in the background and
+    # reach Tune with the next epoch's report, so the last one is that of the last or the one before
+    assert after[0]["epoch"] > 1 and before[-1]["epoch"] <= after[0]["epoch"] <= before[-1]["epoch"] + 1
     assert {e["node"] for e in after} == {head_id}
     print(f"\nlost worker node: {int((trials.status == 'done').sum())}/{len(trials)} trials done; trial {victim} "
           f"reached epoch {before[-1]['epoch']} on the worker, its first epoch after the loss: {after[0]['epoch']} "
