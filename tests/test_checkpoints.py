@@ -103,6 +103,21 @@ def test_a_write_that_fails_fails_the_run(monkeypatch, tmp_path):
     assert not (tmp_path / "state.pt").exists() and not list(tmp_path.glob(".state.pt.*"))
 
 
+def test_a_failed_write_does_not_hide_the_runs_own_error(monkeypatch, tmp_path):
+    def full_disk(state, path):
+        raise OSError(28, "No space left on device")
+
+    class Crash(Exception):
+        pass
+
+    def crash(metrics, ckpt):
+        raise Crash()
+
+    monkeypatch.setattr(checkpoints, "save_state", full_disk)
+    with pytest.raises(Crash):
+        train_trial(config(checkpoint_interval_s=0), report=crash, checkpoint_dir=tmp_path)
+
+
 def test_host_copy_is_detached_from_the_live_tensors():
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

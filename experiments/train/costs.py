@@ -156,8 +156,9 @@ def measure_request(req: CostRequest, device: torch.device, where: str) -> CostR
     return CostRecord(**req.key(device_kind(device), torch.__version__, device.type), name=req.name,
                       infer_batch_size=infer, resolution=spec.resolution, latency_ms=m.latency_ms,
                       throughput=m.throughput, train_images_per_s=m.train_throughput,
-                      peak_memory_bytes=m.peak_memory_bytes if cuda else None, device_memory_bytes=memory, repeats=m.repeats,
-                      spread=m.spread, method=method, measured_at=time.time(), host=socket.gethostname())
+                      peak_memory_bytes=m.peak_memory_bytes if cuda else None, device_memory_bytes=memory,
+                      repeats=m.repeats, spread=m.spread, method=method, measured_at=time.time(),
+                      host=socket.gethostname())
 
 
 @contextlib.contextmanager

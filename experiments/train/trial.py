@@ -37,6 +37,7 @@ Peak memory is ``scaling.timing.PeakMemory`` started once the data set is reside
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -211,8 +212,11 @@ def _train(trial: "TrialRun", report, checkpoint_dir, resume, on_epoch) -> Trial
             _checkpoint_and_report(trial, writer, report, checkpoint_dir, metrics)
             if on_epoch:
                 on_epoch(trial.history)
-    finally:
-        writer.close()
+    except BaseException:  # the write in flight ends first; the run's own error is the one raised
+        with contextlib.suppress(Exception):
+            writer.close()
+        raise
+    writer.close()
     return trial.final_metrics()
 
 
