@@ -257,7 +257,9 @@ def test_a_stop_signal_ends_the_sweep_gracefully_and_a_rerun_resumes(tmp_path, s
     last_before = max(e["epoch"] for e in events if e.get("event") == "epoch" and e["trial_id"] == mid)
     ended = {e["trial_id"] for e in events if e.get("event") == "end"}
     after = _resume_and_check(cmd, env, out, ended, len(events))
-    assert _first_epochs(after)[mid] == last_before + 1  # it continued from its last checkpoint
+    # it continued from its last checkpoint: written in the background, that checkpoint reached Tune
+    # with the next epoch's report, so it is the last reported epoch's or the one before's
+    assert 1 < last_before <= _first_epochs(after)[mid] <= last_before + 1
 
 
 @pytest.mark.slow

@@ -53,7 +53,7 @@ class CheckpointWriter:
 
     ``directory``: the folder every checkpoint replaces (a standalone run's ``checkpoint_dir``,
     written with fsync); None: each checkpoint goes to a fresh temporary folder, for a reporter that
-    copies it (Ray Tune), not synced, and removed by whoever took it (``take``) or by ``close``.
+    copies it (Ray Tune), not synced, and removed once released (``release``) or by ``close``.
     """
 
     def __init__(self, directory: str | Path | None = None):
@@ -72,16 +72,19 @@ class CheckpointWriter:
 
     def take(self) -> str | None:
         """The folder of the checkpoint started before (waiting for its write to end), or None when
-        none was started since the last take. The caller owns a temporary folder from then on."""
+        none was started since the last take. Hand it to ``release`` once its reporter has copied it."""
         return self._finish()
+
+    def release(self, folder: str | None) -> None:
+        """A taken ``folder`` is no longer needed: removed if temporary (``directory`` stays)."""
+        if folder and self.directory is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         """Wait for the write in flight (so the last checkpoint is on disk), remove a temporary
         folder nobody took, and stop the thread. A failed write's error is raised."""
         try:
-            folder = self._finish()
-            if folder and self.directory is None:
-                shutil.rmtree(folder, ignore_errors=True)
+            self.release(self._finish())
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)

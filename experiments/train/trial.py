@@ -41,7 +41,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,8 +242,7 @@ def _checkpoint_and_report(trial: "TrialRun", writer: CheckpointWriter, report, 
             with trial.phases("report"):
                 report(metrics, ckpt)
         finally:  # the reporter (Ray Tune) has copied what it keeps of a temporary checkpoint
-            if ckpt and not checkpoint_dir:
-                shutil.rmtree(ckpt, ignore_errors=True)
+            writer.release(ckpt)
 
 
 class TrialRun:
