@@ -87,10 +87,9 @@ def test_every_folder_that_ships_files_is_a_listed_package_and_its_files_are_pac
             assert any(fnmatch.fnmatch(p.name, g) for g in globs), p
 
 
-@pytest.mark.slow
-def test_the_wheel_builds_without_warnings_and_holds_the_data_files(tmp_path):
+def project_copy(tmp_path) -> Path:
+    """What a build reads: pyproject.toml, README.md, LICENSE and the packages, copied."""
     import shutil
-    import subprocess
 
     src = tmp_path / "src"
     src.mkdir()
@@ -98,6 +97,14 @@ def test_the_wheel_builds_without_warnings_and_holds_the_data_files(tmp_path):
         shutil.copy(ROOT / name, src)
     for package in PACKAGES:
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return src
+
+
+@pytest.mark.slow
+def test_the_wheel_builds_without_warnings_and_holds_the_data_files(tmp_path):
+    import subprocess
+
+    src = project_copy(tmp_path)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w",
                             str(tmp_path / "wheel"), str(src)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
@@ -111,3 +118,23 @@ def test_the_wheel_builds_without_warnings_and_holds_the_data_files(tmp_path):
                                                                                            ".yaml")):
         shipped = sorted(n for n in names if n.startswith(folder + "/"))
         assert shipped == sorted(f"{folder}/{p.name}" for p in (ROOT / folder).glob("*" + suffix)), folder
+
+
+@pytest.mark.slow
+def test_the_editable_install_builds_without_a_notice_and_imports_from_the_project(tmp_path):
+    """`make install` is `pip install -e`: setuptools' PEP 660 hook, run as pip runs it, prints no
+    warning or notice (a flat layout without package-dir gets a 10-line "Editable installation"
+    InformationOnly), and the .pth it writes makes the project's own folder importable."""
+    import subprocess
+    import zipfile
+
+    src = project_copy(tmp_path)
+    build = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
+                            "print(b.build_editable(sys.argv[1]))", str(tmp_path / "wheel")],
+                           cwd=src, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    log = build.stdout + build.stderr
+    assert not re.search(r"[A-Za-z]+Warning\b|InformationOnly", log), log[-3000:]
+    wheel = tmp_path / "wheel" / build.stdout.split()[-1]
+    [pth] = [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".pth")]
+    assert zipfile.ZipFile(wheel).read(pth).decode().split() == [str(src.resolve())]
