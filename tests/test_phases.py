@@ -217,3 +217,30 @@ def test_the_driver_samples_its_ray_processes_cpu_use_on_a_cpu_machine(tmp_path)
     samples = load_utilisation(tmp_path)
     assert sampler.source == "cpu" and set(samples["device"]) == {"cpu"} and len(samples) >= 5
     assert samples["utilisation_pct"].max() > 5  # the child's CPU seconds (a local Ray's workers are children)
+
+
+@pytest.mark.parametrize("content", ["", "time,dev", "time,device,utilisation_pct,source\n1.0,cpu,50"])
+def test_a_utilisation_file_a_kill_cut_short_loads_what_it_holds(tmp_path, content):
+    """A driver killed as it opened utilisation.csv leaves it empty or with half its header
+    (archscale status read it with a pandas traceback); a torn last line is dropped."""
+    from experiments.results.schema import UTILISATION
+    from experiments.results.timeline import UTILISATION_COLUMNS, load_utilisation
+
+    (tmp_path / UTILISATION).write_text(content)
+    samples = load_utilisation(tmp_path)
+    assert list(samples.columns) == UTILISATION_COLUMNS and samples.empty
+
+
+@pytest.mark.parametrize("left", ["", "time,device,utilisation_pct,source\n1.0,cpu,5"])
+def test_a_relaunch_samples_after_what_a_killed_launch_left(tmp_path, left):
+    """The next launch of the sweep appends its samples readably: a header where the file was left
+    empty, and a torn last line kept apart from its first sample."""
+    from experiments.results.schema import UTILISATION
+    from experiments.results.timeline import load_utilisation
+    from experiments.sweep.utilisation import UtilisationSampler
+
+    (tmp_path / UTILISATION).write_text(left)
+    with UtilisationSampler(tmp_path, cpus=1, every_s=0.05):
+        time.sleep(0.3)
+    samples = load_utilisation(tmp_path)
+    assert len(samples) >= 2 and set(samples["device"]) == {"cpu"} and (samples["time"] > 1.0).all()

@@ -22,15 +22,20 @@ UTILISATION_COLUMNS = ["time", "device", "utilisation_pct", "source"]
 
 def load_utilisation(output_dir: str | Path) -> pd.DataFrame:
     """The device samples of a sweep's output directory (UTILISATION_COLUMNS; empty without any).
-    A torn last line from a kill is dropped."""
+    A torn last line from a kill is dropped; a file a kill left empty or without its whole header
+    holds no samples."""
     path = Path(output_dir) / UTILISATION
-    if not path.is_file():
+    try:
+        df = pd.read_csv(path, on_bad_lines="skip")
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        df = pd.DataFrame()
+    if not set(UTILISATION_COLUMNS) <= set(df.columns):
         return pd.DataFrame(columns=UTILISATION_COLUMNS)
-    df = pd.read_csv(path, on_bad_lines="skip")
-    df = df[[c for c in UTILISATION_COLUMNS if c in df.columns]]
+    df = df[UTILISATION_COLUMNS]
     df["time"] = pd.to_numeric(df["time"], errors="coerce")
     df["utilisation_pct"] = pd.to_numeric(df["utilisation_pct"], errors="coerce")
-    return df.dropna(subset=["time", "utilisation_pct"]).reset_index(drop=True)
+    # every row names its source, so a row without it is a line cut short
+    return df.dropna(subset=["time", "utilisation_pct", "source"]).reset_index(drop=True)
 
 
 def overhead_phases() -> list[str]:

@@ -82,10 +82,17 @@ class UtilisationSampler:
         return self
 
     def _run(self) -> None:
-        new = not self.path.is_file()
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        torn = False
+        if size:
+            with open(self.path, "rb") as f:
+                f.seek(-1, 2)
+                torn = f.read(1) != b"\n"  # a killed launch's last line
         with open(self.path, "a", newline="") as f:
             out = csv.writer(f)
-            if new:
+            if torn:
+                f.write("\n")  # the torn line stays on its own, and the reader drops it
+            if size == 0:  # new, or left empty by a launch killed as it opened it
                 out.writerow(UTILISATION_COLUMNS)
             while not self._stop.wait(self.every_s):
                 try:
