@@ -1,6 +1,7 @@
 """A sweep folder always recovers: Tune's callbacks come from the current spec, never from its
 pickle; a folder whose Tune state cannot serve the rerun says why and what to do (--restart),
 and --restart keeps the ended trials. The slow tests kill a real sweep and recover it."""
+import dataclasses
 import pickle
 import subprocess
 import sys
@@ -89,6 +90,23 @@ def test_unreadable_tune_state_is_one_line_and_restart_drops_it_keeping_the_jour
     assert tune_state(sweep, restart=True) is False
     assert not exp.exists() and read_events(sweep.output_dir) == events  # the ended trial is kept
     assert (sweep.output_dir / EVENTS).is_file() and (sweep.output_dir / MANIFEST).is_file()
+
+
+@pytest.mark.parametrize("uri", [False, True])
+def test_a_tune_folder_killed_before_its_first_state_starts_afresh_keeping_the_journal(tmp_path, uri):
+    """A driver killed after Tune pickled tuner.pkl and before its first experiment state: Tune's
+    restore would start trials from no param space (a KeyError traceback in the rerun), so the
+    folder is dropped and the launch starts Tune afresh; the journal's ended trials stay ended.
+    Also at a storage URI (pyarrow's file:// here)."""
+    sweep, exp = sweep_with_tune_state(tmp_path)
+    (exp / "experiment_state-2026.json").unlink()
+    (exp / "trial_folder").mkdir()
+    if uri:
+        sweep = dataclasses.replace(sweep, storage_path=f"file://{tmp_path / 'out' / 'ray'}")
+        assert sweep.experiment_path.startswith("file://")
+    events = read_events(sweep.output_dir)
+    assert tune_state(sweep, restart=False) is False
+    assert not exp.exists() and read_events(sweep.output_dir) == events
 
 
 def _status_lines(out, env) -> list[str]:

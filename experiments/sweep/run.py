@@ -149,6 +149,10 @@ def tune_state(sweep: SweepSpec, restart: bool) -> bool:
         return False
     if not tune.Tuner.can_restore(exp_path):
         return False
+    states = _experiment_states(exp_path)
+    if not states:  # killed after Tune wrote tuner.pkl and before its first state: nothing to restore
+        _drop(exp_path)
+        return False
     way_out = _restart_hint(sweep)
     old = read_manifest(sweep.output_dir)
     if old is not None:
@@ -161,13 +165,24 @@ def tune_state(sweep: SweepSpec, restart: bool) -> bool:
                                           f"saved state keeps the old value; {way_out}, or put the old value back "
                                           f"to resume")
     if "://" not in exp_path:
-        states = sorted(Path(exp_path).glob("experiment_state-*.json"))
         try:
-            json.loads(states[-1].read_text()) if states else None
+            json.loads(Path(states[-1]).read_text())
         except (OSError, ValueError) as e:
             raise ArchScaleError("output_dir", f"Tune's saved state {states[-1]} cannot be read "
                                                f"({type(e).__name__}); {way_out}") from None
     return True
+
+
+def _experiment_states(exp_path: str) -> list[str]:
+    """Tune's saved experiment states in its experiment folder, local or at a storage URI, oldest
+    first by name (Tune's restore reads them; tuner.pkl alone does not hold the trials)."""
+    if "://" not in exp_path:
+        return [str(p) for p in sorted(Path(exp_path).glob("experiment_state-*.json"))]
+    import pyarrow.fs
+
+    fs, path = pyarrow.fs.FileSystem.from_uri(exp_path)
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    return sorted(i.path for i in infos if i.base_name.startswith("experiment_state-") and i.base_name.endswith(".json"))
 
 
 def _restart_hint(sweep: SweepSpec) -> str:
