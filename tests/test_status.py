@@ -156,6 +156,7 @@ def test_a_sweep_whose_driver_is_gone_says_driver_not_running_not_pending(tmp_pa
     assert not status.driver_running and status.counts == {"done": 1, "running": 1, "pending": 1}
     lines = render(status).splitlines()
     assert [ln.split()[3:6] for ln in lines[2:4]] == [["driver", "not", "running"]] * 2
+    assert lines[4] == "sweep tiny: 3 trials: done 1, driver not running 2"  # not "running 1, pending 1"
     assert ("driver not running: 2 trials wait; rerun 'archscale sweep SPEC' to resume them (with --restart when "
             "Tune's saved state cannot be restored)") in lines
     assert main(["status", str(tmp_path), "--json"]) == 0

@@ -14,6 +14,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 
 NAME = "status"
 #: What a pending or running trial of a sweep without a live driver shows.
@@ -75,8 +76,7 @@ def changes(old, new) -> list[str]:
     lines = [f"{t.name} {t.regime} seed {t.seed}: {shown_status(new, t)}, epoch {t.epoch}/{t.epochs}, "
              f"top-1 {_pct(t.top1)}{f', {t.health}' if t.health else ''}"
              for t in new.trials if before.get(t.trial_id) != (shown_status(new, t), t.epoch, t.health)]
-    counts = ", ".join(f"{k} {v}" for k, v in new.counts.items())
-    lines.append(f"sweep {new.name}: {counts}" + ("; finished: no trial pending or running" if new.finished else ""))
+    lines.append(f"sweep {new.name}: {shown_counts(new)}" + ("; finished: no trial pending or running" if new.finished else ""))
     return lines
 
 
@@ -85,6 +85,12 @@ def shown_status(status, trial) -> str:
     ``NOT_RUNNING``."""
     waiting = not status.driver_running and not status.finished
     return NOT_RUNNING if waiting and trial.status in ("pending", "running") else trial.status
+
+
+def shown_counts(status) -> str:
+    """The trials' counts by shown status, as "done 4, driver not running 4"."""
+    counts = Counter(shown_status(status, t) for t in status.trials)
+    return ", ".join(f"{k} {counts[k]}" for k in [*status.counts, NOT_RUNNING] if counts.get(k))
 
 
 def render(status) -> str:
@@ -98,9 +104,7 @@ def render(status) -> str:
     right = {2, 4, 5, 6, 7}
     lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]
-    n = len(status.trials)
-    counts = ", ".join(f"{k} {v}" for k, v in status.counts.items())
-    lines.append(f"sweep {status.name}: {n} trials: {counts}")
+    lines.append(f"sweep {status.name}: {len(status.trials)} trials: {shown_counts(status)}")
     if status.health:
         lines.append("health: " + ", ".join(f"{k} {v}" for k, v in status.health.items()))
     lines += [f"flagged: {t.name} ({t.regime}, seed {t.seed}) {t.health}: {t.health_reason}" for t in status.flagged]
