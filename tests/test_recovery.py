@@ -176,3 +176,36 @@ def test_a_folder_whose_tune_state_cannot_be_restored_says_so_and_restart_recove
             first.setdefault(e["trial_id"], e["epoch"])
     assert set(first) == set(trials.trial_id) - ended_before
     assert set(first.values()) == {1}  # Tune's checkpoints went with its state: the others started afresh
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_before_tune_saved_its_first_state_reruns_to_the_end(tmp_path):
+    """Killed as it launched: Tune's folder holds tuner.pkl and no experiment state (any state the
+    kill let through is removed, to hold the folder at that moment). The rerun starts Tune afresh
+    and every trial ends done; status, meanwhile, reads the folder without a traceback."""
+    import signal
+    import time
+
+    from test_sweep_ray import ROOT, _sweep_command
+
+    out = tmp_path / "out"
+    cmd, env = _sweep_command(tmp_path, tiny_sweep(out, widths=(0.5, 1.0), epochs=2))
+    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not [e for e in read_events(out) if e.get("event") == "sweep"]:
+        assert driver.poll() is None and time.time() < deadline, "the sweep did not launch"
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    exp = out / "ray" / "tiny"
+    assert (exp / "tuner.pkl").is_file()
+    for state in exp.glob("experiment_state-*.json"):
+        state.unlink()
+    time.sleep(2)
+    lines = _status_lines(out, env)
+    assert any(ln.startswith("driver not running: ") for ln in lines), lines
+    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "Failed to restore" not in rerun.stderr
+    trials, _ = load_results(out)
+    assert len(trials) == 2 and (trials.status == "done").all()
