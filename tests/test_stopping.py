@@ -52,6 +52,43 @@ def test_the_stop_is_passed_on_to_tune_once(monkeypatch, capsys):
     assert "SIGTERM: stopping the sweep" in capsys.readouterr().err
 
 
+def test_a_trials_user_error_stops_the_sweep_once_and_quietly(monkeypatch, capsys):
+    from experiments.sweep.stopping import STOP, StopCallback, note_user_error, stop_on_signals
+
+    calls = []
+    monkeypatch.setattr(signal, "getsignal", lambda s: (lambda *a: calls.append(a)) if s == signal.SIGUSR1 else None)
+    cb = StopCallback()
+    with stop_on_signals():
+        note_user_error(None)  # not a user error: the sweep goes on
+        cb.on_step_begin(0, [])
+        assert calls == [] and STOP.user_error is None
+        note_user_error("dataset.root: cannot read image a.jpg")
+        note_user_error("dataset.root: cannot read image b.jpg")  # the first one is the one said
+        cb.on_step_begin(1, [])
+        cb.on_step_begin(2, [])
+        assert STOP.user_error == "dataset.root: cannot read image a.jpg" and STOP.signal is None
+    assert calls == [(signal.SIGUSR1, None)] and capsys.readouterr().err == ""
+    with stop_on_signals():
+        assert STOP.user_error is None  # each sweep starts afresh
+
+
+def test_a_trial_that_failed_on_a_user_error_has_not_ended_for_the_rerun():
+    from experiments.results.schema import TrialEnd
+    from experiments.results.store import ended_trials, failed_on_user_errors
+
+    user = "scaling.errors.ArchScaleError: dataset.root: cannot read image a.jpg (OSError: Truncated File Read)"
+    events = [{"event": "start", "trial_id": t} for t in "abcd"] + [
+        {"event": "end", "trial_id": "a", "status": "done"},
+        {"event": "end", "trial_id": "b", "status": "error", "error": "RuntimeError: CUDA out of memory"},
+        {"event": "end", "trial_id": "c", "status": "error", "error": user}]
+    assert TrialEnd(status="error", error=user).user_error == ("dataset.root: cannot read image a.jpg (OSError: "
+                                                               "Truncated File Read)")
+    assert TrialEnd(status="done", error=user).user_error is None
+    assert ended_trials(events) == {"a", "b"} and ended_trials(events, errored=False) == {"a"}
+    assert failed_on_user_errors(events) == {"c"}
+    assert failed_on_user_errors(events + [{"event": "start", "trial_id": "c"}]) == set()  # running again
+
+
 def test_the_journal_marks_running_trials_interrupted(tmp_path):
     from experiments.results.store import PLAN, Journal
     from experiments.sweep.stopping import journal_interruption

@@ -457,24 +457,35 @@ def test_a_loaders_data_set_is_built_once_for_the_whole_sweep_and_kept_by_reused
 
 @pytest.mark.slow
 def test_a_sweep_names_a_truncated_image_in_one_line_and_skip_trains_without_it(tmp_path, fresh_ray, caplog):
+    """The first trial to meet the image stops the sweep with its one line (the others share the
+    data, so would fail on it too); once the image is fixed, the rerun trains the failed trial
+    and the one that had not run."""
     import logging
 
     from test_folder import write_folder
 
     from experiments.sweep.run import run_sweep
+    from scaling import ArchScaleError
 
     data = tmp_path / "data"
     write_folder(data, n=16, size=(24, 24))
     bad = data / "train" / "cat" / "3.jpg"
-    bad.write_bytes(bad.read_bytes()[:300])  # starts like a JPEG: planning passes it, decoding fails
+    good = bad.read_bytes()
+    bad.write_bytes(good[:300])  # starts like a JPEG: planning passes it, decoding fails
     dataset = {"name": "imagefolder", "root": str(data), "workers": 0}
-    with caplog.at_level(logging.ERROR):
-        summary = run_sweep(tiny_sweep(tmp_path / "out", dataset=dataset, epochs=1, steps=100), quiet=True,
-                            num_cpus=2)
-    assert summary.counts == {"error": 1}
-    (trial_id, error), = summary.errors
-    assert str(bad) in error and "Truncated" in error and "\n" not in error
-    assert "Traceback" not in caplog.text  # Tune's traceback of a user error is left out
+    spec = tiny_sweep(tmp_path / "out", dataset=dataset, epochs=1, steps=100, widths=(0.5, 1.0),
+                      resources={"cpus": 2, "gpus": 0})  # one trial at a time
+    with caplog.at_level(logging.ERROR), pytest.raises(ArchScaleError) as e:
+        run_sweep(spec, quiet=True, num_cpus=2)
+    assert str(e.value).startswith(f"dataset.root: cannot read image {bad} (OSError: Truncated")
+    assert "\n" not in str(e.value) and "rerun it once fixed" in str(e.value)
+    assert "Traceback" not in caplog.text and "Trials did not complete" not in caplog.text
+    trials, _ = load_results(tmp_path / "out")
+    assert trials.status.value_counts().to_dict() == {"error": 1, "pending": 1}  # the sweep stopped at once
+    bad.write_bytes(good)
+    summary = run_sweep(spec, quiet=True, num_cpus=2)
+    assert summary.counts == {"done": 2}
+    bad.write_bytes(good[:300])
     summary = run_sweep(tiny_sweep(tmp_path / "skip", dataset={**dataset, "on_bad_file": "skip"}, epochs=1,
                                    steps=100), quiet=True, num_cpus=2)
     trials, epochs = load_results(tmp_path / "skip")
@@ -497,3 +508,5 @@ def test_tunes_traceback_is_left_out_for_user_errors_only():
     wrapped = RuntimeError(f"ray::ImplicitFunc.train() ... {ArchScaleError('dataset.root', 'cannot read image x')!r}")
     assert not keep.filter(record(wrapped)) and keep.filter(record(RuntimeError("CUDA out of memory")))
     assert keep.filter(record(None))
+    closing = logging.LogRecord("ray.tune.tune", logging.ERROR, "", 0, "Trials did not complete: %s", (["t"],), None)
+    assert not keep.filter(closing)  # the sweep's summary or its user error's line says it

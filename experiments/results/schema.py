@@ -406,6 +406,22 @@ class TrialEnd(PhaseTimes):
     cpu_time_s: float | None = None
     event: ClassVar[str] = "end"
 
+    @property
+    def user_error(self) -> str | None:
+        """The one line of the user error the trial failed on ("field: message"), or None: an
+        ArchScaleError (an image that cannot be read, ...) is the user's to fix, and the trials
+        share what caused it."""
+        return user_error(self.error) if self.status == "error" else None
+
+
+#: How a trial's error line starts when it failed on an ArchScaleError (Ray copies it whole).
+USER_ERROR_PREFIX = "scaling.errors.ArchScaleError: "
+
+
+def user_error(line: str | None) -> str | None:
+    """The "field: message" of a trial's error line that is a user error, else None."""
+    return line[len(USER_ERROR_PREFIX):] if line and line.startswith(USER_ERROR_PREFIX) else None
+
 
 @dataclass(eq=False)
 class TrialInterrupted(Record):

@@ -103,16 +103,26 @@ def _events(events: Iterable[Record | Mapping]) -> Iterable[Record]:
             yield r
 
 
-def ended_trials(events: Iterable[Record | Mapping], *, errored: bool = True) -> set[str]:
-    """Trials whose latest journal word is an end (done, stopped early, diverged; failed too when
-    ``errored``): on a resume these are skipped, whatever Ray Tune's own, periodically saved
-    experiment state says about them."""
+def _last_ends(events: Iterable[Record | Mapping]) -> dict[str, TrialEnd]:
+    """Each trial whose latest start or end in the journal is an end, with that end."""
     last: dict[str, Record] = {}
     for e in _events(events):
         if isinstance(e, (TrialStart, TrialEnd)) and e.trial_id is not None:
             last[e.trial_id] = e
-    return {tid for tid, e in last.items()
-            if isinstance(e, TrialEnd) and (errored or e.status != "error")}
+    return {tid: e for tid, e in last.items() if isinstance(e, TrialEnd)}
+
+
+def ended_trials(events: Iterable[Record | Mapping], *, errored: bool = True) -> set[str]:
+    """Trials whose latest journal word is an end (done, stopped early, diverged; failed too when
+    ``errored``, unless on a user error, which the user fixes before the rerun): on a resume these
+    are skipped, whatever Ray Tune's own, periodically saved experiment state says about them."""
+    return {tid for tid, e in _last_ends(events).items()
+            if e.status != "error" or (errored and e.user_error is None)}
+
+
+def failed_on_user_errors(events: Iterable[Record | Mapping]) -> set[str]:
+    """Trials whose latest journal word is a failure on a user error: a rerun runs them again."""
+    return {tid for tid, e in _last_ends(events).items() if e.user_error is not None}
 
 
 def journaled_epochs(events: Iterable[Record | Mapping]) -> dict[str, int]:

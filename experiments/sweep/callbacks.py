@@ -19,8 +19,10 @@ from ray.tune import Callback
 from ray.tune.progress_reporter import TrialProgressCallback
 
 from ..results.health import flagged
-from ..results.schema import PLAN, EpochReport, PhaseTimes, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart
+from ..results.schema import (PLAN, EpochReport, PhaseTimes, SweepLaunch, TrialEnd, TrialInterrupted, TrialStart,
+                              user_error)
 from ..results.store import Journal, journaled_epochs, load_results, read_events, write_tables
+from .stopping import note_user_error
 
 #: The hooks of ray.tune.Callback that LaunchCallbacks forwards.
 HOOKS = ("setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_restore", "on_trial_save",
@@ -161,7 +163,9 @@ class StoreCallback(Callback):
         self._end(trial, status)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._end(trial, "error", error_line(_error_text(trial)))
+        line = error_line(_error_text(trial))
+        self._end(trial, "error", line)
+        note_user_error(user_error(line))
 
     def _warn_health(self, table) -> None:
         """One line for each trial newly flagged by its health verdict."""

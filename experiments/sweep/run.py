@@ -34,7 +34,7 @@ from scaling.files import check_writable_dir, first_missing
 from ..data.resident import build_shared
 from ..results.lock import DriverLock
 from ..results.schema import SweepLaunch, read_manifest
-from ..results.store import Journal, ended_trials, journaled_epochs, read_events, write_tables
+from ..results.store import Journal, ended_trials, failed_on_user_errors, journaled_epochs, read_events, write_tables
 from ..results.timeline import load_utilisation, sweep_times
 from .asha import RegimeASHA
 from .callbacks import LaunchCallbacks, ProgressCallback, QuietTrialProgress, StoreCallback, trial_id_of
@@ -182,7 +182,8 @@ def _experiment_states(exp_path: str) -> list[str]:
 
     fs, path = pyarrow.fs.FileSystem.from_uri(exp_path)
     infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
-    return sorted(i.path for i in infos if i.base_name.startswith("experiment_state-") and i.base_name.endswith(".json"))
+    return sorted(i.path for i in infos
+                  if i.base_name.startswith("experiment_state-") and i.base_name.endswith(".json"))
 
 
 def _restart_hint(sweep: SweepSpec) -> str:
@@ -235,8 +236,11 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
     with LaunchCallbacks.installed(callbacks) as launch_callbacks:
         if resumed:
             try:
-                tuner = tune.Tuner.restore(exp_path, trainable, resume_unfinished=True,
-                                           resume_errored=sweep.retry_errored_on_resume, restart_errored=False)
+                # Tune resumes errored trials only when asked: those that failed on a user error are
+                # run again (the journal keeps the other failures ended, and they return at once)
+                retry = sweep.retry_errored_on_resume or bool(failed_on_user_errors(events))
+                tuner = tune.Tuner.restore(exp_path, trainable, resume_unfinished=True, resume_errored=retry,
+                                           restart_errored=False)
             except Exception as e:  # noqa: BLE001 - any failure to unpickle or read Tune's state
                 raise ArchScaleError("output_dir", f"Tune's saved state in {exp_path} cannot be restored "
                                                    f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -270,9 +274,13 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
                 _user_errors_in_one_line():
             tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
-    if STOP.signal is not None:
+    if STOP.signal is not None or STOP.user_error is not None:
         journal_interruption(sweep.output_dir, STOP.signal, sorted(trial_df.trial_id[trial_df.status == "running"]))
         trial_df, _ = write_tables(sweep.output_dir)
+    if STOP.signal is None and STOP.user_error is not None:
+        field, _, message = STOP.user_error.partition(": ")
+        stopped = "the sweep stopped; rerun it once fixed to run that trial again and go on"
+        raise ArchScaleError(field, f"{message} ({stopped})") if message else ArchScaleError("", f"{field} ({stopped})")
     counts = {k: int(v) for k, v in trial_df["status"].value_counts().items()}
     errors = [(r.trial_id, r.error) for r in trial_df.itertuples() if r.status == "error"]
     times = sweep_times(read_events(sweep.output_dir), trial_df, load_utilisation(sweep.output_dir))
@@ -281,9 +289,12 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
 
 class _NoUserErrorTracebacks(logging.Filter):
     """Drops Tune's traceback of a trial that failed on a user error (an ArchScaleError, such as an
-    image that cannot be read): the sweep's summary and journal already give its one line."""
+    image that cannot be read), and Tune's closing "Trials did not complete: [...]": the sweep's
+    summary, or its user error's one line, and the journal say it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "ray.tune.tune":
+            return not str(record.msg).startswith("Trials did not complete")
         error = record.exc_info[1] if record.exc_info else None
         return error is None or "ArchScaleError" not in str(error)
 
@@ -291,12 +302,15 @@ class _NoUserErrorTracebacks(logging.Filter):
 @contextlib.contextmanager
 def _user_errors_in_one_line():
     """Tune's controller keeps logging other trial failures with their tracebacks."""
-    logger, keep = logging.getLogger("ray.tune.execution.tune_controller"), _NoUserErrorTracebacks()
-    logger.addFilter(keep)
+    keep = _NoUserErrorTracebacks()
+    loggers = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune")]
+    for logger in loggers:
+        logger.addFilter(keep)
     try:
         yield
     finally:
-        logger.removeFilter(keep)
+        for logger in loggers:
+            logger.removeFilter(keep)
 
 
 def _launch(sweep: SweepSpec, cluster: dict, n_trials: int, quiet: bool) -> tuple[Launch, int]:

@@ -1,4 +1,5 @@
-"""Stopping a sweep on a signal: SIGTERM (what cluster schedulers send) and the first Ctrl-C.
+"""Stopping a sweep on a signal: SIGTERM (what cluster schedulers send) and the first Ctrl-C; and
+on the first trial that fails on a user error.
 
 Either signal stops a sweep gracefully: no new trial starts, running trials are stopped and keep
 their last checkpoint, Tune saves its experiment state one last time, the journal records each
@@ -8,6 +9,11 @@ for SIGINT, 143 for SIGTERM). Rerunning the same command resumes. A second signa
 How: ``stop_on_signals`` catches the signal and notes it in STOP; ``StopCallback``, one of the
 sweep's Tune callbacks, passes it on to Tune at Tune's next step through the interrupt handler
 that ``tuner.fit`` installs (the one its own Ctrl-C handling uses).
+
+A trial that fails on a user error (an ArchScaleError, such as an image that cannot be read) stops
+the sweep the same way (``note_user_error``): the other trials share its cause (the data, the
+setup), so each would fail on it too. ``archscale sweep`` then prints that one line and exits
+with 2; the rerun, once the user has fixed it, runs that trial again and resumes the others.
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ class _Stop:
     on resume, reads it."""
 
     signal: int | None = None
+    #: the first trial's user error ("field: message"), which stops the sweep
+    user_error: str | None = None
     passed_on = False
 
 
@@ -46,7 +54,7 @@ def stop_on_signals() -> Iterator[_Stop]:
     second one stops at once (KeyboardInterrupt for SIGINT, the default action for SIGTERM).
     Tune's own Ctrl-C handler is off meanwhile. Handlers belong to the main thread: elsewhere
     the block changes nothing. Yields STOP."""
-    STOP.signal, STOP.passed_on = None, False
+    STOP.signal, STOP.user_error, STOP.passed_on = None, None, False
     if threading.current_thread() is not threading.main_thread():
         yield STOP
         return
@@ -79,23 +87,34 @@ class StopCallback(Callback):
     ends the run as its Ctrl-C handling does, saving Tune's state one last time."""
 
     def on_step_begin(self, iteration, trials, **info):
-        if STOP.signal is None or STOP.passed_on:
+        if (STOP.signal is None and STOP.user_error is None) or STOP.passed_on:
             return
         STOP.passed_on = True
-        name = signal.Signals(STOP.signal).name
-        print(f"archscale: {name}: stopping the sweep; running trials keep their last checkpoint "
-              f"(rerun the same command to resume; {name} again stops at once)", file=sys.stderr, flush=True)
+        if STOP.signal is not None:
+            name = signal.Signals(STOP.signal).name
+            print(f"archscale: {name}: stopping the sweep; running trials keep their last checkpoint "
+                  f"(rerun the same command to resume; {name} again stops at once)", file=sys.stderr, flush=True)
         tune_interrupt = signal.getsignal(signal.SIGUSR1)  # installed by tuner.fit in the main thread
         if not callable(tune_interrupt):
             raise KeyboardInterrupt  # nothing to pass it on to: stop at once
         tune_interrupt(signal.SIGUSR1, None)
 
 
-def journal_interruption(output_dir: str | Path, signum: int, running: list[str]) -> None:
-    """Journal a stop by signal: a SweepInterrupted event, and a TrialInterrupted one for each trial
-    it interrupted."""
-    name, now = signal.Signals(signum).name, time.time()
+def note_user_error(line: str | None) -> None:
+    """A trial failed on ``line``: when it is a user error (``TrialEnd.user_error``), the first one
+    stops the sweep at Tune's next step."""
+    if line and STOP.user_error is None:
+        STOP.user_error = line
+
+
+def journal_interruption(output_dir: str | Path, signum: int | None, running: list[str]) -> None:
+    """Journal a stop: by signal ``signum``, a SweepInterrupted event; and a TrialInterrupted one
+    for each trial it interrupted (a rerun continues them), with the signal's name as the reason,
+    or "user error" (``signum`` None)."""
+    now = time.time()
+    name = signal.Signals(signum).name if signum is not None else "user error"
     journal = Journal(output_dir)
-    journal.append(SweepInterrupted(signal=name, running=list(running), time=now))
+    if signum is not None:
+        journal.append(SweepInterrupted(signal=name, running=list(running), time=now))
     for tid in running:
         journal.append(TrialInterrupted(trial_id=tid, reason=name, time=now))
