@@ -163,6 +163,29 @@ def test_a_sweep_whose_driver_is_gone_says_driver_not_running_not_pending(tmp_pa
     assert json.loads(capsys.readouterr().out)["driver_running"] is False
 
 
+def test_a_trial_that_failed_on_a_user_error_waits_for_the_rerun_with_the_others(tmp_path):
+    user = "scaling.errors.ArchScaleError: dataset.root: cannot read image a.jpg (OSError: Truncated File Read)"
+    events = MID_SWEEP[:-2] + [{"event": "start", "trial_id": "c1__rs-10__s0", "time": 1040.0},
+                               {"event": "end", "trial_id": "c1__rs-10__s0", "status": "error", "error": user,
+                                "time": 1041.0},
+                               {"event": "start", "trial_id": "c2__rs-10__s0", "time": 1040.0},
+                               {"event": "interrupted", "trial_id": "c2__rs-10__s0", "reason": "user error",
+                                "time": 1041.0}]
+    status = sweep_status(write_run(tmp_path, events), now=1060.0)
+    assert status.user_errors == 1 and not status.finished and status.to_dict()["user_errors"] == 1
+    assert ("driver not running: 2 trials wait (1 failed on a user error); rerun 'archscale sweep SPEC' to "
+            "resume them") in render(status)
+    (tmp_path / EVENTS).unlink()
+    status = sweep_status(write_run(tmp_path, events[:-2]), now=1060.0)
+    assert status.counts == {"done": 1, "error": 1, "pending": 1}
+    assert "driver not running: 2 trials wait (1 failed on a user error)" in render(status)
+    (tmp_path / EVENTS).unlink()
+    status = sweep_status(write_run(tmp_path, events[:-2] + [{"event": "start", "trial_id": "c2__rs-10__s0"},
+                                                             {"event": "end", "trial_id": "c2__rs-10__s0",
+                                                              "status": "done"}]), now=1060.0)
+    assert "driver not running: 1 trial waits (1 failed on a user error)" in render(status)
+
+
 def test_watch_off_a_terminal_prints_the_status_once_then_a_line_per_change(tmp_path, capsys, monkeypatch):
     from experiments.cli import status as status_cli
 

@@ -473,18 +473,18 @@ def test_a_sweep_names_a_truncated_image_in_one_line_and_skip_trains_without_it(
     good = bad.read_bytes()
     bad.write_bytes(good[:300])  # starts like a JPEG: planning passes it, decoding fails
     dataset = {"name": "imagefolder", "root": str(data), "workers": 0}
-    spec = tiny_sweep(tmp_path / "out", dataset=dataset, epochs=1, steps=100, widths=(0.5, 1.0),
-                      resources={"cpus": 2, "gpus": 0})  # one trial at a time
+    spec = tiny_sweep(tmp_path / "out", dataset=dataset, epochs=1, steps=100, widths=(0.5, 0.75, 1.0))
     with caplog.at_level(logging.ERROR), pytest.raises(ArchScaleError) as e:
-        run_sweep(spec, quiet=True, num_cpus=2)
+        run_sweep(spec, quiet=True, num_cpus=2)  # two trials at a time: the other one is stopped, or fails too
     assert str(e.value).startswith(f"dataset.root: cannot read image {bad} (OSError: Truncated")
     assert "\n" not in str(e.value) and "rerun it once fixed" in str(e.value)
-    assert "Traceback" not in caplog.text and "Trials did not complete" not in caplog.text
+    for noise in ("Traceback", "Trials did not complete", "Unhandled error"):
+        assert noise not in caplog.text
     trials, _ = load_results(tmp_path / "out")
-    assert trials.status.value_counts().to_dict() == {"error": 1, "pending": 1}  # the sweep stopped at once
+    assert "pending" in set(trials.status) and set(trials.status) <= {"error", "interrupted", "pending"}
     bad.write_bytes(good)
     summary = run_sweep(spec, quiet=True, num_cpus=2)
-    assert summary.counts == {"done": 2}
+    assert summary.counts == {"done": 3}
     bad.write_bytes(good[:300])
     summary = run_sweep(tiny_sweep(tmp_path / "skip", dataset={**dataset, "on_bad_file": "skip"}, epochs=1,
                                    steps=100), quiet=True, num_cpus=2)
@@ -510,3 +510,9 @@ def test_tunes_traceback_is_left_out_for_user_errors_only():
     assert keep.filter(record(None))
     closing = logging.LogRecord("ray.tune.tune", logging.ERROR, "", 0, "Trials did not complete: %s", (["t"],), None)
     assert not keep.filter(closing)  # the sweep's summary or its user error's line says it
+
+    def unhandled(error):
+        return logging.LogRecord("ray._private.worker", logging.ERROR, "", 0,
+                                 f"Unhandled error (suppress with 'RAY_IGNORE_UNHANDLED_ERRORS=1'): {error}", None, None)
+
+    assert not keep.filter(unhandled(wrapped)) and keep.filter(unhandled(RuntimeError("CUDA out of memory")))

@@ -16,6 +16,8 @@ import sys
 import time
 from collections import Counter
 
+from scaling.wording import plural
+
 NAME = "status"
 #: What a pending or running trial of a sweep without a live driver shows.
 NOT_RUNNING = "driver not running"
@@ -114,9 +116,11 @@ def render(status) -> str:
     if status.finished:
         lines.append("finished: no trial pending or running")
     elif waiting:
-        left = sum(status.counts.get(k, 0) for k in ("pending", "running", "interrupted"))
-        lines.append(f"{NOT_RUNNING}: {left} trials wait; rerun 'archscale sweep SPEC' to resume them (with "
-                     f"--restart when Tune's saved state cannot be restored)")
+        left = sum(status.counts.get(k, 0) for k in ("pending", "running", "interrupted")) + status.user_errors
+        again = f" ({status.user_errors} failed on a user error)" if status.user_errors else ""
+        lines.append(f"{NOT_RUNNING}: {plural(left, 'trial')} wait{'s' if left == 1 else ''}{again}; rerun "
+                     f"'archscale sweep SPEC' to resume them (with --restart when Tune's saved state cannot be "
+                     f"restored)")
     else:
         eta = _clock(status.eta_s) if status.eta_s is not None else "not known until a trial has finished"
         idle = f"; journal last written {_clock(status.idle_s)} ago" if status.idle_s is not None else ""

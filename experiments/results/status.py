@@ -19,7 +19,7 @@ from .health import flagged, health_counts
 from .lock import driver_running
 from .schema import (EVENTS, FINAL_STATUSES, TRIAL_STATUSES, UNFINISHED_STATUSES, SweepLaunch, SweepTimes, TrialEnd,
                      TrialStart, read_manifest)
-from .store import build_tables, health_rules, read_events, read_plan
+from .store import build_tables, failed_on_user_errors, health_rules, read_events, read_plan
 from .timeline import load_utilisation, sweep_times
 
 #: The order statuses are counted in.
@@ -67,6 +67,8 @@ class SweepStatus:
     #: Whether a live driver holds the output directory's lock (experiments.results.lock): when
     #: not, its pending and running trials wait for a rerun, not for Ray.
     driver_running: bool = False
+    #: Failed trials a rerun runs again: their error was the user's to fix (TrialEnd.user_error).
+    user_errors: int = 0
 
     @property
     def flagged(self) -> list[TrialStatus]:
@@ -75,8 +77,9 @@ class SweepStatus:
 
     @property
     def finished(self) -> bool:
-        """No trial is pending, running or interrupted (a rerun continues those)."""
-        return not any(self.counts.get(s) for s in UNFINISHED_STATUSES)
+        """No trial is pending, running or interrupted, nor failed on a user error (a rerun continues
+        those)."""
+        return not any(self.counts.get(s) for s in UNFINISHED_STATUSES) and not self.user_errors
 
     def to_dict(self) -> dict:
         """JSON-able form (NaN as None)."""
@@ -85,6 +88,7 @@ class SweepStatus:
 
         return {"name": self.name, "counts": self.counts, "health": self.health, "eta_s": self.eta_s,
                 "idle_s": self.idle_s, "finished": self.finished, "driver_running": self.driver_running,
+                "user_errors": self.user_errors,
                 "launches": self.launches,
                 "best": clean(vars(self.best)) if self.best else None,
                 "times": clean(self.times.to_dict()) if self.times is not None else None,
@@ -118,7 +122,7 @@ def sweep_status(output_dir: str | Path, now: float | None = None) -> SweepStatu
                        eta_s=_eta(plan, trials), idle_s=idle, launches=launches,
                        health=health_counts(t.health for t in trials),
                        times=sweep_times(events, table, load_utilisation(out), now) if launches else None,
-                       driver_running=driver_running(out))
+                       driver_running=driver_running(out), user_errors=len(failed_on_user_errors(events)))
 
 
 def _name(out: Path) -> str:

@@ -126,13 +126,14 @@ def run_sweep(sweep: SweepSpec | str | dict, *, address: str | None = None, quie
                   f"ssh -L {DASHBOARD_PORT}:{DASHBOARD_HOST}:{DASHBOARD_PORT} THIS_HOST)", flush=True)
         t0 = time.time()
         local_ray = LocalRay(sweep.output_dir, started_here)
-        try:
-            write_plan(sweep, trials, expansion)
-            data = {key: ray.put(a) for key, a in arrays.items()}  # read by a node's workers without copies
-            del arrays
-            return _fit(sweep, trials, quiet, t0, tune_callbacks, resume, data)
-        finally:
-            local_ray.shutdown()
+        with _user_errors_in_one_line():  # until Ray is shut down: a stopped trial's error comes late
+            try:
+                write_plan(sweep, trials, expansion)
+                data = {key: ray.put(a) for key, a in arrays.items()}  # read by a node's workers without copies
+                del arrays
+                return _fit(sweep, trials, quiet, t0, tune_callbacks, resume, data)
+            finally:
+                local_ray.shutdown()
     finally:
         lock.release()
 
@@ -270,8 +271,7 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
         if not quiet:
             print(f"sweep {sweep.name}: {len(trials)} trials, up to {concurrency} at a time "
                   f"({sweep.resources.describe(cluster)}); results in {sweep.output_dir}", flush=True)
-        with stop_on_signals(), UtilisationSampler(sweep.output_dir, cpus=concurrency * launch.workers * launch.cpus), \
-                _user_errors_in_one_line():
+        with stop_on_signals(), UtilisationSampler(sweep.output_dir, cpus=concurrency * launch.workers * launch.cpus):
             tuner.fit()
     trial_df, _ = write_tables(sweep.output_dir)
     if STOP.signal is not None or STOP.user_error is not None:
@@ -289,21 +289,28 @@ def _fit(sweep: SweepSpec, trials: list[dict], quiet: bool, t0: float, extra_cal
 
 class _NoUserErrorTracebacks(logging.Filter):
     """Drops Tune's traceback of a trial that failed on a user error (an ArchScaleError, such as an
-    image that cannot be read), and Tune's closing "Trials did not complete: [...]": the sweep's
-    summary, or its user error's one line, and the journal say it."""
+    image that cannot be read), Ray's "Unhandled error" of one (a trial stopped while it failed,
+    whose result nobody fetched), and Tune's closing "Trials did not complete: [...]": the
+    sweep's summary, or its user error's one line, and the journal say it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == "ray.tune.tune":
             return not str(record.msg).startswith("Trials did not complete")
         error = record.exc_info[1] if record.exc_info else None
-        return error is None or "ArchScaleError" not in str(error)
+        text = str(error) if error is not None else record.getMessage() if record.name == RAY_WORKER_LOG else ""
+        return "ArchScaleError" not in text
+
+
+#: The logger of Ray's "Unhandled error" lines (ray/_private/worker.py).
+RAY_WORKER_LOG = "ray._private.worker"
 
 
 @contextlib.contextmanager
 def _user_errors_in_one_line():
-    """Tune's controller keeps logging other trial failures with their tracebacks."""
+    """Tune's controller and Ray keep logging other trial failures with their tracebacks."""
     keep = _NoUserErrorTracebacks()
-    loggers = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune")]
+    loggers = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune",
+                                                    RAY_WORKER_LOG)]
     for logger in loggers:
         logger.addFilter(keep)
     try:
