@@ -512,7 +512,7 @@ def test_tunes_traceback_is_left_out_for_user_errors_only():
     assert not keep.filter(closing)  # the sweep's summary or its user error's line says it
 
     def unhandled(error):
-        return logging.LogRecord("ray._private.worker", logging.ERROR, "", 0,
-                                 f"Unhandled error (suppress with 'RAY_IGNORE_UNHANDLED_ERRORS=1'): {error}", None, None)
+        text = f"Unhandled error (suppress with 'RAY_IGNORE_UNHANDLED_ERRORS=1'): {error}"
+        return logging.LogRecord("ray._private.worker", logging.ERROR, "", 0, text, None, None)
 
     assert not keep.filter(unhandled(wrapped)) and keep.filter(unhandled(RuntimeError("CUDA out of memory")))

@@ -78,7 +78,8 @@ def changes(old, new) -> list[str]:
     lines = [f"{t.name} {t.regime} seed {t.seed}: {shown_status(new, t)}, epoch {t.epoch}/{t.epochs}, "
              f"top-1 {_pct(t.top1)}{f', {t.health}' if t.health else ''}"
              for t in new.trials if before.get(t.trial_id) != (shown_status(new, t), t.epoch, t.health)]
-    lines.append(f"sweep {new.name}: {shown_counts(new)}" + ("; finished: no trial pending or running" if new.finished else ""))
+    end = "; finished: no trial pending or running" if new.finished else ""
+    lines.append(f"sweep {new.name}: {shown_counts(new)}{end}")
     return lines
 
 
