@@ -12,6 +12,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from scaling.wording import plural
+
 from .binning import flop_unit, format_flops
 
 __all__ = ["front_digest", "fits_digest", "best_dimension_text", "equal_flop_digest", "axis_effects_digest",
@@ -260,11 +262,12 @@ def _regime_text(r: dict, trained: dict | None = None) -> str:
 
     nominal_lr = r["lr_per_256"] * r["batch_size"] / 256 if r.get("lr_per_256") is not None and r.get("batch_size") \
         else None
-    text = (f"{r.get('epochs')} epochs, {r.get('schedule', '')} schedule, "
+    text = (f"{plural(r.get('epochs'), 'epoch')}, {r.get('schedule', '')} schedule, "
             f"batch {values('batch_size', r.get('batch_size'))}")
     lr, warmup = values("lr_peak", nominal_lr), values("warmup_epochs", r.get("warmup_epochs"))
     if lr is not None:
-        text += f" (peak lr {lr}" + (f", warm-up {warmup} epochs)" if warmup is not None else ")")
+        text += f" (peak lr {lr}" + (f", warm-up {warmup} epoch{'' if warmup == '1' else 's'})"
+                                     if warmup is not None else ")")
     if trained.get("batch_size") and r.get("batch_size") and trained["batch_size"] != [r["batch_size"]]:
         text += f", as trained (the regime's batch {r['batch_size']:g} is cut to fit the data, the lr follows)"
     extras = [f"weight decay {r['weight_decay']:g}" if r.get("weight_decay") is not None else "",

@@ -192,3 +192,15 @@ def test_archscale_report_prints_the_health_and_a_finding_without_an_effect(tmp_
     out = capsys.readouterr().out.splitlines()
     assert "health: 2 ok, 8 at_chance; left out of fronts, fits and findings: 4 configurations" in out
     assert "finding: ResNet-RS, depth vs width in rs-10: inconclusive; it would rest on flagged trials" in out
+
+
+def test_the_run_tables_regime_line_counts_epochs_in_words():
+    """'warm-up 1 epochs' read in the demo's Run table; one epoch is singular, fractions plural."""
+    from reports.digests import _regime_text
+
+    regime = {"epochs": 10, "schedule": "cosine", "batch_size": 4096, "lr_per_256": 0.1, "warmup_epochs": 5}
+    one = _regime_text(regime, {"batch_size": [64], "lr_peak": [0.025], "warmup_epochs": [1.0]})
+    assert one.startswith("10 epochs, cosine schedule, batch 64 (peak lr 0.025, warm-up 1 epoch), as trained")
+    assert "warm-up 0.5 epochs)" in _regime_text(regime, {"warmup_epochs": [0.5]})
+    assert _regime_text(dict(regime, epochs=1)).startswith("1 epoch, cosine schedule, batch 4096 (peak lr 1.6, "
+                                                           "warm-up 5 epochs)")
