@@ -71,8 +71,9 @@ __all__ = ["write_report", "Report", "SECTIONS"]
 RUN_NOTE = (f"FLOPs everywhere are per image in fvcore's convention ({FLOP_CONVENTION}), as in the "
             "ResNeXt paper; the ResNet-RS paper's FLOPs are twice these. Accuracies are final top-1 "
             "on the validation split, in %{seeds}. "
-            "Trials stopped early by ASHA are results with fewer epochs (drawn hollow); diverged "
-            "and failed trials are listed at the end, never drawn.")
+            "Trials stopped early by ASHA are results with fewer epochs (drawn hollow); trials flagged by "
+            "their health verdict are drawn hollow too, and left out of fronts, fits and findings; diverged "
+            "and failed trials are listed under 'Trials not drawn', never drawn.")
 MANIFEST_NOTE = "The full record (the spec as written, every regime field, package versions, host): `{path}`."
 NO_FINISHED_NOTE = ("None of the {n} trials has finished with a result, so there is nothing to plot. "
                     "Run `archscale report` again when trials have finished.")

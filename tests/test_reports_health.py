@@ -204,3 +204,20 @@ def test_the_run_tables_regime_line_counts_epochs_in_words():
     assert "warm-up 0.5 epochs)" in _regime_text(regime, {"warmup_epochs": [0.5]})
     assert _regime_text(dict(regime, epochs=1)).startswith("1 epoch, cosine schedule, batch 4096 (peak lr 1.6, "
                                                            "warm-up 5 epochs)")
+
+
+def test_the_run_note_says_where_undrawn_trials_are_and_that_flagged_ones_are_hollow(tmp_path):
+    """The note under the Run table named 'the end' for diverged and failed trials, which now come
+    before the Run section under their own heading; flagged trials are hollow as well."""
+    from reports import report
+
+    trials, epochs = planted(flag_most=True)
+    trials.loc[trials.index[0], ["status", "final_top1"]] = ["error", float("nan")]
+    (tmp_path / "out").mkdir()
+    r = report._start(trials, epochs, tmp_path / "r", tmp_path / "out", manifest=MANIFEST, title=None,
+                      tolerance=0.15)
+    report.not_drawn_section(r)
+    report.run_section(r)
+    md = r.doc.to_markdown()
+    assert "## Trials not drawn" in md and "listed under 'Trials not drawn', never drawn" in md
+    assert "trials flagged by their health verdict are drawn hollow too" in md
